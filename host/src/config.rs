@@ -1,0 +1,308 @@
+//! Every limit and default the server has, declared once, each settable by an
+//! environment variable.
+//!
+//! The wire contract's own variables (`STREAM_MAX_FRAME_SIZE_MB`,
+//! `STREAM_SLOWDOWN_THRESHOLD`) keep the seed's names; everything the seed did
+//! not name is prefixed `STREAMHOST_`. Settings are read through an injectable
+//! lookup function so tests can exercise parsing without touching the process
+//! environment, and [`SETTINGS`] is the single documented table that both
+//! `streamhost settings` and the README print.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Why a setting could not be used.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("{name}={value:?} is not a valid {expected}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("{name}={value} is out of range: {why}")]
+    OutOfRange {
+        name: &'static str,
+        value: String,
+        why: &'static str,
+    },
+}
+
+/// One documented setting: its variable, default (as text) and meaning.
+pub struct SettingDoc {
+    pub env: &'static str,
+    pub default: &'static str,
+    pub meaning: &'static str,
+}
+
+/// The documented table of every setting. Keep in step with [`Config::from_lookup`].
+pub const SETTINGS: &[SettingDoc] = &[
+    SettingDoc { env: "STREAMHOST_LISTEN", default: "127.0.0.1:8000", meaning: "Address the HTTP/WebSocket server binds (also `--listen`)." },
+    SettingDoc { env: "STREAMHOST_PIPELINES_DIR", default: "pipelines", meaning: "Directory of pipeline manifests (`*.toml`) loaded at start (also `--pipelines`)." },
+    SettingDoc { env: "STREAMHOST_PLUGIN_DIR", default: "target/plugins", meaning: "Directory that relative `component` paths in manifests resolve against (also `--plugins`)." },
+    SettingDoc { env: "STREAM_MAX_FRAME_SIZE_MB", default: "5", meaning: "Largest accepted frame in MiB; larger frames get `frame_too_large` and the session closes." },
+    SettingDoc { env: "STREAM_SLOWDOWN_THRESHOLD", default: "0.30", meaning: "Drop rate (0..1) over the drop window above which `{\"warning\":\"slow_down\"}` is sent." },
+    SettingDoc { env: "STREAM_DROP_WINDOW", default: "20", meaning: "Number of most recent frames the drop rate is measured over; judged once the window is full." },
+    SettingDoc { env: "STREAM_MAX_FRAME_PIXELS", default: "40000000", meaning: "Largest width x height a JPEG header may declare; larger is `invalid_frame` (decompression bombs)." },
+    SettingDoc { env: "STREAMHOST_WASM_CALL_TIMEOUT_MS", default: "1000", meaning: "Wall-clock limit for one call into a Wasm node (epoch interruption)." },
+    SettingDoc { env: "STREAMHOST_WASM_MEMORY_MB", default: "64", meaning: "Cap on the sum of all linear memories of one Wasm node instance." },
+    SettingDoc { env: "STREAMHOST_WASM_EPOCH_TICK_MS", default: "5", meaning: "Granularity of the Wasm time limit (how often the epoch ticker runs)." },
+    SettingDoc { env: "STREAMHOST_WASM_MAX_STACK_KB", default: "512", meaning: "Largest Wasm stack a guest may use before it traps." },
+    SettingDoc { env: "STREAMHOST_MAX_RESULT_KB", default: "1024", meaning: "Largest JSON result a pipeline may return for one frame; larger is `pipeline_failure`." },
+    SettingDoc { env: "STREAMHOST_REPLY_BUFFER", default: "16", meaning: "Replies queued per session before the server stops reading that client (TCP backpressure)." },
+    SettingDoc { env: "STREAMHOST_MAX_CONNECTIONS", default: "1024", meaning: "WebSocket sessions open at once; further upgrades are refused with HTTP 503." },
+    SettingDoc { env: "STREAMHOST_SHUTDOWN_GRACE_SECS", default: "10", meaning: "On SIGTERM/Ctrl-C, how long sessions get to finish frames in flight before they are closed." },
+    SettingDoc { env: "RUST_LOG", default: "info", meaning: "Log filter (tracing-subscriber EnvFilter syntax); logs are JSON lines on stdout." },
+];
+
+/// Limits and defaults the server runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub listen: String,
+    pub pipelines_dir: PathBuf,
+    pub plugin_dir: PathBuf,
+    pub max_frame_bytes: usize,
+    pub slowdown_threshold: f64,
+    pub drop_window: usize,
+    pub max_frame_pixels: u64,
+    pub wasm_call_timeout: Duration,
+    pub wasm_memory_bytes: usize,
+    pub wasm_epoch_tick: Duration,
+    pub wasm_max_stack_bytes: usize,
+    pub max_result_bytes: usize,
+    pub reply_buffer: usize,
+    pub max_connections: usize,
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    /// The documented defaults (a unit test checks they equal what [`SETTINGS`] parses to).
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8000".into(),
+            pipelines_dir: "pipelines".into(),
+            plugin_dir: "target/plugins".into(),
+            max_frame_bytes: 5 << 20,
+            slowdown_threshold: 0.30,
+            drop_window: 20,
+            max_frame_pixels: 40_000_000,
+            wasm_call_timeout: Duration::from_millis(1000),
+            wasm_memory_bytes: 64 << 20,
+            wasm_epoch_tick: Duration::from_millis(5),
+            wasm_max_stack_bytes: 512 << 10,
+            max_result_bytes: 1 << 20,
+            reply_buffer: 16,
+            max_connections: 1024,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Config {
+    /// Reads every setting from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads every setting through `get`, falling back to the documented default.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let s = Settings { get: &get };
+        let max_frame_mb: f64 = s.parse("STREAM_MAX_FRAME_SIZE_MB", "a number of MiB")?;
+        if !(max_frame_mb > 0.0 && max_frame_mb <= 1024.0) {
+            return Err(s.out_of_range("STREAM_MAX_FRAME_SIZE_MB", "must be in (0, 1024]"));
+        }
+        let slowdown_threshold: f64 = s.parse("STREAM_SLOWDOWN_THRESHOLD", "fraction")?;
+        if !(0.0..=1.0).contains(&slowdown_threshold) {
+            return Err(s.out_of_range("STREAM_SLOWDOWN_THRESHOLD", "must be in [0, 1]"));
+        }
+        let drop_window: usize = s.parse("STREAM_DROP_WINDOW", "frame count")?;
+        if !(1..=10_000).contains(&drop_window) {
+            return Err(s.out_of_range("STREAM_DROP_WINDOW", "must be in [1, 10000]"));
+        }
+        let positive = |name: &'static str, what: &'static str| -> Result<u64, ConfigError> {
+            let v: u64 = s.parse(name, what)?;
+            if v == 0 {
+                return Err(s.out_of_range(name, "must be at least 1"));
+            }
+            Ok(v)
+        };
+        Ok(Config {
+            listen: s.text("STREAMHOST_LISTEN"),
+            pipelines_dir: s.text("STREAMHOST_PIPELINES_DIR").into(),
+            plugin_dir: s.text("STREAMHOST_PLUGIN_DIR").into(),
+            max_frame_bytes: (max_frame_mb * (1u64 << 20) as f64) as usize,
+            slowdown_threshold,
+            drop_window,
+            max_frame_pixels: positive("STREAM_MAX_FRAME_PIXELS", "pixel count")?,
+            wasm_call_timeout: Duration::from_millis(positive(
+                "STREAMHOST_WASM_CALL_TIMEOUT_MS",
+                "millisecond count",
+            )?),
+            wasm_memory_bytes: mib(positive("STREAMHOST_WASM_MEMORY_MB", "MiB count")?),
+            wasm_epoch_tick: Duration::from_millis(positive(
+                "STREAMHOST_WASM_EPOCH_TICK_MS",
+                "millisecond count",
+            )?),
+            wasm_max_stack_bytes: (positive("STREAMHOST_WASM_MAX_STACK_KB", "KiB count")? as usize)
+                .saturating_mul(1024),
+            max_result_bytes: (positive("STREAMHOST_MAX_RESULT_KB", "KiB count")? as usize)
+                .saturating_mul(1024),
+            reply_buffer: positive("STREAMHOST_REPLY_BUFFER", "message count")? as usize,
+            max_connections: positive("STREAMHOST_MAX_CONNECTIONS", "connection count")? as usize,
+            shutdown_grace: Duration::from_secs(
+                s.parse("STREAMHOST_SHUTDOWN_GRACE_SECS", "second count")?,
+            ),
+        })
+    }
+
+    /// The frame budget's message limit for the WebSocket layer: twice the frame
+    /// limit, so a frame somewhat over budget still reaches the contract's
+    /// `frame_too_large` reply instead of a bare protocol close; anything beyond
+    /// that is cut off by the WebSocket layer (close code 1009) before it is buffered.
+    pub fn ws_message_limit(&self) -> usize {
+        self.max_frame_bytes.saturating_mul(2)
+    }
+
+    /// The frame limit as the contract's detail text shows it ("5MB").
+    pub fn max_frame_label(&self) -> String {
+        let mb = self.max_frame_bytes as f64 / (1u64 << 20) as f64;
+        if mb.fract() == 0.0 {
+            format!("{}MB", mb as u64)
+        } else {
+            format!("{mb}MB")
+        }
+    }
+}
+
+fn mib(v: u64) -> usize {
+    (v as usize).saturating_mul(1 << 20)
+}
+
+struct Settings<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Settings<'_> {
+    fn default_of(name: &str) -> &'static str {
+        SETTINGS
+            .iter()
+            .find(|d| d.env == name)
+            .map(|d| d.default)
+            .unwrap_or("")
+    }
+
+    fn raw(&self, name: &'static str) -> String {
+        (self.get)(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| Self::default_of(name).to_string())
+    }
+
+    fn text(&self, name: &'static str) -> String {
+        self.raw(name)
+    }
+
+    fn parse<T: std::str::FromStr>(
+        &self,
+        name: &'static str,
+        expected: &'static str,
+    ) -> Result<T, ConfigError> {
+        let value = self.raw(name);
+        value.parse().map_err(|_| ConfigError::Invalid {
+            name,
+            value,
+            expected,
+        })
+    }
+
+    fn out_of_range(&self, name: &'static str, why: &'static str) -> ConfigError {
+        ConfigError::OutOfRange {
+            name,
+            value: self.raw(name),
+            why,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn documented_defaults_parse_and_match_the_fallback() {
+        let parsed = with(&[]).map_err(|e| e.to_string());
+        assert_eq!(parsed, Ok(Config::default()));
+        let c = Config::default();
+        assert_eq!(c.max_frame_bytes, 5 * 1024 * 1024);
+        assert_eq!(c.max_frame_label(), "5MB");
+        assert!((c.slowdown_threshold - 0.30).abs() < 1e-12);
+    }
+
+    #[test]
+    fn thresholds_load_from_the_environment() {
+        let c = with(&[
+            ("STREAM_MAX_FRAME_SIZE_MB", "2"),
+            ("STREAM_SLOWDOWN_THRESHOLD", "0.5"),
+            ("STREAM_DROP_WINDOW", "8"),
+            ("STREAMHOST_WASM_CALL_TIMEOUT_MS", "250"),
+        ])
+        .map_err(|e| e.to_string());
+        let c = match c {
+            Ok(c) => c,
+            Err(e) => return assert_eq!(e, "no error"),
+        };
+        assert_eq!(c.max_frame_bytes, 2 << 20);
+        assert_eq!(c.max_frame_label(), "2MB");
+        assert_eq!(c.slowdown_threshold, 0.5);
+        assert_eq!(c.drop_window, 8);
+        assert_eq!(c.wasm_call_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_variable_named() {
+        let err = with(&[("STREAM_SLOWDOWN_THRESHOLD", "lots")]).err();
+        assert!(matches!(
+            err,
+            Some(ConfigError::Invalid {
+                name: "STREAM_SLOWDOWN_THRESHOLD",
+                ..
+            })
+        ));
+        let err = with(&[("STREAM_SLOWDOWN_THRESHOLD", "1.5")]).err();
+        assert!(matches!(
+            err,
+            Some(ConfigError::OutOfRange {
+                name: "STREAM_SLOWDOWN_THRESHOLD",
+                ..
+            })
+        ));
+        let err = with(&[("STREAMHOST_WASM_MEMORY_MB", "0")]).err();
+        assert!(matches!(err, Some(ConfigError::OutOfRange { .. })));
+    }
+
+    #[test]
+    fn every_setting_read_is_documented() {
+        // Each variable parsed above must appear in SETTINGS (else its default is "").
+        for name in [
+            "STREAMHOST_LISTEN",
+            "STREAM_MAX_FRAME_SIZE_MB",
+            "STREAM_DROP_WINDOW",
+            "STREAMHOST_SHUTDOWN_GRACE_SECS",
+            "STREAMHOST_MAX_CONNECTIONS",
+        ] {
+            assert!(
+                !Settings::default_of(name).is_empty(),
+                "{name} undocumented"
+            );
+        }
+    }
+}

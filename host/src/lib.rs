@@ -1,0 +1,27 @@
+//! streamhost: a server for live video analysis. Clients stream JPEG frames
+//! over a WebSocket, each connection names a pipeline, and every frame runs
+//! through that pipeline's DAG of native and WebAssembly nodes and is answered
+//! with one JSON reply.
+//!
+//! A frame's journey, one module a step: [`server`] accepts, [`ws`] runs the
+//! session, [`frame`] validates, [`backpressure`] and [`session`] admit or
+//! drop and count, [`pipeline`] runs the DAG through [`nodes`] (native) and
+//! [`wasm`] (sandboxed) nodes, and [`wire`] shapes every reply. [`config`]
+//! declares every limit.
+
+pub mod backpressure;
+pub mod config;
+pub mod frame;
+pub mod logging;
+pub mod metrics;
+pub mod nodes;
+pub mod pipeline;
+pub mod server;
+pub mod session;
+pub mod value;
+pub mod wasm;
+pub mod wire;
+pub mod ws;
+
+pub use config::Config;
+pub use server::{serve, AppState};

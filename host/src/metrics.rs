@@ -1,0 +1,151 @@
+//! Prometheus metrics, with the seed contract's exact names.
+//!
+//! Each server owns its own `Registry` (not the process-global default) so
+//! that several servers in one test process keep separate counts. Labels are
+//! only ever pipeline ids from loaded manifests, node ids, and error codes:
+//! bounded sets. Nothing a client sends (an unknown pipeline id, say) becomes
+//! a label, or a client could grow the registry without bound.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+use crate::wire::ErrorCode;
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    pub sessions_active: IntGauge,
+    pub frames_processed: IntCounterVec,
+    pub frames_dropped: IntCounterVec,
+    pub slowdown_signals: IntCounterVec,
+    pub errors: IntCounterVec,
+    pub frame_latency: HistogramVec,
+    pub node_latency: HistogramVec,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let sessions_active = IntGauge::new(
+            "stream_sessions_active",
+            "WebSocket streaming sessions currently open",
+        )?;
+        let frames_processed = IntCounterVec::new(
+            Opts::new(
+                "stream_frames_processed",
+                "Frames run through a pipeline and answered with a result",
+            ),
+            &["pipeline"],
+        )?;
+        let frames_dropped = IntCounterVec::new(
+            Opts::new("stream_frames_dropped", "Frames dropped by backpressure"),
+            &["pipeline"],
+        )?;
+        let slowdown_signals = IntCounterVec::new(
+            Opts::new(
+                "stream_slowdown_signals",
+                "slow_down warnings sent to clients",
+            ),
+            &["pipeline"],
+        )?;
+        let errors = IntCounterVec::new(
+            Opts::new(
+                "stream_errors",
+                "Error replies sent, by contract error code",
+            ),
+            &["code"],
+        )?;
+        let frame_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "stream_frame_latency_seconds",
+                "Time from a frame's arrival to its reply being queued",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["pipeline"],
+        )?;
+        let node_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "stream_node_latency_seconds",
+                "Time one pipeline node took on one frame",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["pipeline", "node"],
+        )?;
+        registry.register(Box::new(sessions_active.clone()))?;
+        registry.register(Box::new(frames_processed.clone()))?;
+        registry.register(Box::new(frames_dropped.clone()))?;
+        registry.register(Box::new(slowdown_signals.clone()))?;
+        registry.register(Box::new(errors.clone()))?;
+        registry.register(Box::new(frame_latency.clone()))?;
+        registry.register(Box::new(node_latency.clone()))?;
+        // Error codes are known up front; show them at zero so dashboards see every series.
+        for code in ErrorCode::ALL {
+            errors.with_label_values(&[code.as_str()]);
+        }
+        Ok(Metrics {
+            registry,
+            sessions_active,
+            frames_processed,
+            frames_dropped,
+            slowdown_signals,
+            errors,
+            frame_latency,
+            node_latency,
+        })
+    }
+
+    /// Pre-creates a pipeline's series at zero, so `/metrics` lists them before traffic.
+    pub fn register_pipeline(&self, pipeline: &str) {
+        self.frames_processed.with_label_values(&[pipeline]);
+        self.frames_dropped.with_label_values(&[pipeline]);
+        self.slowdown_signals.with_label_values(&[pipeline]);
+    }
+
+    pub fn error(&self, code: ErrorCode) {
+        self.errors.with_label_values(&[code.as_str()]).inc();
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::error!(error = %e, "metrics encoding failed");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposes_the_contract_names() {
+        let m = match Metrics::new() {
+            Ok(m) => m,
+            Err(e) => return assert_eq!(e.to_string(), ""),
+        };
+        m.register_pipeline("p");
+        m.frames_processed.with_label_values(&["p"]).inc();
+        m.error(ErrorCode::InvalidFrame);
+        let text = m.render();
+        for name in [
+            "stream_sessions_active",
+            "stream_frames_processed",
+            "stream_frames_dropped",
+            "stream_slowdown_signals",
+        ] {
+            assert!(
+                text.contains(&format!("# TYPE {name} ")),
+                "{name} missing from:\n{text}"
+            );
+        }
+        assert!(text.contains("stream_frames_processed{pipeline=\"p\"} 1"));
+        assert!(text.contains("stream_errors{code=\"invalid_frame\"} 1"));
+        assert!(text.contains("stream_errors{code=\"pipeline_failure\"} 0"));
+    }
+}

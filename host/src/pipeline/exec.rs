@@ -1,0 +1,296 @@
+//! Running one frame through one session's pipeline.
+//!
+//! A [`SessionRunner`] owns the session's instances of every Wasm node, so a
+//! node can keep state across frames (motion detection needs the previous
+//! frame) and no two sessions ever share an instance. The runner is used by
+//! one frame at a time (the backpressure rule guarantees it) and is called on
+//! a blocking thread, never on the async runtime: nodes do real CPU work.
+//! Waves of independent nodes with more than one member run on scoped threads.
+//!
+//! A node that fails yields [`ExecError::Node`] naming it; if its instance
+//! trapped, the instance is dropped here and the next frame starts a fresh
+//! one, so one bad frame cannot wedge a session.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+
+use super::dag::Source;
+use super::registry::{NodeOp, Plan};
+use crate::frame::FrameError;
+use crate::nodes::jpeg_decode;
+use crate::value::Value;
+use crate::wasm::instance::LogContext;
+use crate::wasm::{NodeInstance, WasmEngine};
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ExecError {
+    #[error(transparent)]
+    InvalidFrame(#[from] FrameError),
+    #[error("node '{node}' {reason}")]
+    Node { node: String, reason: String },
+    #[error("result is {size} bytes, over the {limit} byte limit")]
+    ResultTooLarge { size: usize, limit: usize },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Per-frame limits the executor enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct ExecLimits {
+    pub max_frame_pixels: u64,
+    pub max_result_bytes: usize,
+}
+
+/// A frame's result and how long each node took.
+#[derive(Debug)]
+pub struct FrameOutcome {
+    pub result: Result<Json, ExecError>,
+    pub node_times: Vec<(usize, Duration)>,
+}
+
+/// A node ready to run: its index, its inputs, and its state to run with.
+type Job<'a> = (usize, Vec<(String, Value)>, &'a mut NodeState);
+
+enum NodeState {
+    Native,
+    Wasm(Option<NodeInstance>),
+}
+
+/// One session's executable copy of a pipeline.
+pub struct SessionRunner {
+    plan: Arc<Plan>,
+    engine: Arc<WasmEngine>,
+    limits: ExecLimits,
+    session_id: String,
+    states: Vec<NodeState>,
+}
+
+impl SessionRunner {
+    /// Wasm instances are created lazily, on the first frame that needs them.
+    pub fn new(
+        plan: Arc<Plan>,
+        engine: Arc<WasmEngine>,
+        limits: ExecLimits,
+        session_id: String,
+    ) -> Self {
+        let states = plan
+            .nodes
+            .iter()
+            .map(|n| match n.op {
+                NodeOp::JpegDecode(_) => NodeState::Native,
+                NodeOp::Wasm { .. } => NodeState::Wasm(None),
+            })
+            .collect();
+        SessionRunner {
+            plan,
+            engine,
+            limits,
+            session_id,
+            states,
+        }
+    }
+
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
+    /// Runs the whole DAG on `frame`.
+    pub fn run(&mut self, frame: bytes::Bytes) -> FrameOutcome {
+        let n = self.plan.nodes.len();
+        let mut outputs: Vec<Option<Value>> = vec![None; n];
+        let mut node_times = Vec::with_capacity(n);
+        let frame = Value::Jpeg(frame);
+        let plan = self.plan.clone();
+        for wave in &plan.dag.waves {
+            let mut jobs: Vec<Job<'_>> = Vec::with_capacity(wave.len());
+            // Disjoint &mut borrows of the wave's node states, in wave order.
+            let mut wanted = wave.iter().copied().peekable();
+            for (i, state) in self.states.iter_mut().enumerate() {
+                if wanted.peek() != Some(&i) {
+                    continue;
+                }
+                wanted.next();
+                let inputs = match gather_inputs(&plan, i, &frame, &outputs) {
+                    Ok(inputs) => inputs,
+                    Err(e) => {
+                        return FrameOutcome {
+                            result: Err(e),
+                            node_times,
+                        }
+                    }
+                };
+                jobs.push((i, inputs, state));
+            }
+            let ctx = NodeCtx {
+                plan: &plan,
+                engine: &self.engine,
+                limits: self.limits,
+                session_id: &self.session_id,
+            };
+            let results: Vec<(usize, Result<Value, ExecError>, Duration)> = if jobs.len() == 1 {
+                jobs.into_iter()
+                    .map(|(i, inputs, state)| ctx.timed(i, inputs, state))
+                    .collect()
+            } else {
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = jobs
+                        .into_iter()
+                        .map(|(i, inputs, state)| {
+                            (i, scope.spawn(move || ctx.timed(i, inputs, state)))
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|(i, h)| {
+                            h.join().unwrap_or_else(|_| {
+                                (
+                                    i,
+                                    Err(ExecError::Internal(format!(
+                                        "node '{}' panicked",
+                                        plan.nodes[i].id
+                                    ))),
+                                    Duration::ZERO,
+                                )
+                            })
+                        })
+                        .collect()
+                })
+            };
+            for (i, result, took) in results {
+                node_times.push((i, took));
+                match result {
+                    Ok(v) => outputs[i] = Some(v),
+                    Err(e) => {
+                        return FrameOutcome {
+                            result: Err(e),
+                            node_times,
+                        }
+                    }
+                }
+            }
+        }
+        let result = match outputs.get_mut(plan.dag.output).and_then(Option::take) {
+            Some(v) => self.finish(v),
+            None => Err(ExecError::Internal("output node produced nothing".into())),
+        };
+        FrameOutcome { result, node_times }
+    }
+
+    fn finish(&self, v: Value) -> Result<Json, ExecError> {
+        let json = v.into_result();
+        let size = serde_json::to_vec(&json)
+            .map(|b| b.len())
+            .unwrap_or(usize::MAX);
+        if size > self.limits.max_result_bytes {
+            return Err(ExecError::ResultTooLarge {
+                size,
+                limit: self.limits.max_result_bytes,
+            });
+        }
+        Ok(json)
+    }
+}
+
+fn gather_inputs(
+    plan: &Plan,
+    i: usize,
+    frame: &Value,
+    outputs: &[Option<Value>],
+) -> Result<Vec<(String, Value)>, ExecError> {
+    plan.dag.inputs[i]
+        .iter()
+        .map(|src| match src {
+            Source::Frame => Ok(("frame".to_string(), frame.clone())),
+            Source::Node(j) => outputs
+                .get(*j)
+                .and_then(|o| o.clone())
+                .map(|v| (plan.nodes[*j].id.clone(), v))
+                .ok_or_else(|| {
+                    ExecError::Internal(format!(
+                        "input '{}' of node '{}' was not computed",
+                        plan.nodes[*j].id, plan.nodes[i].id
+                    ))
+                }),
+        })
+        .collect()
+}
+
+#[derive(Clone, Copy)]
+struct NodeCtx<'a> {
+    plan: &'a Plan,
+    engine: &'a WasmEngine,
+    limits: ExecLimits,
+    session_id: &'a str,
+}
+
+impl NodeCtx<'_> {
+    fn timed(
+        &self,
+        i: usize,
+        inputs: Vec<(String, Value)>,
+        state: &mut NodeState,
+    ) -> (usize, Result<Value, ExecError>, Duration) {
+        let start = Instant::now();
+        let result = self.run_node(i, inputs, state);
+        (i, result, start.elapsed())
+    }
+
+    fn run_node(
+        &self,
+        i: usize,
+        inputs: Vec<(String, Value)>,
+        state: &mut NodeState,
+    ) -> Result<Value, ExecError> {
+        let node = &self.plan.nodes[i];
+        let fail = |reason: String| ExecError::Node {
+            node: node.id.clone(),
+            reason,
+        };
+        match (&node.op, state) {
+            (NodeOp::JpegDecode(config), NodeState::Native) => match inputs.first() {
+                Some((_, Value::Jpeg(bytes))) => {
+                    let image = jpeg_decode::decode(bytes, config, self.limits.max_frame_pixels)?;
+                    Ok(Value::Image(Arc::new(image)))
+                }
+                _ => Err(fail("expects the client's JPEG frame as its input".into())),
+            },
+            (
+                NodeOp::Wasm {
+                    component,
+                    config_json,
+                },
+                NodeState::Wasm(slot),
+            ) => {
+                let instance = match slot {
+                    Some(instance) => instance,
+                    None => {
+                        let log = LogContext {
+                            session_id: self.session_id.to_string(),
+                            pipeline_id: self.plan.id.clone(),
+                            node_id: node.id.clone(),
+                        };
+                        slot.insert(
+                            NodeInstance::start(self.engine, component, config_json, log)
+                                .map_err(|e| fail(e.to_string()))?,
+                        )
+                    }
+                };
+                let result = instance.process(&inputs);
+                if let Err(e) = &result {
+                    if e.instance_lost() {
+                        tracing::warn!(session_id = %self.session_id, pipeline_id = %self.plan.id, node_id = %node.id,
+                            error = %e, "wasm instance discarded; the next frame gets a fresh one");
+                        *slot = None;
+                    }
+                }
+                result.map_err(|e| fail(e.to_string()))
+            }
+            _ => Err(ExecError::Internal(format!(
+                "node '{}' has mismatched state",
+                node.id
+            ))),
+        }
+    }
+}

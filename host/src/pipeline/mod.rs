@@ -1,0 +1,14 @@
+//! Pipelines: a manifest on disk becomes a checked DAG of ready-to-run nodes.
+//!
+//! [`manifest`] parses the TOML a pipeline author writes; [`dag`] checks its
+//! shape (ids, edges, cycles, one output) and orders it; [`registry`] loads a
+//! directory of manifests at start, compiling every component once, and keeps
+//! a failed pipeline listed with its reason instead of refusing to start;
+//! [`exec`] runs one frame through one session's instances of the nodes.
+
+pub mod dag;
+pub mod exec;
+pub mod manifest;
+pub mod registry;
+
+pub use registry::{Pipeline, PipelineRegistry, PipelineStatus};

@@ -1,0 +1,312 @@
+//! Loading every manifest in the pipelines directory into ready-to-run plans.
+//!
+//! A pipeline that fails any load-time check stays listed, with its reason,
+//! and refuses connects with `invalid_pipeline` and that reason: an operator
+//! sees what is wrong in `/pipelines` and the logs, and the good pipelines keep
+//! serving. The checks are, in order: the manifest parses; the DAG is sound;
+//! each node's kind exists and its config fits it; each Wasm component
+//! compiles and matches our WIT world (compiled once per file even if several
+//! nodes or pipelines use it); and each Wasm node is instantiated once with
+//! its config, so a config the node itself rejects fails at load, not on the
+//! first frame.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::dag::{Dag, Source};
+use super::manifest::{Manifest, NodeManifest, MAX_MANIFEST_BYTES};
+use crate::nodes::jpeg_decode::JpegDecodeConfig;
+use crate::wasm::instance::LogContext;
+use crate::wasm::{NodeComponent, NodeInstance, WasmEngine};
+
+/// What a node does.
+pub enum NodeOp {
+    JpegDecode(JpegDecodeConfig),
+    Wasm {
+        component: Arc<NodeComponent>,
+        config_json: String,
+    },
+}
+
+pub struct PlannedNode {
+    pub id: String,
+    pub op: NodeOp,
+}
+
+/// A pipeline that passed every check: what a session executes.
+pub struct Plan {
+    pub id: String,
+    pub nodes: Vec<PlannedNode>,
+    pub dag: Dag,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", content = "reason", rename_all = "snake_case")]
+pub enum PipelineStatus {
+    Ready,
+    Failed(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeSummary {
+    pub id: String,
+    pub kind: String,
+    pub inputs: Vec<String>,
+}
+
+/// A listed pipeline, ready or not.
+pub struct Pipeline {
+    pub id: String,
+    pub description: String,
+    pub source: PathBuf,
+    pub nodes: Vec<NodeSummary>,
+    pub status: PipelineStatus,
+    pub plan: Option<Arc<Plan>>,
+}
+
+/// The native node kinds and `wasm`.
+pub const KINDS: &[&str] = &["jpeg_decode", "wasm"];
+
+pub struct PipelineRegistry {
+    pipelines: BTreeMap<String, Arc<Pipeline>>,
+}
+
+/// Why a connect to a pipeline id is refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum LookupError {
+    #[error("Missing pipeline_id")]
+    Missing,
+    #[error("Unknown pipeline_id '{0}'")]
+    Unknown(String),
+    #[error("Pipeline '{id}' failed its load check: {reason}")]
+    Failed { id: String, reason: String },
+}
+
+impl PipelineRegistry {
+    /// Loads every `*.toml` in `dir` (sorted by name; a later duplicate id fails).
+    pub fn load_dir(dir: &Path, plugin_dir: &Path, engine: &WasmEngine) -> std::io::Result<Self> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        let mut loader = Loader {
+            plugin_dir,
+            engine,
+            compiled: HashMap::new(),
+        };
+        let mut pipelines = BTreeMap::new();
+        for file in files {
+            let mut pipeline = loader.load_file(&file);
+            if pipelines.contains_key(&pipeline.id) {
+                let first = pipeline.id.clone();
+                pipeline.status = PipelineStatus::Failed(format!(
+                    "pipeline id '{first}' is already defined by another manifest"
+                ));
+                pipeline.plan = None;
+                pipeline.id = format!("{first}@{}", file.display());
+            }
+            match &pipeline.status {
+                PipelineStatus::Ready => {
+                    tracing::info!(pipeline_id = %pipeline.id, nodes = pipeline.nodes.len(), "pipeline loaded")
+                }
+                PipelineStatus::Failed(reason) => {
+                    tracing::error!(pipeline_id = %pipeline.id, file = %file.display(), %reason, "pipeline failed its load check")
+                }
+            }
+            pipelines.insert(pipeline.id.clone(), Arc::new(pipeline));
+        }
+        Ok(PipelineRegistry { pipelines })
+    }
+
+    pub fn lookup(&self, id: Option<&str>) -> Result<Arc<Plan>, LookupError> {
+        let id = id.filter(|s| !s.is_empty()).ok_or(LookupError::Missing)?;
+        let p = self
+            .pipelines
+            .get(id)
+            .ok_or_else(|| LookupError::Unknown(truncate(id, 64)))?;
+        match (&p.status, &p.plan) {
+            (PipelineStatus::Ready, Some(plan)) => Ok(plan.clone()),
+            (PipelineStatus::Failed(reason), _) => Err(LookupError::Failed {
+                id: id.to_string(),
+                reason: reason.clone(),
+            }),
+            (PipelineStatus::Ready, None) => Err(LookupError::Failed {
+                id: id.to_string(),
+                reason: "no plan".into(),
+            }),
+        }
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Arc<Pipeline>> {
+        self.pipelines.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.pipelines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pipelines.is_empty()
+    }
+
+    pub fn ready_count(&self) -> usize {
+        self.pipelines
+            .values()
+            .filter(|p| p.status == PipelineStatus::Ready)
+            .count()
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+struct Loader<'a> {
+    plugin_dir: &'a Path,
+    engine: &'a WasmEngine,
+    compiled: HashMap<PathBuf, Result<Arc<NodeComponent>, String>>,
+}
+
+impl Loader<'_> {
+    fn load_file(&mut self, file: &Path) -> Pipeline {
+        let stem = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let failed = |id: String, reason: String| Pipeline {
+            id,
+            description: String::new(),
+            source: file.to_path_buf(),
+            nodes: Vec::new(),
+            status: PipelineStatus::Failed(reason),
+            plan: None,
+        };
+        let text = match read_capped(file) {
+            Ok(t) => t,
+            Err(e) => return failed(stem, e),
+        };
+        let manifest = match Manifest::parse(&text) {
+            Ok(m) => m,
+            Err(e) => return failed(stem, e.to_string()),
+        };
+        let nodes = manifest
+            .nodes
+            .iter()
+            .map(|n| NodeSummary {
+                id: n.id.clone(),
+                kind: n.kind.clone(),
+                inputs: n.inputs.clone(),
+            })
+            .collect();
+        let (status, plan) = match self.plan(&manifest) {
+            Ok(plan) => (PipelineStatus::Ready, Some(Arc::new(plan))),
+            Err(reason) => (PipelineStatus::Failed(reason), None),
+        };
+        Pipeline {
+            id: manifest.id,
+            description: manifest.description,
+            source: file.to_path_buf(),
+            nodes,
+            status,
+            plan,
+        }
+    }
+
+    fn plan(&mut self, m: &Manifest) -> Result<Plan, String> {
+        let dag = Dag::build(m).map_err(|e| e.to_string())?;
+        let mut nodes = Vec::with_capacity(m.nodes.len());
+        for (i, n) in m.nodes.iter().enumerate() {
+            let op = self
+                .node_op(n, &dag.inputs[i])
+                .map_err(|e| format!("node '{}': {e}", n.id))?;
+            if let NodeOp::Wasm {
+                component,
+                config_json,
+            } = &op
+            {
+                let log = LogContext {
+                    session_id: "load-check".into(),
+                    pipeline_id: m.id.clone(),
+                    node_id: n.id.clone(),
+                };
+                NodeInstance::start(self.engine, component, config_json, log)
+                    .map_err(|e| format!("node '{}' {e}", n.id))?;
+            }
+            nodes.push(PlannedNode {
+                id: n.id.clone(),
+                op,
+            });
+        }
+        Ok(Plan {
+            id: m.id.clone(),
+            nodes,
+            dag,
+        })
+    }
+
+    fn node_op(&mut self, n: &NodeManifest, inputs: &[Source]) -> Result<NodeOp, String> {
+        match n.kind.as_str() {
+            "jpeg_decode" => {
+                if inputs != [Source::Frame] {
+                    return Err("jpeg_decode takes exactly one input, the client's frame".into());
+                }
+                if n.component.is_some() {
+                    return Err("jpeg_decode takes no component".into());
+                }
+                let config: JpegDecodeConfig = toml::Value::Table(n.config.clone())
+                    .try_into()
+                    .map_err(|e: toml::de::Error| format!("bad config: {}", e.message()))?;
+                Ok(NodeOp::JpegDecode(config))
+            }
+            "wasm" => {
+                if inputs.contains(&Source::Frame) {
+                    return Err("a wasm node cannot take the raw frame; decode it first with a jpeg_decode node".into());
+                }
+                let rel = n
+                    .component
+                    .as_deref()
+                    .ok_or("a wasm node needs `component = \"file.wasm\"`")?;
+                let path = self.plugin_dir.join(rel);
+                let component = self.component(&path)?;
+                let config_json = serde_json::to_string(&n.config)
+                    .map_err(|e| format!("config cannot be passed as JSON: {e}"))?;
+                Ok(NodeOp::Wasm {
+                    component,
+                    config_json,
+                })
+            }
+            other => Err(format!(
+                "unknown kind '{other}' (known kinds: {})",
+                KINDS.join(", ")
+            )),
+        }
+    }
+
+    fn component(&mut self, path: &Path) -> Result<Arc<NodeComponent>, String> {
+        let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        self.compiled
+            .entry(key)
+            .or_insert_with(|| {
+                NodeComponent::load(self.engine, path)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+    }
+}
+
+fn read_capped(file: &Path) -> Result<String, String> {
+    let len = std::fs::metadata(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?
+        .len();
+    if len > MAX_MANIFEST_BYTES as u64 {
+        return Err(format!(
+            "manifest is {len} bytes, over the {MAX_MANIFEST_BYTES} byte limit"
+        ));
+    }
+    std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))
+}

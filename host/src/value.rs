@@ -1,0 +1,187 @@
+//! The values that flow along a pipeline's edges, in the host's own types.
+//!
+//! They mirror the WIT `value` variant (see `wit/node.wit`) so that native and
+//! Wasm nodes can be mixed freely in one DAG; `wasm::convert` is the only code
+//! that translates between the two. Images are shared behind `Arc` because one
+//! decoded frame commonly feeds several branches, and cloning megabytes per
+//! edge would be waste on the hot path.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value as Json};
+
+/// Memory layout of [`Image::data`]: row-major, tightly packed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PixelFormat {
+    Rgb8,
+    Bgr8,
+    Rgba8,
+    Gray8,
+}
+
+impl PixelFormat {
+    pub fn bytes_per_pixel(self) -> usize {
+        match self {
+            PixelFormat::Rgb8 | PixelFormat::Bgr8 => 3,
+            PixelFormat::Rgba8 => 4,
+            PixelFormat::Gray8 => 1,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PixelFormat::Rgb8 => "rgb8",
+            PixelFormat::Bgr8 => "bgr8",
+            PixelFormat::Rgba8 => "rgba8",
+            PixelFormat::Gray8 => "gray8",
+        }
+    }
+}
+
+/// A decoded image; `data.len() == width * height * format.bytes_per_pixel()`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    pub width: u32,
+    pub height: u32,
+    pub format: PixelFormat,
+    pub data: Vec<u8>,
+}
+
+impl Image {
+    /// Checks the buffer length against the declared geometry.
+    pub fn is_consistent(&self) -> bool {
+        (self.width as usize)
+            .checked_mul(self.height as usize)
+            .and_then(|p| p.checked_mul(self.format.bytes_per_pixel()))
+            == Some(self.data.len())
+    }
+}
+
+/// A dense row-major f32 tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    pub name: String,
+    pub shape: Vec<u32>,
+    pub data: Vec<f32>,
+}
+
+/// An axis-aligned box in frame pixel coordinates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BBox {
+    pub x1: f32,
+    pub y1: f32,
+    pub x2: f32,
+    pub y2: f32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    pub label: String,
+    pub score: f32,
+    pub bbox: BBox,
+}
+
+/// One value on a DAG edge.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// The raw JPEG bytes of the frame (only the pipeline's source produces this).
+    Jpeg(bytes::Bytes),
+    Image(Arc<Image>),
+    Tensors(Arc<Vec<Tensor>>),
+    Detections(Vec<Detection>),
+    Json(Json),
+}
+
+impl Value {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Jpeg(_) => "jpeg",
+            Value::Image(_) => "image",
+            Value::Tensors(_) => "tensors",
+            Value::Detections(_) => "detections",
+            Value::Json(_) => "json",
+        }
+    }
+
+    /// The value as the `result` object of a frame reply. JSON objects are
+    /// passed through; anything else is wrapped under a key naming its kind,
+    /// with pixel and tensor data summarised rather than sent.
+    pub fn into_result(self) -> Json {
+        match self {
+            Value::Json(Json::Object(map)) => Json::Object(map),
+            Value::Json(other) => json!({ "value": other }),
+            Value::Jpeg(bytes) => json!({ "jpeg": { "bytes": bytes.len() } }),
+            Value::Image(img) => json!({
+                "image": { "width": img.width, "height": img.height, "format": img.format.as_str() }
+            }),
+            Value::Tensors(ts) => json!({
+                "tensors": ts.iter().map(|t| json!({"name": t.name, "shape": t.shape})).collect::<Vec<_>>()
+            }),
+            Value::Detections(ds) => json!({
+                "detections": ds.iter().map(|d| json!({
+                    "label": d.label,
+                    "score": d.score,
+                    "box": [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2],
+                })).collect::<Vec<_>>()
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_consistency_checks_the_buffer_length() {
+        let img = Image {
+            width: 2,
+            height: 3,
+            format: PixelFormat::Rgb8,
+            data: vec![0; 18],
+        };
+        assert!(img.is_consistent());
+        let short = Image {
+            data: vec![0; 17],
+            ..img.clone()
+        };
+        assert!(!short.is_consistent());
+        let huge = Image {
+            width: u32::MAX,
+            height: u32::MAX,
+            format: PixelFormat::Rgba8,
+            data: vec![],
+        };
+        assert!(!huge.is_consistent());
+    }
+
+    #[test]
+    fn results_summarise_non_json_values() {
+        let img = Image {
+            width: 4,
+            height: 2,
+            format: PixelFormat::Gray8,
+            data: vec![0; 8],
+        };
+        assert_eq!(
+            Value::Image(Arc::new(img)).into_result(),
+            json!({"image":{"width":4,"height":2,"format":"gray8"}})
+        );
+        assert_eq!(Value::Json(json!(3)).into_result(), json!({"value":3}));
+        let det = Detection {
+            label: "cat".into(),
+            score: 0.5,
+            bbox: BBox {
+                x1: 1.0,
+                y1: 2.0,
+                x2: 3.0,
+                y2: 4.0,
+            },
+        };
+        assert_eq!(
+            Value::Detections(vec![det]).into_result(),
+            json!({"detections":[{"label":"cat","score":0.5,"box":[1.0,2.0,3.0,4.0]}]})
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! Host bindings for `wit/node.wit`, generated once here. The rest of the
+//! host only implements the generated `host` trait (in `instance`) and calls
+//! the generated exports.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "node-world",
+});
+
+pub use self::exports::streamhost::node::node as node_api;
+pub use self::streamhost::node::host as host_api;
+pub use self::streamhost::node::types as wit;

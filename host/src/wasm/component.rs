@@ -1,0 +1,91 @@
+//! A node's code: read, compiled and checked against our WIT world once, when
+//! its pipeline loads, never on the frame path.
+//!
+//! `Linker::instantiate_pre` proves every import the component names is one
+//! the host provides; `NodeWorldPre::new` proves the component exports our
+//! `node` interface with the exact types. A component that fails either is
+//! refused with wasmtime's own explanation, which names the offending item.
+
+use std::path::{Path, PathBuf};
+
+use wasmtime::component::Component;
+
+use super::bindings::NodeWorldPre;
+use super::engine::WasmEngine;
+use super::instance::NodeStore;
+
+/// Largest component file accepted (a compiled node is rarely over a few MiB).
+pub const MAX_COMPONENT_BYTES: u64 = 64 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WasmLoadError {
+    #[error("cannot read component {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("component {path} is {size} bytes, over the {MAX_COMPONENT_BYTES} byte limit")]
+    TooBig { path: PathBuf, size: u64 },
+    #[error("{path} is not a valid component: {reason}")]
+    Compile { path: PathBuf, reason: String },
+    #[error("{path} imports something the host does not provide: {reason}")]
+    Imports { path: PathBuf, reason: String },
+    #[error(
+        "{path} does not export streamhost:node/node@0.1.0 as wit/node.wit defines it: {reason}"
+    )]
+    Exports { path: PathBuf, reason: String },
+}
+
+/// A compiled, type-checked node component, ready to instantiate cheaply.
+pub struct NodeComponent {
+    pub(crate) pre: NodeWorldPre<NodeStore>,
+    path: PathBuf,
+}
+
+impl NodeComponent {
+    pub fn load(engine: &WasmEngine, path: &Path) -> Result<Self, WasmLoadError> {
+        let read_err = |source| WasmLoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let size = std::fs::metadata(path).map_err(read_err)?.len();
+        if size > MAX_COMPONENT_BYTES {
+            return Err(WasmLoadError::TooBig {
+                path: path.to_path_buf(),
+                size,
+            });
+        }
+        let bytes = std::fs::read(path).map_err(read_err)?;
+        Self::from_bytes(engine, &bytes, path)
+    }
+
+    pub fn from_bytes(
+        engine: &WasmEngine,
+        bytes: &[u8],
+        path: &Path,
+    ) -> Result<Self, WasmLoadError> {
+        let path = path.to_path_buf();
+        let component =
+            Component::new(&engine.engine, bytes).map_err(|e| WasmLoadError::Compile {
+                path: path.clone(),
+                reason: format!("{e:#}"),
+            })?;
+        let instance_pre =
+            engine
+                .linker
+                .instantiate_pre(&component)
+                .map_err(|e| WasmLoadError::Imports {
+                    path: path.clone(),
+                    reason: format!("{e:#}"),
+                })?;
+        let pre = NodeWorldPre::new(instance_pre).map_err(|e| WasmLoadError::Exports {
+            path: path.clone(),
+            reason: format!("{e:#}"),
+        })?;
+        Ok(NodeComponent { pre, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}

@@ -1,0 +1,117 @@
+//! The server-wide wasmtime engine: compilation settings, the epoch ticker
+//! that enforces per-call time limits, and the linker every node is
+//! instantiated against.
+//!
+//! Time limits use epoch interruption (a counter bumped by one OS thread every
+//! tick), which costs a load and compare at loop heads instead of fuel's
+//! per-instruction accounting. The ticker is a plain thread, not a tokio task,
+//! so a busy runtime cannot delay it; it stops when the engine is dropped.
+//!
+//! The linker carries our `host` interface and WASI preview 2 with nothing
+//! granted: a component built with the standard `wasm32-wasip2` target imports
+//! WASI even when it never uses it, so the imports must resolve, but the
+//! context has no preopened directories, no environment, no arguments, no
+//! network and stdio that reads nothing and discards output.
+//!
+//! Instances use wasmtime's on-demand allocator rather than the pooling one:
+//! instances here live for a whole WebSocket session rather than one request,
+//! so instantiation is rare and the pool's up-front address-space reservation
+//! (sized for the connection limit times every node) would buy little.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config as WasmConfig, Engine};
+
+use super::bindings::NodeWorld;
+use super::instance::NodeStore;
+
+/// Limits applied to every node instance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SandboxLimits {
+    pub call_timeout: Duration,
+    pub memory_bytes: usize,
+    pub epoch_tick: Duration,
+    pub max_stack_bytes: usize,
+}
+
+impl SandboxLimits {
+    /// The call timeout in epoch ticks, rounded up, at least one.
+    pub fn deadline_ticks(&self) -> u64 {
+        let tick = self.epoch_tick.as_micros().max(1);
+        (self.call_timeout.as_micros().div_ceil(tick) as u64).max(1)
+    }
+}
+
+/// One per server.
+pub struct WasmEngine {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<NodeStore>,
+    pub(crate) limits: SandboxLimits,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl WasmEngine {
+    pub fn new(limits: SandboxLimits) -> anyhow::Result<Self> {
+        let mut config = WasmConfig::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        config.max_wasm_stack(limits.max_stack_bytes);
+        config.parallel_compilation(true);
+        let engine = Engine::new(&config)?;
+
+        let mut linker = Linker::<NodeStore>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        NodeWorld::add_to_linker::<NodeStore, HasSelf<NodeStore>>(&mut linker, |s| s)?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let (ticking, stop) = (engine.clone(), ticker_stop.clone());
+        std::thread::Builder::new()
+            .name("wasm-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(limits.epoch_tick);
+                    ticking.increment_epoch();
+                }
+            })?;
+        Ok(WasmEngine {
+            engine,
+            linker,
+            limits,
+            ticker_stop,
+        })
+    }
+
+    pub fn limits(&self) -> SandboxLimits {
+        self.limits
+    }
+}
+
+impl Drop for WasmEngine {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_rounds_up_to_whole_ticks() {
+        let l = SandboxLimits {
+            call_timeout: Duration::from_millis(12),
+            memory_bytes: 1,
+            epoch_tick: Duration::from_millis(5),
+            max_stack_bytes: 1,
+        };
+        assert_eq!(l.deadline_ticks(), 3);
+        let l = SandboxLimits {
+            call_timeout: Duration::from_micros(1),
+            ..l
+        };
+        assert_eq!(l.deadline_ticks(), 1);
+    }
+}

@@ -1,0 +1,282 @@
+//! One session's live instance of a node: its own `Store`, memory cap, time
+//! limit and log budget.
+//!
+//! Every call sets a fresh epoch deadline, so a guest that loops is trapped
+//! after the configured time. The memory cap is a `ResourceLimiter` that adds
+//! up every linear memory the instance creates or grows, so a guest with
+//! several memories cannot multiply its allowance. Any trap poisons the
+//! instance: the caller must drop it and instantiate anew (wasmtime does not
+//! support re-entering an instance that trapped), which is why the errors say
+//! whether the instance survived ([`WasmCallError::instance_lost`]).
+
+use std::time::Duration;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{host_api, node_api, wit, NodeWorld};
+use super::component::NodeComponent;
+use super::convert;
+use super::engine::WasmEngine;
+use crate::value::Value;
+
+/// Longest guest log line kept; the rest is cut.
+pub const MAX_LOG_LINE: usize = 1024;
+/// Guest log lines per call; further lines are counted and summarised.
+pub const MAX_LOG_LINES_PER_CALL: u32 = 32;
+
+/// Why a call into a node failed.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum WasmCallError {
+    #[error("exceeded its {0:?} time limit")]
+    Timeout(Duration),
+    #[error("exceeded its {} MiB memory cap", .0 >> 20)]
+    MemoryCap(usize),
+    #[error("trapped: {0}")]
+    Trap(String),
+    #[error("could not be instantiated: {0}")]
+    Instantiate(String),
+    #[error("rejected its config: {0}")]
+    InvalidConfig(String),
+    #[error("rejected its input: {0}")]
+    InvalidInput(String),
+    #[error("failed: {0}")]
+    Failed(String),
+    #[error("returned an unusable value: {0}")]
+    BadOutput(String),
+}
+
+impl WasmCallError {
+    /// True when the instance must be discarded (it trapped or never started).
+    pub fn instance_lost(&self) -> bool {
+        matches!(
+            self,
+            WasmCallError::Timeout(_)
+                | WasmCallError::MemoryCap(_)
+                | WasmCallError::Trap(_)
+                | WasmCallError::Instantiate(_)
+        )
+    }
+}
+
+/// Who a guest's log lines belong to.
+#[derive(Debug, Clone, Default)]
+pub struct LogContext {
+    pub session_id: String,
+    pub pipeline_id: String,
+    pub node_id: String,
+}
+
+/// Caps the sum of all linear memories of one instance.
+struct MemoryCap {
+    cap: usize,
+    used: usize,
+    hit: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let next = self.used.saturating_sub(current).saturating_add(desired);
+        if next > self.cap {
+            self.hit = true;
+            return Ok(false);
+        }
+        self.used = next;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Tables hold function references; a million entries is far beyond any real node.
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// The data a node's `Store` carries.
+pub struct NodeStore {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryCap,
+    log: LogContext,
+    log_lines: u32,
+    log_suppressed: u32,
+}
+
+impl WasiView for NodeStore {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl wit::Host for NodeStore {}
+
+impl host_api::Host for NodeStore {
+    fn log(&mut self, level: host_api::LogLevel, message: String) {
+        if self.log_lines >= MAX_LOG_LINES_PER_CALL {
+            self.log_suppressed = self.log_suppressed.saturating_add(1);
+            return;
+        }
+        self.log_lines += 1;
+        let mut message = message;
+        if message.len() > MAX_LOG_LINE {
+            let mut cut = MAX_LOG_LINE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+        }
+        let LogContext {
+            session_id,
+            pipeline_id,
+            node_id,
+        } = &self.log;
+        macro_rules! emit {
+            ($lvl:ident) => {
+                tracing::$lvl!(target: "plugin", session_id = %session_id, pipeline_id = %pipeline_id, node_id = %node_id, "{message}")
+            };
+        }
+        match level {
+            host_api::LogLevel::Trace => emit!(trace),
+            host_api::LogLevel::Debug => emit!(debug),
+            host_api::LogLevel::Info => emit!(info),
+            host_api::LogLevel::Warn => emit!(warn),
+            host_api::LogLevel::Error => emit!(error),
+        }
+    }
+}
+
+/// A live node instance belonging to one session.
+pub struct NodeInstance {
+    store: Store<NodeStore>,
+    bindings: NodeWorld,
+    call_timeout: Duration,
+    deadline_ticks: u64,
+}
+
+impl NodeInstance {
+    /// Instantiates `component` and hands it its config (JSON text).
+    pub fn start(
+        engine: &WasmEngine,
+        component: &NodeComponent,
+        config_json: &str,
+        log: LogContext,
+    ) -> Result<Self, WasmCallError> {
+        let limits = engine.limits();
+        let data = NodeStore {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limiter: MemoryCap {
+                cap: limits.memory_bytes,
+                used: 0,
+                hit: false,
+            },
+            log,
+            log_lines: 0,
+            log_suppressed: 0,
+        };
+        let mut store = Store::new(&engine.engine, data);
+        store.limiter(|s| &mut s.limiter);
+        let deadline_ticks = limits.deadline_ticks();
+        store.set_epoch_deadline(deadline_ticks);
+        store.epoch_deadline_trap();
+        let bindings = component
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| WasmCallError::Instantiate(format!("{e:#}")))?;
+        let mut instance = NodeInstance {
+            store,
+            bindings,
+            call_timeout: limits.call_timeout,
+            deadline_ticks,
+        };
+        instance.init(config_json)?;
+        Ok(instance)
+    }
+
+    fn init(&mut self, config_json: &str) -> Result<(), WasmCallError> {
+        self.before_call();
+        let outcome = self
+            .bindings
+            .streamhost_node_node()
+            .call_init(&mut self.store, config_json);
+        self.after_call();
+        match outcome {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(node_error(e)),
+            Err(e) => Err(self.classify_trap(e)),
+        }
+    }
+
+    /// Runs the node on one frame's inputs.
+    pub fn process(&mut self, inputs: &[(String, Value)]) -> Result<Value, WasmCallError> {
+        let args: Vec<node_api::Input> = inputs
+            .iter()
+            .map(|(name, value)| convert::to_wit_input(name, value))
+            .collect::<Result<_, _>>()
+            .map_err(WasmCallError::InvalidInput)?;
+        self.before_call();
+        let outcome = self
+            .bindings
+            .streamhost_node_node()
+            .call_process(&mut self.store, &args);
+        self.after_call();
+        match outcome {
+            Ok(Ok(value)) => convert::from_wit_value(value).map_err(WasmCallError::BadOutput),
+            Ok(Err(e)) => Err(node_error(e)),
+            Err(e) => Err(self.classify_trap(e)),
+        }
+    }
+
+    fn before_call(&mut self) {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let data = self.store.data_mut();
+        data.log_lines = 0;
+        data.log_suppressed = 0;
+        data.limiter.hit = false;
+    }
+
+    fn after_call(&mut self) {
+        let data = self.store.data();
+        if data.log_suppressed > 0 {
+            let LogContext {
+                session_id,
+                pipeline_id,
+                node_id,
+            } = &data.log;
+            tracing::warn!(target: "plugin", session_id = %session_id, pipeline_id = %pipeline_id, node_id = %node_id,
+                suppressed = data.log_suppressed, "plugin log lines over the per-call limit were dropped");
+        }
+    }
+
+    fn classify_trap(&self, e: wasmtime::Error) -> WasmCallError {
+        if self.store.data().limiter.hit {
+            return WasmCallError::MemoryCap(self.store.data().limiter.cap);
+        }
+        match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => WasmCallError::Timeout(self.call_timeout),
+            Some(trap) => WasmCallError::Trap(trap.to_string()),
+            None => WasmCallError::Trap(format!("{e:#}")),
+        }
+    }
+}
+
+fn node_error(e: wit::NodeError) -> WasmCallError {
+    match e {
+        wit::NodeError::InvalidConfig(m) => WasmCallError::InvalidConfig(m),
+        wit::NodeError::InvalidInput(m) => WasmCallError::InvalidInput(m),
+        wit::NodeError::Failed(m) => WasmCallError::Failed(m),
+    }
+}

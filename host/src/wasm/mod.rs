@@ -1,0 +1,18 @@
+//! WebAssembly component nodes: the sandbox pipeline authors' code runs in.
+//!
+//! Split by lifetime: [`engine`] lives as long as the server (one wasmtime
+//! `Engine`, its epoch ticker, the `Linker`); [`component`] is a node's code,
+//! compiled and type-checked once when its pipeline loads; [`instance`] is
+//! one session's live copy of a node, with its own memory cap and time limit,
+//! thrown away after any trap. [`bindings`] is the only place `bindgen!` runs
+//! and [`convert`] the only place host values meet WIT values.
+
+pub mod bindings;
+pub mod component;
+pub mod convert;
+pub mod engine;
+pub mod instance;
+
+pub use component::{NodeComponent, WasmLoadError};
+pub use engine::{SandboxLimits, WasmEngine};
+pub use instance::{NodeInstance, WasmCallError};

@@ -1,0 +1,220 @@
+//! The JSON messages the server sends over the WebSocket, and the one place
+//! where internal errors become the contract's `{error, detail}`.
+//!
+//! Every reply a client can see is a variant of [`Reply`]; every error code is a
+//! variant of [`ErrorCode`]. Modules below this one return their own typed
+//! errors; `From` impls here decide the code and the detail text, so the
+//! contract can be read (and changed) in one file. Whether an error closes the
+//! session is a property of its code ([`ErrorCode::closes_session`]).
+
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::frame::FrameError;
+use crate::pipeline::exec::ExecError;
+
+/// The contract's error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidPipeline,
+    InvalidMessage,
+    InvalidFrame,
+    FrameTooLarge,
+    PipelineFailure,
+    InternalError,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 6] = [
+        ErrorCode::InvalidPipeline,
+        ErrorCode::InvalidMessage,
+        ErrorCode::InvalidFrame,
+        ErrorCode::FrameTooLarge,
+        ErrorCode::PipelineFailure,
+        ErrorCode::InternalError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidPipeline => "invalid_pipeline",
+            ErrorCode::InvalidMessage => "invalid_message",
+            ErrorCode::InvalidFrame => "invalid_frame",
+            ErrorCode::FrameTooLarge => "frame_too_large",
+            ErrorCode::PipelineFailure => "pipeline_failure",
+            ErrorCode::InternalError => "internal_error",
+        }
+    }
+
+    /// Protocol violations end the session; failures while processing a good
+    /// frame are reported for that frame and the session carries on.
+    pub fn closes_session(self) -> bool {
+        !matches!(self, ErrorCode::PipelineFailure | ErrorCode::InternalError)
+    }
+}
+
+/// An error as the client sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WireError {
+    pub code: ErrorCode,
+    pub detail: String,
+}
+
+impl WireError {
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        WireError {
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<FrameError> for WireError {
+    fn from(e: FrameError) -> Self {
+        let code = match e {
+            FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge,
+            FrameError::NotJpeg | FrameError::Undecodable(_) | FrameError::TooManyPixels { .. } => {
+                ErrorCode::InvalidFrame
+            }
+        };
+        WireError::new(code, e.to_string())
+    }
+}
+
+impl From<ExecError> for WireError {
+    fn from(e: ExecError) -> Self {
+        match e {
+            ExecError::InvalidFrame(frame) => frame.into(),
+            ExecError::Node { .. } | ExecError::ResultTooLarge { .. } => {
+                WireError::new(ErrorCode::PipelineFailure, e.to_string())
+            }
+            ExecError::Internal(_) => WireError::new(ErrorCode::InternalError, e.to_string()),
+        }
+    }
+}
+
+/// Every message the server sends on the WebSocket.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Reply {
+    /// `{"frame_index":n,"result":{...}}`
+    Result { frame_index: u64, result: Json },
+    /// `{"frame_index":n,"dropped":true}`
+    Dropped { frame_index: u64, dropped: bool },
+    /// `{"warning":"slow_down"}`
+    Warning { warning: &'static str },
+    /// `{"frame_index":n,"error":code,"detail":...}` for a frame's failure, or
+    /// `{"error":code,"detail":...}` for a session-level error.
+    Error {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        frame_index: Option<u64>,
+        error: ErrorCode,
+        detail: String,
+    },
+}
+
+impl Reply {
+    pub fn result(frame_index: u64, result: Json) -> Self {
+        Reply::Result {
+            frame_index,
+            result,
+        }
+    }
+
+    pub fn dropped(frame_index: u64) -> Self {
+        Reply::Dropped {
+            frame_index,
+            dropped: true,
+        }
+    }
+
+    pub fn slow_down() -> Self {
+        Reply::Warning {
+            warning: "slow_down",
+        }
+    }
+
+    pub fn error(frame_index: Option<u64>, err: WireError) -> Self {
+        Reply::Error {
+            frame_index,
+            error: err.code,
+            detail: err.detail,
+        }
+    }
+
+    /// The JSON text; serialising these plain types cannot fail, but if it ever
+    /// did the client still gets a well-formed `internal_error`.
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"error":"internal_error","detail":"reply could not be encoded"}"#.to_string()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parsed(r: Reply) -> Json {
+        serde_json::from_str(&r.to_text()).unwrap_or(Json::Null)
+    }
+
+    #[test]
+    fn replies_have_the_contract_shapes() {
+        assert_eq!(
+            parsed(Reply::result(3, json!({"a":1}))),
+            json!({"frame_index":3,"result":{"a":1}})
+        );
+        assert_eq!(
+            parsed(Reply::dropped(5)),
+            json!({"frame_index":5,"dropped":true})
+        );
+        assert_eq!(parsed(Reply::slow_down()), json!({"warning":"slow_down"}));
+        assert_eq!(
+            parsed(Reply::error(
+                None,
+                WireError::new(ErrorCode::InvalidFrame, "Not a valid JPEG image")
+            )),
+            json!({"error":"invalid_frame","detail":"Not a valid JPEG image"})
+        );
+        assert_eq!(
+            parsed(Reply::error(
+                Some(7),
+                WireError::new(ErrorCode::PipelineFailure, "node x failed")
+            )),
+            json!({"frame_index":7,"error":"pipeline_failure","detail":"node x failed"})
+        );
+    }
+
+    #[test]
+    fn frame_errors_map_to_their_codes_and_contract_details() {
+        let e: WireError = FrameError::TooLarge {
+            limit: "5MB".into(),
+        }
+        .into();
+        assert_eq!(
+            e,
+            WireError::new(ErrorCode::FrameTooLarge, "Frame exceeds 5MB")
+        );
+        let e: WireError = FrameError::NotJpeg.into();
+        assert_eq!(
+            e,
+            WireError::new(ErrorCode::InvalidFrame, "Not a valid JPEG image")
+        );
+    }
+
+    #[test]
+    fn only_processing_failures_keep_the_session_open() {
+        for code in ErrorCode::ALL {
+            let serialised = serde_json::to_value(code).unwrap_or(Json::Null);
+            assert_eq!(serialised, Json::String(code.as_str().into()));
+        }
+        assert!(!ErrorCode::PipelineFailure.closes_session());
+        assert!(!ErrorCode::InternalError.closes_session());
+        assert!(ErrorCode::InvalidFrame.closes_session());
+        assert!(ErrorCode::FrameTooLarge.closes_session());
+        assert!(ErrorCode::InvalidMessage.closes_session());
+        assert!(ErrorCode::InvalidPipeline.closes_session());
+    }
+}
