@@ -305,4 +305,18 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn the_readme_documents_every_setting() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+            .unwrap_or_default();
+        for s in SETTINGS {
+            assert!(
+                readme.contains(&format!("| `{}` | `{}` |", s.env, s.default)),
+                "README lacks {} = {}",
+                s.env,
+                s.default
+            );
+        }
+    }
 }

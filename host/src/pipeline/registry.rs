@@ -17,7 +17,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::dag::{Dag, Source};
-use super::manifest::{Manifest, NodeManifest, MAX_MANIFEST_BYTES};
+use super::manifest::{Manifest, NodeManifest, FRAME_INPUT, MAX_MANIFEST_BYTES};
 use crate::nodes::jpeg_decode::JpegDecodeConfig;
 use crate::wasm::instance::LogContext;
 use crate::wasm::{NodeComponent, NodeInstance, WasmEngine};
@@ -199,7 +199,12 @@ impl Loader<'_> {
             .map(|n| NodeSummary {
                 id: n.id.clone(),
                 kind: n.kind.clone(),
-                inputs: n.inputs.clone(),
+                // Show the effective inputs: none listed means the client's frame.
+                inputs: if n.inputs.is_empty() {
+                    vec![FRAME_INPUT.to_string()]
+                } else {
+                    n.inputs.clone()
+                },
             })
             .collect();
         let (status, plan) = match self.plan(&manifest) {

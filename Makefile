@@ -1,0 +1,40 @@
+# streamhost: `make run` and `make test` do all set-up on a fresh machine.
+SHELL := /bin/bash
+CARGO ?= cargo
+PLUGIN_DIR ?= target/plugins
+STREAMHOST_LISTEN ?= 127.0.0.1:8000
+export STREAMHOST_PLUGIN_DIR ?= $(PLUGIN_DIR)
+
+.PHONY: help setup plugins build run test lint fmt demo clean
+
+help:
+	@echo "make run    - set up, build plugins and server, serve on $(STREAMHOST_LISTEN)"
+	@echo "make test   - set up, then fmt check, clippy and every test"
+	@echo "make demo   - run the seed demo script against a running server (frame_info)"
+
+setup:
+	@bash scripts/setup.sh
+
+plugins: setup
+	bash scripts/build-plugins.sh $(PLUGIN_DIR)
+
+build: plugins
+	$(CARGO) build --release -p streamhost
+
+run: build
+	./target/release/streamhost serve --listen $(STREAMHOST_LISTEN) --pipelines pipelines --plugins $(PLUGIN_DIR)
+
+lint: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test: lint
+	$(CARGO) test --workspace
+
+demo:
+	python3 -m pip install -q -r examples/python/requirements.txt
+	python3 examples/python/demo.py --host $(STREAMHOST_LISTEN) --pipeline frame_info
+
+clean:
+	$(CARGO) clean
+	rm -rf plugins/target plugins/target-debian

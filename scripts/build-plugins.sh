@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Build every crate of the plugins/ workspace as a WebAssembly component and copy the .wasm files
+# (crate name with '-' -> '_', e.g. frame_info.wasm, fixture_trap.wasm) into OUT_DIR.
+#
+# Usage: scripts/build-plugins.sh [OUT_DIR]        (default: <repo>/target/plugins)
+#
+# Route 1 (standard): rustup's wasm32-wasip2 target (added with a bounded `rustup target add` if
+#   missing), plain `cargo build --release --target wasm32-wasip2`, target dir plugins/target.
+# Route 2 (offline fallback, see shared/notes/toolchain.md): Debian's rustc-web packages,
+#   wasm32-unknown-unknown with -Zbuild-std and wasm-component-ld as the linker, target dir
+#   plugins/target-debian. Its components import nothing at all.
+# STREAMHOST_WASM_ROUTE=debian forces route 2; STREAMHOST_WASM_ROUTE=rustup forbids the fallback.
+#
+# Quiet on success (one summary line on stderr), loud on failure. Called from make and from a
+# cargo build script, so it first scrubs the variables a parent cargo sets.
+set -euo pipefail
+
+say() { printf 'build-plugins: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PLUGINS="$REPO/plugins"
+DEST="${1:-$REPO/target/plugins}"
+ROUTE="${STREAMHOST_WASM_ROUTE:-auto}"
+
+# --- Scrub what a parent cargo (build.rs) or make leaks into the environment. ----------------
+unset CARGO_TARGET_DIR RUSTFLAGS CARGO_ENCODED_RUSTFLAGS CARGO_BUILD_TARGET CARGO_BUILD_RUSTFLAGS \
+    CARGO_MAKEFLAGS MAKEFLAGS MFLAGS MAKELEVEL RUSTC_WRAPPER RUSTC_WORKSPACE_WRAPPER \
+    TARGET HOST OUT_DIR PROFILE OPT_LEVEL DEBUG NUM_JOBS RUSTC RUSTDOC RUSTC_LINKER \
+    CARGO_PRIMARY_PACKAGE CARGO_CRATE_NAME CARGO_BIN_NAME CARGO_MANIFEST_DIR CARGO_MANIFEST_PATH \
+    CARGO_MANIFEST_LINKS CARGO_RUSTC_CURRENT_DIR CARGO_TARGET_TMPDIR RUSTC_BOOTSTRAP
+while IFS= read -r name; do
+    case "$name" in
+        CARGO_FEATURE_* | CARGO_CFG_* | CARGO_PKG_* | CARGO_MANIFEST_* | DEP_* | CARGO_TARGET_*_RUSTFLAGS | CARGO_TARGET_*_LINKER)
+            unset "$name" ;;
+    esac
+done < <(compgen -e)
+
+[[ -f "$PLUGINS/Cargo.toml" ]] || die "no plugins workspace at $PLUGINS"
+command -v cargo >/dev/null || die "cargo not found on PATH"
+mkdir -p "$DEST" || die "cannot create $DEST"
+DEST="$(cd "$DEST" && pwd)"
+
+# Package names of the workspace members, from `cargo metadata` without a JSON tool (in its
+# compact output only a package's own "name" is followed by "version").
+packages() {
+    (cd "$PLUGINS" && "$@" metadata --no-deps --format-version 1) |
+        grep -o '"name":"[^"]*","version"' | sed 's/"name":"\([^"]*\)".*/\1/'
+}
+
+# copy_out TARGET_DIR TRIPLE CARGO...: copy each member's component into DEST, checking it is one.
+copy_out() {
+    local target_dir="$1" triple="$2"
+    shift 2
+    local names count=0 name file magic
+    names="$(packages "$@")" || die "cargo metadata failed in $PLUGINS"
+    [[ -n "$names" ]] || die "cargo metadata listed no packages in $PLUGINS"
+    for name in $names; do
+        file="$target_dir/$triple/release/${name//-/_}.wasm"
+        [[ -f "$file" ]] || die "expected $file after the build, it is missing"
+        magic="$(od -An -tx1 -N8 "$file" | tr -d ' \n')"
+        [[ "$magic" == "0061736d0d000100" ]] ||
+            die "$file is not a component (magic $magic; a core module is 0061736d01000000)"
+        # cp only when changed, so the copies keep their mtime and dependants don't rebuild.
+        cmp -s "$file" "$DEST/${name//-/_}.wasm" || cp -f "$file" "$DEST/${name//-/_}.wasm"
+        count=$((count + 1))
+    done
+    echo "$count"
+}
+
+# --- Route 1: rustup + wasm32-wasip2. ------------------------------------------------------------
+route_rustup() {
+    command -v rustup >/dev/null || { say "rustup not found"; return 1; }
+    if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+        say "adding the wasm32-wasip2 target with rustup"
+        timeout 120 rustup target add wasm32-wasip2 >&2 || { say "rustup target add wasm32-wasip2 failed"; return 1; }
+    fi
+    local target_dir="$PLUGINS/target"
+    (cd "$PLUGINS" && cargo build --release --quiet --target wasm32-wasip2 --target-dir "$target_dir") >&2 ||
+        die "cargo build of the plugins (wasm32-wasip2) failed; see the errors above"
+    local count
+    count="$(copy_out "$target_dir" wasm32-wasip2 cargo)" || exit 1
+    say "built $count components (rustup, wasm32-wasip2) into $DEST"
+}
+
+# --- Route 2: Debian rustc-web, offline. ---------------------------------------------------------
+DEB_RUSTC=/usr/bin/rustc
+DEB_CARGO=/usr/bin/cargo
+DEB_LINKER=/usr/lib/rustlib/x86_64-unknown-linux-gnu/bin/wasm-component-ld
+DEB_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22)
+
+route_debian() {
+    if [[ ! -x "$DEB_LINKER" || ! -x "$DEB_CARGO" || ! -d /usr/lib/rustlib/src/rust/library ]]; then
+        command -v apt-get >/dev/null || die "route 2 needs apt-get to install ${DEB_PACKAGES[*]}"
+        local sudo=()
+        [[ "$(id -u)" == 0 ]] || sudo=(sudo -n)
+        say "installing ${DEB_PACKAGES[*]} with apt-get"
+        local log
+        log="$(mktemp)"
+        if ! { "${sudo[@]}" apt-get update -qq &&
+            DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${DEB_PACKAGES[@]}"; } >"$log" 2>&1; then
+            cat "$log" >&2
+            rm -f "$log"
+            die "apt-get install ${DEB_PACKAGES[*]} failed"
+        fi
+        rm -f "$log"
+        [[ -x "$DEB_LINKER" ]] || die "$DEB_LINKER missing after installing ${DEB_PACKAGES[*]}"
+    fi
+    local target_dir="$PLUGINS/target-debian"
+    (cd "$PLUGINS" && RUSTC="$DEB_RUSTC" RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 "$DEB_CARGO" build \
+        --release --quiet --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort \
+        --target-dir "$target_dir" \
+        --config "target.wasm32-unknown-unknown.linker=\"$DEB_LINKER\"") >&2 ||
+        die "cargo build of the plugins (Debian rustc-web, wasm32-unknown-unknown) failed; see the errors above"
+    local count
+    count="$(RUSTC="$DEB_RUSTC" copy_out "$target_dir" wasm32-unknown-unknown "$DEB_CARGO")" || exit 1
+    say "built $count components (Debian rustc-web, wasm32-unknown-unknown) into $DEST"
+}
+
+case "$ROUTE" in
+    auto) route_rustup || { say "falling back to the offline Debian route"; route_debian; } ;;
+    rustup) route_rustup || die "the rustup route failed and STREAMHOST_WASM_ROUTE=rustup forbids the fallback" ;;
+    debian) route_debian ;;
+    *) die "STREAMHOST_WASM_ROUTE must be auto, rustup or debian, not '$ROUTE'" ;;
+esac

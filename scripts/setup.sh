@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the build needs and a fresh Debian machine lacks. Idempotent and quiet when
+# everything is already there. The Wasm guest toolchain is handled by build-plugins.sh.
+set -euo pipefail
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+as_root() {
+    if [[ $(id -u) -eq 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        say "need root (or sudo) to run: $*"; return 1; fi
+}
+
+apt_updated=0
+need_pkg() { # need_pkg COMMAND PACKAGE: install PACKAGE when COMMAND is missing
+    command -v "$1" >/dev/null 2>&1 && return 0
+    say "installing $2 (for $1)"
+    if [[ $apt_updated -eq 0 ]]; then as_root apt-get update -qq; apt_updated=1; fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+}
+
+command -v cargo >/dev/null || { say "cargo not found: install Rust with rustup (https://rustup.rs)"; exit 1; }
+need_pkg nasm nasm   # mozjpeg's SIMD decoder is assembled with nasm
+need_pkg cc gcc      # mozjpeg-sys builds libjpeg-turbo's C sources
+need_pkg python3 python3

@@ -1,0 +1,59 @@
+//! Builds every plugin in `plugins/` (real nodes and test fixtures) from source
+//! as Wasm components, with the same script `make plugins` uses, and exports
+//! their directory to the tests as `STREAMHOST_TEST_PLUGIN_DIR`. So `cargo
+//! test` alone exercises real components, never a stale or committed `.wasm`.
+
+use std::path::{Path, PathBuf};
+use std::process::{exit, Command};
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let root = manifest_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default()).join("plugins");
+
+    // Watch sources, not plugins/target (which this very build rewrites).
+    println!("cargo:rerun-if-changed={}", root.join("wit").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("scripts/build-plugins.sh").display()
+    );
+    println!("cargo:rerun-if-env-changed=STREAMHOST_WASM_ROUTE");
+    watch_sources(&root.join("plugins"));
+
+    let status = Command::new("bash")
+        .arg(root.join("scripts/build-plugins.sh"))
+        .arg(&out)
+        .status();
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => {
+            eprintln!("scripts/build-plugins.sh failed ({s}); see its output above");
+            exit(1);
+        }
+        Err(e) => {
+            eprintln!("cannot run scripts/build-plugins.sh: {e}");
+            exit(1);
+        }
+    }
+    println!(
+        "cargo:rustc-env=STREAMHOST_TEST_PLUGIN_DIR={}",
+        out.display()
+    );
+}
+
+/// Watches every crate directory and file of the plugins workspace, but not
+/// its `target*` directories (cargo scans a watched directory recursively).
+fn watch_sources(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with("target") {
+            println!("cargo:rerun-if-changed={}", entry.path().display());
+        }
+    }
+}

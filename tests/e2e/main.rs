@@ -1,0 +1,17 @@
+//! End-to-end tests against a real server on an ephemeral port with real
+//! WebSocket clients and Wasm components built from source. One binary (see
+//! Cargo.toml); modules follow the seed's test-first sequence: connect,
+//! session lifecycle, receiving frames, validation, pipeline integration,
+//! backpressure drop, slow-down, the error contract, logging and metrics,
+//! plus the sandbox, manifests and shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod backpressure;
+mod connect;
+mod errors;
+mod frames;
+mod manifests;
+mod observability;
+mod pipelines;
+mod sandbox;
+mod shutdown;

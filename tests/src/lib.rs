@@ -1,0 +1,417 @@
+//! The test harness: a real streamhost server on an ephemeral port, real
+//! WebSocket clients (tokio-tungstenite), plugins built from source by this
+//! crate's build script, JPEG frames encoded on the fly, and the server's JSON
+//! logs captured exactly as an operator would see them.
+//!
+//! Test code may panic on a broken expectation; that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use streamhost::config::Config;
+use streamhost::nodes::jpeg_decode::encode_rgb;
+use streamhost::{serve, AppState};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Where the build script put the freshly built components.
+pub fn plugin_dir() -> PathBuf {
+    PathBuf::from(env!("STREAMHOST_TEST_PLUGIN_DIR"))
+}
+
+/// How long any single expected message may take before the test fails.
+pub const RECV_TIMEOUT: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------------- manifests
+
+/// decode -> one Wasm node, with an optional inline TOML config table.
+pub fn wasm_pipeline(id: &str, component: &str, config: &str) -> String {
+    format!(
+        "id = \"{id}\"\ndescription = \"test pipeline {id}\"\n\n[[nodes]]\nid = \"decode\"\nkind = \"jpeg_decode\"\n\n\
+         [[nodes]]\nid = \"node\"\nkind = \"wasm\"\ncomponent = \"{component}\"\ninputs = [\"decode\"]\nconfig = {{ {config} }}\n"
+    )
+}
+
+/// The shipped frame_info pipeline, read from the repository.
+pub fn shipped_pipeline(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../pipelines")
+        .join(format!("{name}.toml"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A slow pipeline: real CPU work in a Wasm node (about 2 ns an iteration).
+pub fn slow_pipeline(id: &str, iterations: u64) -> String {
+    wasm_pipeline(
+        id,
+        "fixture_slow.wasm",
+        &format!("iterations = {iterations}"),
+    )
+}
+
+// ---------------------------------------------------------------- frames
+
+/// A baseline JPEG of one solid colour.
+pub fn solid_jpeg(w: usize, h: usize, rgb: [u8; 3]) -> Vec<u8> {
+    let pixels: Vec<u8> = (0..w * h).flat_map(|_| rgb).collect();
+    encode_rgb(w, h, &pixels, 95.0).unwrap()
+}
+
+/// A JPEG with a diagonal gradient (something for detectors to chew on).
+pub fn gradient_jpeg(w: usize, h: usize) -> Vec<u8> {
+    let pixels: Vec<u8> = (0..w * h)
+        .flat_map(|i| [(i % w * 255 / w) as u8, (i / w * 255 / h) as u8, 90])
+        .collect();
+    encode_rgb(w, h, &pixels, 90.0).unwrap()
+}
+
+// ---------------------------------------------------------------- server
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// A server with default limits serving the given `(file stem, manifest)` pairs.
+    pub async fn start(manifests: &[(&str, &str)]) -> TestServer {
+        Self::start_with(manifests, |_| {}).await
+    }
+
+    pub async fn start_with(
+        manifests: &[(&str, &str)],
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        capture_logs();
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in manifests {
+            std::fs::write(dir.path().join(format!("{name}.toml")), text).unwrap();
+        }
+        let mut config = Config {
+            pipelines_dir: dir.path().to_path_buf(),
+            plugin_dir: plugin_dir(),
+            ..Config::default()
+        };
+        tweak(&mut config);
+        let state = tokio::task::spawn_blocking(move || AppState::build(config))
+            .await
+            .unwrap()
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, state.clone(), async move {
+            let _ = rx.await;
+        }));
+        TestServer {
+            addr,
+            state,
+            shutdown: Some(tx),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    pub fn ws_url(&self, query: &str) -> String {
+        format!("ws://{}/ws/video/stream{query}", self.addr)
+    }
+
+    /// Opens a session on `pipeline`.
+    pub async fn connect(&self, pipeline: &str) -> Client {
+        self.connect_url(&self.ws_url(&format!("?pipeline_id={pipeline}")))
+            .await
+    }
+
+    pub async fn connect_url(&self, url: &str) -> Client {
+        let (ws, _resp) = tokio_tungstenite::connect_async(url).await.unwrap();
+        Client { ws }
+    }
+
+    /// A plain HTTP/1.1 GET: (status, body).
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.addr, path).await
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// The value of the sample whose line starts with `series` (e.g.
+    /// `stream_frames_processed{pipeline="p"}`), from `/metrics`.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let (_, body) = self.get("/metrics").await;
+        body.lines()
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .and_then(|rest| rest.strip_prefix(' '))
+            })
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Polls until `series` reaches `want` (metrics update just after replies are sent).
+    pub async fn wait_metric(&self, series: &str, want: f64) -> f64 {
+        let mut last = None;
+        for _ in 0..200 {
+            last = self.metric(series).await;
+            if last == Some(want) {
+                return want;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{series} stayed at {last:?}, wanted {want}");
+    }
+
+    /// Triggers graceful shutdown without waiting for it.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Shuts down and waits for `serve` to return.
+    pub async fn stop(mut self) {
+        self.begin_shutdown();
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+        }
+    }
+
+    pub async fn wait_stopped(&mut self) {
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.begin_shutdown();
+    }
+}
+
+async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(RECV_TIMEOUT, stream.read_to_end(&mut raw))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+// ---------------------------------------------------------------- client
+
+/// What arrived on a client's socket.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    Json(Value),
+    Close(Option<u16>),
+    /// The stream ended without a close frame.
+    Ended,
+}
+
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    pub async fn send_frame(&mut self, frame: Vec<u8>) {
+        self.ws.send(Message::Binary(frame.into())).await.unwrap();
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::Text(text.into())).await.unwrap();
+    }
+
+    /// The next JSON message or close, skipping pings and pongs.
+    pub async fn recv(&mut self) -> Incoming {
+        self.recv_within(RECV_TIMEOUT)
+            .await
+            .unwrap_or_else(|| panic!("nothing received within {RECV_TIMEOUT:?}"))
+    }
+
+    /// Like [`recv`](Self::recv) but `None` if nothing arrives within `wait`.
+    pub async fn recv_within(&mut self, wait: Duration) -> Option<Incoming> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()?;
+            return Some(match msg {
+                None => Incoming::Ended,
+                Some(Err(_)) => Incoming::Ended,
+                Some(Ok(Message::Text(t))) => Incoming::Json(
+                    serde_json::from_str(&t).unwrap_or_else(|e| panic!("not JSON ({e}): {t}")),
+                ),
+                Some(Ok(Message::Close(frame))) => {
+                    Incoming::Close(frame.map(|f| u16::from(f.code)))
+                }
+                Some(Ok(Message::Binary(b))) => {
+                    panic!("server sent a binary message of {} bytes", b.len())
+                }
+                Some(Ok(_)) => continue,
+            });
+        }
+    }
+
+    pub async fn recv_json(&mut self) -> Value {
+        match self.recv().await {
+            Incoming::Json(v) => v,
+            other => panic!("expected a JSON message, got {other:?}"),
+        }
+    }
+
+    /// Expects the server to close with `code` next.
+    pub async fn expect_close(&mut self, code: u16) {
+        match self.recv().await {
+            Incoming::Close(Some(c)) => assert_eq!(c, code, "close code"),
+            other => panic!("expected close {code}, got {other:?}"),
+        }
+    }
+
+    /// Sends `frame` and returns the reply for it (a result, dropped or error).
+    pub async fn roundtrip(&mut self, frame: Vec<u8>) -> Value {
+        self.send_frame(frame).await;
+        self.recv_json().await
+    }
+
+    pub async fn close(mut self) {
+        let _ = self
+            .ws
+            .close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                code: CloseCode::Normal,
+                reason: "bye".into(),
+            }))
+            .await;
+        // Drain until the server's close reply or the end of the stream.
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(Ok(_)) = self.ws.next().await {}
+        })
+        .await;
+    }
+}
+
+// ---------------------------------------------------------------- logs
+
+#[derive(Clone, Default)]
+struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+static LOGS: OnceLock<SharedBuf> = OnceLock::new();
+
+/// Installs (once per process) the server's own JSON log layer, writing to memory.
+pub fn capture_logs() {
+    LOGS.get_or_init(|| {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        use tracing_subscriber::Layer;
+        let buf = SharedBuf::default();
+        let writer = buf.clone();
+        let _ = tracing_subscriber::registry()
+            .with(
+                streamhost::logging::json_layer(move || writer.clone())
+                    .with_filter(tracing_subscriber::EnvFilter::new("info")),
+            )
+            .try_init();
+        buf
+    });
+}
+
+/// Every captured log line, parsed.
+pub fn log_lines() -> Vec<Value> {
+    let Some(buf) = LOGS.get() else {
+        return Vec::new();
+    };
+    let bytes = buf.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {l}"))
+        })
+        .collect()
+}
+
+/// Captured log lines whose `message` is `message` and whose fields include every `(key, value)`.
+pub fn logs_where(message: &str, fields: &[(&str, Value)]) -> Vec<Value> {
+    log_lines()
+        .into_iter()
+        .filter(|l| l.get("message").and_then(Value::as_str) == Some(message))
+        .filter(|l| fields.iter().all(|(k, v)| l.get(*k) == Some(v)))
+        .collect()
+}
+
+/// Waits (briefly) for a log line to appear; logs are written just after replies.
+pub async fn wait_log(message: &str, fields: &[(&str, Value)]) -> Value {
+    for _ in 0..200 {
+        if let Some(line) = logs_where(message, fields).into_iter().next() {
+            return line;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no log line {message:?} with {fields:?}");
+}
