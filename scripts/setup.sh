@@ -22,3 +22,4 @@ command -v cargo >/dev/null || { say "cargo not found: install Rust with rustup 
 need_pkg nasm nasm   # mozjpeg's SIMD decoder is assembled with nasm
 need_pkg cc gcc      # mozjpeg-sys builds libjpeg-turbo's C sources
 need_pkg python3 python3
+need_pkg unzip unzip # scripts/fetch-models.sh unpacks wheels

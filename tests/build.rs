@@ -1,7 +1,9 @@
 //! Builds every plugin in `plugins/` (real nodes and test fixtures) from source
 //! as Wasm components, with the same script `make plugins` uses, and exports
-//! their directory to the tests as `STREAMHOST_TEST_PLUGIN_DIR`. So `cargo
-//! test` alone exercises real components, never a stale or committed `.wasm`.
+//! their directory to the tests as `STREAMHOST_TEST_PLUGIN_DIR`; then fetches
+//! the real ONNX models and runtime (`scripts/fetch-models.sh`). So `cargo
+//! test` alone exercises real components and models, never a stale or
+//! committed `.wasm` or a mock.
 
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};

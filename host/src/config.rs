@@ -40,6 +40,10 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAMHOST_LISTEN", default: "127.0.0.1:8000", meaning: "Address the HTTP/WebSocket server binds (also `--listen`)." },
     SettingDoc { env: "STREAMHOST_PIPELINES_DIR", default: "pipelines", meaning: "Directory of pipeline manifests (`*.toml`) loaded at start (also `--pipelines`)." },
     SettingDoc { env: "STREAMHOST_PLUGIN_DIR", default: "target/plugins", meaning: "Directory that relative `component` paths in manifests resolve against (also `--plugins`)." },
+    SettingDoc { env: "STREAMHOST_MODEL_DIR", default: "models", meaning: "Directory that relative `model` paths of `onnx` nodes resolve against (`make models` fills it)." },
+    SettingDoc { env: "STREAMHOST_ORT_LIB", default: ".deps/onnxruntime/libonnxruntime.so", meaning: "ONNX Runtime shared library loaded at start (`ORT_DYLIB_PATH` is honoured when this is unset)." },
+    SettingDoc { env: "STREAMHOST_ONNX_THREADS", default: "0", meaning: "Intra-op threads per ONNX Runtime session; 0 means one per available core." },
+    SettingDoc { env: "STREAMHOST_ONNX_SESSIONS", default: "0", meaning: "ONNX Runtime sessions per model (frames of different sessions run a model concurrently); 0 means one per available core." },
     SettingDoc { env: "STREAM_MAX_FRAME_SIZE_MB", default: "5", meaning: "Largest accepted frame in MiB; larger frames get `frame_too_large` and the session closes." },
     SettingDoc { env: "STREAM_SLOWDOWN_THRESHOLD", default: "0.30", meaning: "Drop rate (0..1) over the drop window above which `{\"warning\":\"slow_down\"}` is sent." },
     SettingDoc { env: "STREAM_DROP_WINDOW", default: "20", meaning: "Number of most recent frames the drop rate is measured over; judged once the window is full." },
@@ -61,6 +65,10 @@ pub struct Config {
     pub listen: String,
     pub pipelines_dir: PathBuf,
     pub plugin_dir: PathBuf,
+    pub model_dir: PathBuf,
+    pub ort_lib: PathBuf,
+    pub onnx_threads: usize,
+    pub onnx_sessions: usize,
     pub max_frame_bytes: usize,
     pub slowdown_threshold: f64,
     pub drop_window: usize,
@@ -82,6 +90,10 @@ impl Default for Config {
             listen: "127.0.0.1:8000".into(),
             pipelines_dir: "pipelines".into(),
             plugin_dir: "target/plugins".into(),
+            model_dir: "models".into(),
+            ort_lib: ".deps/onnxruntime/libonnxruntime.so".into(),
+            onnx_threads: 0,
+            onnx_sessions: 0,
             max_frame_bytes: 5 << 20,
             slowdown_threshold: 0.30,
             drop_window: 20,
@@ -130,6 +142,13 @@ impl Config {
             listen: s.text("STREAMHOST_LISTEN"),
             pipelines_dir: s.text("STREAMHOST_PIPELINES_DIR").into(),
             plugin_dir: s.text("STREAMHOST_PLUGIN_DIR").into(),
+            model_dir: s.text("STREAMHOST_MODEL_DIR").into(),
+            ort_lib: match (get("STREAMHOST_ORT_LIB"), get("ORT_DYLIB_PATH")) {
+                (None, Some(ort)) if !ort.trim().is_empty() => ort.trim().into(),
+                _ => s.text("STREAMHOST_ORT_LIB").into(),
+            },
+            onnx_threads: s.parse("STREAMHOST_ONNX_THREADS", "thread count")?,
+            onnx_sessions: s.parse("STREAMHOST_ONNX_SESSIONS", "session count")?,
             max_frame_bytes: (max_frame_mb * (1u64 << 20) as f64) as usize,
             slowdown_threshold,
             drop_window,
@@ -164,6 +183,16 @@ impl Config {
     }
 
     /// The frame limit as the contract's detail text shows it ("5MB").
+    /// ONNX Runtime intra-op threads per session (resolving 0 to the core count).
+    pub fn onnx_threads_resolved(&self) -> usize {
+        resolve_cores(self.onnx_threads)
+    }
+
+    /// ONNX Runtime sessions per model (resolving 0 to the core count).
+    pub fn onnx_sessions_resolved(&self) -> usize {
+        resolve_cores(self.onnx_sessions)
+    }
+
     pub fn max_frame_label(&self) -> String {
         let mb = self.max_frame_bytes as f64 / (1u64 << 20) as f64;
         if mb.fract() == 0.0 {
@@ -171,6 +200,16 @@ impl Config {
         } else {
             format!("{mb}MB")
         }
+    }
+}
+
+fn resolve_cores(n: usize) -> usize {
+    if n > 0 {
+        n
+    } else {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     }
 }
 

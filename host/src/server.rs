@@ -22,7 +22,9 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::nodes::onnx::OnnxSizing;
 use crate::pipeline::exec::ExecLimits;
+use crate::pipeline::registry::LoadContext;
 use crate::pipeline::{PipelineRegistry, PipelineStatus};
 use crate::wasm::{SandboxLimits, WasmEngine};
 use crate::ws;
@@ -60,12 +62,21 @@ impl AppState {
             max_stack_bytes: config.wasm_max_stack_bytes,
         })
         .map_err(|e| StartError::Engine(format!("{e:#}")))?;
-        let registry =
-            PipelineRegistry::load_dir(&config.pipelines_dir, &config.plugin_dir, &engine)
-                .map_err(|source| StartError::Pipelines {
-                    dir: config.pipelines_dir.display().to_string(),
-                    source,
-                })?;
+        let load = LoadContext {
+            plugin_dir: config.plugin_dir.clone(),
+            model_dir: config.model_dir.clone(),
+            ort_lib: config.ort_lib.clone(),
+            onnx: OnnxSizing {
+                intra_threads: config.onnx_threads_resolved(),
+                sessions: config.onnx_sessions_resolved(),
+            },
+        };
+        let registry = PipelineRegistry::load_dir(&config.pipelines_dir, &load, &engine).map_err(
+            |source| StartError::Pipelines {
+                dir: config.pipelines_dir.display().to_string(),
+                source,
+            },
+        )?;
         let metrics = Metrics::new()?;
         for p in registry.all() {
             if p.status == PipelineStatus::Ready {

@@ -205,6 +205,30 @@ mod tests {
     }
 
     #[test]
+    fn execution_errors_map_to_pipeline_failure_internal_error_or_invalid_frame() {
+        let node = ExecError::Node {
+            node: "n".into(),
+            reason: "trapped: x".into(),
+        };
+        assert_eq!(
+            WireError::from(node),
+            WireError::new(ErrorCode::PipelineFailure, "node 'n' trapped: x")
+        );
+        let internal = WireError::from(ExecError::Internal("boom".into()));
+        assert_eq!(internal.code, ErrorCode::InternalError);
+        let frame = WireError::from(ExecError::InvalidFrame(FrameError::Undecodable(
+            "bad huffman".into(),
+        )));
+        assert_eq!(
+            frame,
+            WireError::new(
+                ErrorCode::InvalidFrame,
+                "Not a valid JPEG image: bad huffman"
+            )
+        );
+    }
+
+    #[test]
     fn only_processing_failures_keep_the_session_open() {
         for code in ErrorCode::ALL {
             let serialised = serde_json::to_value(code).unwrap_or(Json::Null);

@@ -103,6 +103,8 @@ impl TestServer {
         let mut config = Config {
             pipelines_dir: dir.path().to_path_buf(),
             plugin_dir: plugin_dir(),
+            model_dir: PathBuf::from(env!("STREAMHOST_TEST_MODEL_DIR")),
+            ort_lib: PathBuf::from(env!("STREAMHOST_TEST_ORT_LIB")),
             ..Config::default()
         };
         tweak(&mut config);

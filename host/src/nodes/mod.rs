@@ -1,4 +1,9 @@
-//! Native (in-process, trusted) node kinds. Each is a plain function over host
-//! values; `pipeline::registry` maps a manifest `kind` to one of them.
+//! Native (in-process, trusted) node kinds: pixel work and model inference,
+//! the parts of a pipeline where speed matters most. Each is a plain function
+//! (or a loaded model) over host values; `pipeline::registry` maps a manifest
+//! `kind` to one of them.
 
 pub mod jpeg_decode;
+pub mod onnx;
+pub mod text_crop;
+pub mod to_tensor;

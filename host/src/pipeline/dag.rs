@@ -16,10 +16,18 @@ pub enum Source {
     Node(usize),
 }
 
+/// One input of a node: where it comes from and, for `node.tensor`
+/// selectors, the one tensor of that node's output it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edge {
+    pub source: Source,
+    pub tensor: Option<String>,
+}
+
 /// A checked, ordered graph over the manifest's node indices.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dag {
-    pub inputs: Vec<Vec<Source>>,
+    pub inputs: Vec<Vec<Edge>>,
     pub waves: Vec<Vec<usize>>,
     pub output: usize,
 }
@@ -76,17 +84,21 @@ impl Dag {
                         input: name.to_string(),
                     });
                 }
-                let source = if *name == FRAME_INPUT {
+                let (node_name, tensor) = match name.split_once('.') {
+                    Some((node, tensor)) => (node, Some(tensor.to_string())),
+                    None => (*name, None),
+                };
+                let source = if node_name == FRAME_INPUT && tensor.is_none() {
                     Source::Frame
                 } else {
-                    let j = *index.get(name).ok_or_else(|| DagError::UnknownInput {
+                    let j = *index.get(node_name).ok_or_else(|| DagError::UnknownInput {
                         node: n.id.clone(),
                         input: name.to_string(),
                     })?;
                     consumed[j] = true;
                     Source::Node(j)
                 };
-                sources.push(source);
+                sources.push(Edge { source, tensor });
             }
             inputs.push(sources);
         }
@@ -132,7 +144,7 @@ impl Dag {
 }
 
 /// Kahn's algorithm by levels; on a cycle, returns the nodes left unplaced.
-fn waves(inputs: &[Vec<Source>]) -> Result<Vec<Vec<usize>>, Vec<usize>> {
+fn waves(inputs: &[Vec<Edge>]) -> Result<Vec<Vec<usize>>, Vec<usize>> {
     let n = inputs.len();
     let mut level: Vec<Option<usize>> = vec![None; n];
     let mut placed = 0;
@@ -141,7 +153,7 @@ fn waves(inputs: &[Vec<Source>]) -> Result<Vec<Vec<usize>>, Vec<usize>> {
         let wave: Vec<usize> = (0..n)
             .filter(|&i| level[i].is_none())
             .filter(|&i| {
-                inputs[i].iter().all(|s| match s {
+                inputs[i].iter().all(|e| match &e.source {
                     Source::Frame => true,
                     Source::Node(j) => level[*j].is_some_and(|l| l < waves.len()),
                 })
@@ -177,6 +189,7 @@ mod tests {
                     inputs: inputs.iter().map(|s| s.to_string()).collect(),
                     component: None,
                     config: Default::default(),
+                    metadata: Default::default(),
                 })
                 .collect(),
         }
@@ -256,6 +269,40 @@ mod tests {
             Err(DagError::UnknownOutput("zz".into()))
         );
         assert!(Dag::build(&manifest(&[("d", &[]), ("a", &["d"])], Some("a"))).is_ok());
+    }
+
+    #[test]
+    fn a_tensor_selector_names_one_output_tensor_of_a_node() {
+        let m = manifest(
+            &[
+                ("pre", &[]),
+                ("model", &["pre"]),
+                ("post", &["model", "pre.meta"]),
+            ],
+            None,
+        );
+        let dag = Dag::build(&m).map_err(|e| e.to_string());
+        let post = dag.map(|d| d.inputs[2].clone());
+        assert_eq!(
+            post,
+            Ok(vec![
+                Edge {
+                    source: Source::Node(1),
+                    tensor: None
+                },
+                Edge {
+                    source: Source::Node(0),
+                    tensor: Some("meta".into())
+                }
+            ])
+        );
+        assert_eq!(
+            Dag::build(&manifest(&[("a", &["nope.meta"])], None)),
+            Err(DagError::UnknownInput {
+                node: "a".into(),
+                input: "nope.meta".into()
+            })
+        );
     }
 
     #[test]

@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 
-use super::dag::Source;
+use super::dag::{Edge, Source};
 use super::registry::{NodeOp, Plan};
 use crate::frame::FrameError;
-use crate::nodes::jpeg_decode;
-use crate::value::Value;
+use crate::nodes::{jpeg_decode, text_crop, to_tensor};
+use crate::value::{Tensor, Value};
 use crate::wasm::instance::LogContext;
 use crate::wasm::{NodeInstance, WasmEngine};
 
@@ -79,8 +79,8 @@ impl SessionRunner {
             .nodes
             .iter()
             .map(|n| match n.op {
-                NodeOp::JpegDecode(_) => NodeState::Native,
                 NodeOp::Wasm { .. } => NodeState::Wasm(None),
+                _ => NodeState::Native,
             })
             .collect();
         SessionRunner {
@@ -201,20 +201,51 @@ fn gather_inputs(
 ) -> Result<Vec<(String, Value)>, ExecError> {
     plan.dag.inputs[i]
         .iter()
-        .map(|src| match src {
-            Source::Frame => Ok(("frame".to_string(), frame.clone())),
-            Source::Node(j) => outputs
-                .get(*j)
-                .and_then(|o| o.clone())
-                .map(|v| (plan.nodes[*j].id.clone(), v))
-                .ok_or_else(|| {
-                    ExecError::Internal(format!(
-                        "input '{}' of node '{}' was not computed",
-                        plan.nodes[*j].id, plan.nodes[i].id
-                    ))
-                }),
-        })
+        .map(|edge| gather_one(plan, i, edge, frame, outputs))
         .collect()
+}
+
+fn gather_one(
+    plan: &Plan,
+    i: usize,
+    edge: &Edge,
+    frame: &Value,
+    outputs: &[Option<Value>],
+) -> Result<(String, Value), ExecError> {
+    let j = match edge.source {
+        Source::Frame => return Ok(("frame".to_string(), frame.clone())),
+        Source::Node(j) => j,
+    };
+    let (from, to) = (&plan.nodes[j].id, &plan.nodes[i].id);
+    let value = outputs.get(j).and_then(|o| o.clone()).ok_or_else(|| {
+        ExecError::Internal(format!("input '{from}' of node '{to}' was not computed"))
+    })?;
+    let Some(tensor) = &edge.tensor else {
+        return Ok((from.clone(), value));
+    };
+    let fail = |reason: String| ExecError::Node {
+        node: to.clone(),
+        reason,
+    };
+    match value {
+        Value::Tensors(ts) => {
+            let picked: Vec<Tensor> = ts.iter().filter(|t| &t.name == tensor).cloned().collect();
+            if picked.is_empty() {
+                return Err(fail(format!(
+                    "input '{from}.{tensor}': '{from}' produced no tensor named '{tensor}'"
+                )));
+            }
+            Ok((from.clone(), Value::Tensors(Arc::new(picked))))
+        }
+        other => Err(fail(format!(
+            "input '{from}.{tensor}': '{from}' produced {}, not tensors",
+            other.kind()
+        ))),
+    }
+}
+
+fn kind_of(input: Option<&(String, Value)>) -> &'static str {
+    input.map(|(_, v)| v.kind()).unwrap_or("nothing")
 }
 
 #[derive(Clone, Copy)]
@@ -256,6 +287,42 @@ impl NodeCtx<'_> {
                 }
                 _ => Err(fail("expects the client's JPEG frame as its input".into())),
             },
+            (NodeOp::ToTensor(config), NodeState::Native) => match inputs.first() {
+                Some((_, Value::Image(img))) => to_tensor::to_tensor(img, config)
+                    .map(|ts| Value::Tensors(Arc::new(ts)))
+                    .map_err(|e| fail(e.to_string())),
+                other => Err(fail(format!("expects an image, got {}", kind_of(other)))),
+            },
+            (NodeOp::TextCrop(config), NodeState::Native) => {
+                match (inputs.first(), inputs.get(1)) {
+                    (Some((_, Value::Image(img))), Some((_, Value::Json(boxes)))) => {
+                        let boxes =
+                            text_crop::parse_boxes(boxes).map_err(|e| fail(e.to_string()))?;
+                        let crops = text_crop::text_crop(img, &boxes, config)
+                            .map_err(|e| fail(e.to_string()))?;
+                        Ok(Value::Tensors(Arc::new(vec![crops])))
+                    }
+                    _ => Err(fail("expects an image and a JSON list of boxes".into())),
+                }
+            }
+            (NodeOp::Onnx(model), NodeState::Native) => {
+                let mut offered: Vec<&Tensor> = Vec::new();
+                for (name, value) in &inputs {
+                    match value {
+                        Value::Tensors(ts) => offered.extend(ts.iter()),
+                        other => {
+                            return Err(fail(format!(
+                                "input '{name}' is {}, not tensors",
+                                other.kind()
+                            )))
+                        }
+                    }
+                }
+                model
+                    .run(&offered)
+                    .map(|ts| Value::Tensors(Arc::new(ts)))
+                    .map_err(|e| fail(e.to_string()))
+            }
             (
                 NodeOp::Wasm {
                     component,

@@ -52,6 +52,11 @@ pub struct NodeManifest {
     pub component: Option<String>,
     #[serde(default)]
     pub config: toml::Table,
+    /// For Wasm nodes: config keys filled at load from an `onnx` node's model
+    /// metadata, as `key = "node.metadata_key"` (e.g. a CTC decoder's
+    /// `alphabet = "rec.character"`), so the alphabet always matches the model.
+    #[serde(default)]
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -16,15 +16,21 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::dag::{Dag, Source};
+use super::dag::{Dag, Edge, Source};
 use super::manifest::{Manifest, NodeManifest, FRAME_INPUT, MAX_MANIFEST_BYTES};
 use crate::nodes::jpeg_decode::JpegDecodeConfig;
+use crate::nodes::onnx::{OnnxModel, OnnxSizing};
+use crate::nodes::text_crop::TextCropConfig;
+use crate::nodes::to_tensor::ToTensorConfig;
 use crate::wasm::instance::LogContext;
 use crate::wasm::{NodeComponent, NodeInstance, WasmEngine};
 
 /// What a node does.
 pub enum NodeOp {
     JpegDecode(JpegDecodeConfig),
+    ToTensor(ToTensorConfig),
+    TextCrop(TextCropConfig),
+    Onnx(Arc<OnnxModel>),
     Wasm {
         component: Arc<NodeComponent>,
         config_json: String,
@@ -68,7 +74,16 @@ pub struct Pipeline {
 }
 
 /// The native node kinds and `wasm`.
-pub const KINDS: &[&str] = &["jpeg_decode", "wasm"];
+pub const KINDS: &[&str] = &["jpeg_decode", "to_tensor", "text_crop", "onnx", "wasm"];
+
+/// Where a pipeline's files come from and how models are sized.
+#[derive(Debug, Clone)]
+pub struct LoadContext {
+    pub plugin_dir: PathBuf,
+    pub model_dir: PathBuf,
+    pub ort_lib: PathBuf,
+    pub onnx: OnnxSizing,
+}
 
 pub struct PipelineRegistry {
     pipelines: BTreeMap<String, Arc<Pipeline>>,
@@ -87,16 +102,17 @@ pub enum LookupError {
 
 impl PipelineRegistry {
     /// Loads every `*.toml` in `dir` (sorted by name; a later duplicate id fails).
-    pub fn load_dir(dir: &Path, plugin_dir: &Path, engine: &WasmEngine) -> std::io::Result<Self> {
+    pub fn load_dir(dir: &Path, ctx: &LoadContext, engine: &WasmEngine) -> std::io::Result<Self> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))
             .collect();
         files.sort();
         let mut loader = Loader {
-            plugin_dir,
+            ctx,
             engine,
             compiled: HashMap::new(),
+            models: HashMap::new(),
         };
         let mut pipelines = BTreeMap::new();
         for file in files {
@@ -166,9 +182,17 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 struct Loader<'a> {
-    plugin_dir: &'a Path,
+    ctx: &'a LoadContext,
     engine: &'a WasmEngine,
     compiled: HashMap<PathBuf, Result<Arc<NodeComponent>, String>>,
+    models: HashMap<PathBuf, Result<Arc<OnnxModel>, String>>,
+}
+
+/// Parses a node's TOML config table into its typed config.
+fn typed_config<T: serde::de::DeserializeOwned>(config: &toml::Table) -> Result<T, String> {
+    toml::Value::Table(config.clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| format!("bad config: {}", e.message()))
 }
 
 impl Loader<'_> {
@@ -223,10 +247,25 @@ impl Loader<'_> {
 
     fn plan(&mut self, m: &Manifest) -> Result<Plan, String> {
         let dag = Dag::build(m).map_err(|e| e.to_string())?;
-        let mut nodes = Vec::with_capacity(m.nodes.len());
+        // Native and model nodes first, so Wasm nodes can take model metadata.
+        let mut ops: Vec<Option<NodeOp>> = Vec::with_capacity(m.nodes.len());
         for (i, n) in m.nodes.iter().enumerate() {
+            let op = if n.kind == "wasm" {
+                None
+            } else {
+                Some(
+                    self.native_op(n, &dag.inputs[i])
+                        .map_err(|e| format!("node '{}': {e}", n.id))?,
+                )
+            };
+            ops.push(op);
+        }
+        for (i, n) in m.nodes.iter().enumerate() {
+            if n.kind != "wasm" {
+                continue;
+            }
             let op = self
-                .node_op(n, &dag.inputs[i])
+                .wasm_op(n, &dag.inputs[i], m, &ops)
                 .map_err(|e| format!("node '{}': {e}", n.id))?;
             if let NodeOp::Wasm {
                 component,
@@ -241,11 +280,20 @@ impl Loader<'_> {
                 NodeInstance::start(self.engine, component, config_json, log)
                     .map_err(|e| format!("node '{}' {e}", n.id))?;
             }
-            nodes.push(PlannedNode {
-                id: n.id.clone(),
-                op,
-            });
+            ops[i] = Some(op);
         }
+        let nodes = m
+            .nodes
+            .iter()
+            .zip(ops)
+            .map(|(n, op)| {
+                op.map(|op| PlannedNode {
+                    id: n.id.clone(),
+                    op,
+                })
+                .ok_or_else(|| format!("node '{}' was not planned", n.id))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Plan {
             id: m.id.clone(),
             nodes,
@@ -253,36 +301,52 @@ impl Loader<'_> {
         })
     }
 
-    fn node_op(&mut self, n: &NodeManifest, inputs: &[Source]) -> Result<NodeOp, String> {
+    fn native_op(&mut self, n: &NodeManifest, inputs: &[Edge]) -> Result<NodeOp, String> {
+        if n.component.is_some() {
+            return Err(format!("{} takes no component", n.kind));
+        }
+        if !n.metadata.is_empty() {
+            return Err("only wasm nodes take `metadata`".into());
+        }
+        let from_frame = inputs.iter().any(|e| e.source == Source::Frame);
+        if n.kind != "jpeg_decode" && from_frame {
+            return Err(format!(
+                "{} cannot take the raw frame; decode it first with a jpeg_decode node",
+                n.kind
+            ));
+        }
         match n.kind.as_str() {
             "jpeg_decode" => {
-                if inputs != [Source::Frame] {
+                if !(from_frame && inputs.len() == 1) {
                     return Err("jpeg_decode takes exactly one input, the client's frame".into());
                 }
-                if n.component.is_some() {
-                    return Err("jpeg_decode takes no component".into());
-                }
-                let config: JpegDecodeConfig = toml::Value::Table(n.config.clone())
-                    .try_into()
-                    .map_err(|e: toml::de::Error| format!("bad config: {}", e.message()))?;
-                Ok(NodeOp::JpegDecode(config))
+                Ok(NodeOp::JpegDecode(typed_config(&n.config)?))
             }
-            "wasm" => {
-                if inputs.contains(&Source::Frame) {
-                    return Err("a wasm node cannot take the raw frame; decode it first with a jpeg_decode node".into());
+            "to_tensor" => {
+                if inputs.len() != 1 {
+                    return Err("to_tensor takes exactly one input, an image".into());
                 }
-                let rel = n
-                    .component
-                    .as_deref()
-                    .ok_or("a wasm node needs `component = \"file.wasm\"`")?;
-                let path = self.plugin_dir.join(rel);
-                let component = self.component(&path)?;
-                let config_json = serde_json::to_string(&n.config)
-                    .map_err(|e| format!("config cannot be passed as JSON: {e}"))?;
-                Ok(NodeOp::Wasm {
-                    component,
-                    config_json,
-                })
+                Ok(NodeOp::ToTensor(typed_config(&n.config)?))
+            }
+            "text_crop" => {
+                if inputs.len() != 2 {
+                    return Err("text_crop takes two inputs: the image, then the boxes".into());
+                }
+                Ok(NodeOp::TextCrop(typed_config(&n.config)?))
+            }
+            "onnx" => {
+                if inputs.is_empty() {
+                    return Err("onnx needs at least one input".into());
+                }
+                #[derive(serde::Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct OnnxConfig {
+                    model: String,
+                }
+                let cfg: OnnxConfig = typed_config(&n.config)?;
+                Ok(NodeOp::Onnx(
+                    self.model(&self.ctx.model_dir.join(&cfg.model))?,
+                ))
             }
             other => Err(format!(
                 "unknown kind '{other}' (known kinds: {})",
@@ -291,12 +355,71 @@ impl Loader<'_> {
         }
     }
 
+    fn wasm_op(
+        &mut self,
+        n: &NodeManifest,
+        inputs: &[Edge],
+        m: &Manifest,
+        ops: &[Option<NodeOp>],
+    ) -> Result<NodeOp, String> {
+        if inputs.iter().any(|e| e.source == Source::Frame) {
+            return Err(
+                "a wasm node cannot take the raw frame; decode it first with a jpeg_decode node"
+                    .into(),
+            );
+        }
+        let rel = n
+            .component
+            .as_deref()
+            .ok_or("a wasm node needs `component = \"file.wasm\"`")?;
+        let component = self.component(&self.ctx.plugin_dir.join(rel))?;
+        let mut config = n.config.clone();
+        for (key, reference) in &n.metadata {
+            let (node, meta_key) = reference.split_once('.').ok_or_else(|| {
+                format!("metadata '{key}' must be \"node.key\", got '{reference}'")
+            })?;
+            let j = m
+                .nodes
+                .iter()
+                .position(|x| x.id == node)
+                .ok_or_else(|| format!("metadata '{key}' names unknown node '{node}'"))?;
+            let Some(Some(NodeOp::Onnx(model))) = ops.get(j) else {
+                return Err(format!(
+                    "metadata '{key}' names '{node}', which is not an onnx node"
+                ));
+            };
+            let value = model.metadata(meta_key).ok_or_else(|| {
+                format!("model of node '{node}' has no metadata key '{meta_key}'")
+            })?;
+            config.insert(key.clone(), toml::Value::String(value.to_string()));
+        }
+        let config_json = serde_json::to_string(&config)
+            .map_err(|e| format!("config cannot be passed as JSON: {e}"))?;
+        Ok(NodeOp::Wasm {
+            component,
+            config_json,
+        })
+    }
+
     fn component(&mut self, path: &Path) -> Result<Arc<NodeComponent>, String> {
         let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         self.compiled
             .entry(key)
             .or_insert_with(|| {
                 NodeComponent::load(self.engine, path)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+    }
+
+    fn model(&mut self, path: &Path) -> Result<Arc<OnnxModel>, String> {
+        let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let ctx = self.ctx;
+        self.models
+            .entry(key)
+            .or_insert_with(|| {
+                OnnxModel::load(&ctx.ort_lib, path, ctx.onnx)
                     .map(Arc::new)
                     .map_err(|e| e.to_string())
             })

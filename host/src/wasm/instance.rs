@@ -280,3 +280,41 @@ fn node_error(e: wit::NodeError) -> WasmCallError {
         wit::NodeError::Failed(m) => WasmCallError::Failed(m),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_cap_adds_up_every_memory_of_an_instance() {
+        let mut cap = MemoryCap {
+            cap: 64 << 20,
+            used: 0,
+            hit: false,
+        };
+        // First memory created at 40 MiB, then grown to 48 MiB.
+        assert_eq!(cap.memory_growing(0, 40 << 20, None).ok(), Some(true));
+        assert_eq!(
+            cap.memory_growing(40 << 20, 48 << 20, None).ok(),
+            Some(true)
+        );
+        // A second memory cannot take the instance past the cap, though it alone would fit.
+        assert_eq!(cap.memory_growing(0, 20 << 20, None).ok(), Some(false));
+        assert!(cap.hit);
+        assert_eq!(cap.memory_growing(0, 16 << 20, None).ok(), Some(true));
+        assert_eq!(cap.used, 64 << 20);
+    }
+
+    #[test]
+    fn errors_say_when_the_instance_is_lost() {
+        assert!(WasmCallError::Timeout(Duration::from_secs(1)).instance_lost());
+        assert!(WasmCallError::MemoryCap(1).instance_lost());
+        assert!(WasmCallError::Trap("x".into()).instance_lost());
+        assert!(!WasmCallError::InvalidInput("x".into()).instance_lost());
+        assert!(!WasmCallError::Failed("x".into()).instance_lost());
+        assert_eq!(
+            WasmCallError::MemoryCap(64 << 20).to_string(),
+            "exceeded its 64 MiB memory cap"
+        );
+    }
+}
