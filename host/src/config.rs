@@ -53,7 +53,8 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAMHOST_WASM_EPOCH_TICK_MS", default: "5", meaning: "Granularity of the Wasm time limit (how often the epoch ticker runs)." },
     SettingDoc { env: "STREAMHOST_WASM_MAX_STACK_KB", default: "512", meaning: "Largest Wasm stack a guest may use before it traps." },
     SettingDoc { env: "STREAMHOST_MAX_RESULT_KB", default: "1024", meaning: "Largest JSON result a pipeline may return for one frame; larger is `pipeline_failure`." },
-    SettingDoc { env: "STREAMHOST_REPLY_BUFFER", default: "16", meaning: "Replies queued per session before the server stops reading that client (TCP backpressure)." },
+    SettingDoc { env: "STREAMHOST_IDLE_TIMEOUT_SECS", default: "120", meaning: "A session that receives nothing from its client (no frame, no pong) for this long is closed with 1001." },
+    SettingDoc { env: "STREAMHOST_PING_INTERVAL_SECS", default: "30", meaning: "How often the server pings each session's client; a live client's automatic pong keeps it from the idle timeout." },
     SettingDoc { env: "STREAMHOST_MAX_CONNECTIONS", default: "1024", meaning: "WebSocket sessions open at once; further upgrades are refused with HTTP 503." },
     SettingDoc { env: "STREAMHOST_SHUTDOWN_GRACE_SECS", default: "10", meaning: "On SIGTERM/Ctrl-C, how long sessions get to finish frames in flight before they are closed." },
     SettingDoc { env: "RUST_LOG", default: "info", meaning: "Log filter (tracing-subscriber EnvFilter syntax); logs are JSON lines on stdout." },
@@ -78,7 +79,8 @@ pub struct Config {
     pub wasm_epoch_tick: Duration,
     pub wasm_max_stack_bytes: usize,
     pub max_result_bytes: usize,
-    pub reply_buffer: usize,
+    pub idle_timeout: Duration,
+    pub ping_interval: Duration,
     pub max_connections: usize,
     pub shutdown_grace: Duration,
 }
@@ -103,7 +105,8 @@ impl Default for Config {
             wasm_epoch_tick: Duration::from_millis(5),
             wasm_max_stack_bytes: 512 << 10,
             max_result_bytes: 1 << 20,
-            reply_buffer: 16,
+            idle_timeout: Duration::from_secs(120),
+            ping_interval: Duration::from_secs(30),
             max_connections: 1024,
             shutdown_grace: Duration::from_secs(10),
         }
@@ -166,7 +169,14 @@ impl Config {
                 .saturating_mul(1024),
             max_result_bytes: (positive("STREAMHOST_MAX_RESULT_KB", "KiB count")? as usize)
                 .saturating_mul(1024),
-            reply_buffer: positive("STREAMHOST_REPLY_BUFFER", "message count")? as usize,
+            idle_timeout: Duration::from_secs(positive(
+                "STREAMHOST_IDLE_TIMEOUT_SECS",
+                "second count",
+            )?),
+            ping_interval: Duration::from_secs(positive(
+                "STREAMHOST_PING_INTERVAL_SECS",
+                "second count",
+            )?),
             max_connections: positive("STREAMHOST_MAX_CONNECTIONS", "connection count")? as usize,
             shutdown_grace: Duration::from_secs(
                 s.parse("STREAMHOST_SHUTDOWN_GRACE_SECS", "second count")?,

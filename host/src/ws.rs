@@ -10,8 +10,13 @@
 //! validation the seed's flow puts first) and never decoded or copied.
 //!
 //! Close codes: 1008 `invalid_pipeline`, 1003 `invalid_message`, 1007
-//! `invalid_frame`, 1009 `frame_too_large`, 1001 server shutdown, 1000 when
-//! the client closed first.
+//! `invalid_frame`, 1009 `frame_too_large`, 1001 server shutdown or idle
+//! timeout, 1000 when the client closed first.
+//!
+//! Liveness: the server pings every `STREAMHOST_PING_INTERVAL_SECS`; anything
+//! from the client (a frame, a pong) restarts the idle clock, and a session
+//! silent for `STREAMHOST_IDLE_TIMEOUT_SECS` is closed, so dead peers do not
+//! hold a session slot forever.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -135,6 +140,11 @@ enum Flow {
 impl Session {
     async fn run(&mut self, socket: &mut WebSocket) -> &'static str {
         let mut shutdown = self.state.shutdown.clone();
+        let idle = self.state.config.idle_timeout;
+        let mut idle_deadline = tokio::time::Instant::now() + idle;
+        let mut ping = tokio::time::interval(self.state.config.ping_interval);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ping.reset();
         loop {
             let flow = tokio::select! {
                 done = OptionFuture::from(self.in_flight.as_mut()), if self.in_flight.is_some() => {
@@ -145,20 +155,33 @@ impl Session {
                     }
                 }
                 _ = shutdown.changed() => return self.drain_for_shutdown(socket).await,
-                msg = socket.recv() => match msg {
-                    None => Flow::End("client went away"),
-                    Some(Err(e)) => {
-                        tracing::info!(session_id = %self.session_id, pipeline_id = %self.plan.id, error = %e, "websocket error");
-                        Flow::End("websocket error")
-                    }
-                    Some(Ok(Message::Binary(frame))) => self.on_frame(socket, frame).await,
-                    Some(Ok(Message::Text(_))) => {
-                        let err = WireError::new(ErrorCode::InvalidMessage, "Text messages are not accepted; send each frame as a binary JPEG message");
-                        self.fatal(socket, None, err).await
-                    }
-                    Some(Ok(Message::Close(_))) => Flow::End("client closed"),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => Flow::Continue,
+                _ = ping.tick() => match socket.send(Message::Ping(bytes::Bytes::new())).await {
+                    Ok(()) => Flow::Continue,
+                    Err(_) => Flow::End("send failed"),
                 },
+                // A frame in flight is the server's doing, not the client's idleness.
+                _ = tokio::time::sleep_until(idle_deadline), if self.in_flight.is_none() => {
+                    tracing::info!(session_id = %self.session_id, pipeline_id = %self.plan.id, idle_secs = idle.as_secs(), "session idle; closing");
+                    let _ = close(socket, 1001, "idle timeout").await;
+                    Flow::End("idle timeout")
+                }
+                msg = socket.recv() => {
+                    idle_deadline = tokio::time::Instant::now() + idle;
+                    match msg {
+                        None => Flow::End("client went away"),
+                        Some(Err(e)) => {
+                            tracing::info!(session_id = %self.session_id, pipeline_id = %self.plan.id, error = %e, "websocket error");
+                            Flow::End("websocket error")
+                        }
+                        Some(Ok(Message::Binary(frame))) => self.on_frame(socket, frame).await,
+                        Some(Ok(Message::Text(_))) => {
+                            let err = WireError::new(ErrorCode::InvalidMessage, "Text messages are not accepted; send each frame as a binary JPEG message");
+                            self.fatal(socket, None, err).await
+                        }
+                        Some(Ok(Message::Close(_))) => Flow::End("client closed"),
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Flow::Continue,
+                    }
+                }
             };
             if let Flow::End(reason) = flow {
                 return reason;
@@ -180,7 +203,7 @@ impl Session {
             }
         };
         if self.slowdown.record(false) {
-            // Cannot happen on an admitted frame (the rate only falls), kept for symmetry.
+            // Possible when the window fills on an admitted frame after earlier drops.
             self.warn_slow_down(socket).await;
         }
         self.in_flight_frame = frame_index;

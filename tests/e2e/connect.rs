@@ -60,3 +60,48 @@ async fn sessions_are_created_on_connect_and_destroyed_on_disconnect() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_silent_client_is_closed_after_the_idle_timeout_and_pinged_before() {
+    let server = TestServer::start_with(&[("frame_info", &shipped_pipeline("frame_info"))], |c| {
+        c.idle_timeout = Duration::from_secs(2);
+        c.ping_interval = Duration::from_millis(300);
+    })
+    .await;
+    // A client that answers pings (tungstenite does so while it reads) stays.
+    let mut live = server.connect("frame_info").await;
+    assert_eq!(
+        live.recv_within(Duration::from_millis(2500)).await,
+        None,
+        "pong kept it alive"
+    );
+    assert_eq!(
+        live.roundtrip(solid_jpeg(8, 8, [0, 0, 0])).await["frame_index"],
+        1
+    );
+    drop(live);
+
+    // A raw TCP peer that upgrades and then says nothing is closed by the idle timeout.
+    let mut silent = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let req = format!(
+        "GET /ws/video/stream?pipeline_id=frame_info HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        server.addr
+    );
+    silent.write_all(req.as_bytes()).await.unwrap();
+    server.wait_metric("stream_sessions_active", 1.0).await;
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    // Read until the server closes the TCP connection (after its close frame).
+    let _ = tokio::time::timeout(Duration::from_secs(10), silent.read_to_end(&mut buf)).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "closed too early"
+    );
+    assert!(
+        buf.windows(12).any(|w| w == b"idle timeout"),
+        "no close frame with the reason"
+    );
+    server.wait_metric("stream_sessions_active", 0.0).await;
+}
