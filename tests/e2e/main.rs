@@ -12,6 +12,8 @@ mod errors;
 mod frames;
 mod manifests;
 mod observability;
+
+mod ocr;
 mod pipelines;
 mod sandbox;
 mod shutdown;

@@ -18,10 +18,19 @@ use streamhost::node::types::{Detection, Image, PixelFormat, Tensor};
 
 struct Merge;
 
-/// The node takes no settings; `deny_unknown_fields` turns a misspelt manifest into an error.
+/// `flatten = true` merges each input's object into the top level instead of nesting it under the
+/// input's name (how `yolo_ocr` builds `{"detections":[...],"text":[...]}`); `deny_unknown_fields`
+/// turns a misspelt manifest into an error.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Config {}
+struct Config {
+    #[serde(default)]
+    flatten: bool,
+}
+
+thread_local! {
+    static FLATTEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
 #[derive(Serialize)]
 struct DetectionOut<'a> {
@@ -79,12 +88,16 @@ impl Serialize for Merged<'_> {
 
 impl Guest for Merge {
     fn init(config: String) -> Result<(), NodeError> {
-        parse_config::<Config>(&config)
-            .map(|_| ())
-            .map_err(|e| NodeError::InvalidConfig(format!("merge takes no config: {e}")))
+        let config = parse_config::<Config>(&config)
+            .map_err(|e| NodeError::InvalidConfig(format!("merge config: {e}")))?;
+        FLATTEN.set(config.flatten);
+        Ok(())
     }
 
     fn process(inputs: Vec<Input>) -> Result<Value, NodeError> {
+        if FLATTEN.get() {
+            return flatten(&inputs);
+        }
         // BTreeSet, not HashSet: RandomState would import wasi:random for its seed.
         let mut seen = BTreeSet::new();
         let mut entries = Vec::with_capacity(inputs.len());
@@ -122,6 +135,34 @@ fn entry(input: &Input) -> Result<Entry<'_>, NodeError> {
                 .collect(),
         ),
     })
+}
+
+/// Flattened merge: objects' keys at the top level (later inputs win), other values under a key
+/// naming their kind (`detections`, `image`, `tensors`) or, for non-object JSON, the input name.
+fn flatten(inputs: &[Input]) -> Result<Value, NodeError> {
+    let mut out = serde_json::Map::new();
+    for input in inputs {
+        let key = match &input.value {
+            Value::Json(_) => input.name.as_str(),
+            Value::Detections(_) => "detections",
+            Value::Image(_) => "image",
+            Value::Tensors(_) => "tensors",
+        };
+        let value = serde_json::to_value(entry(input)?).map_err(|e| {
+            NodeError::Failed(format!("cannot serialise input {:?}: {e}", input.name))
+        })?;
+        match value {
+            serde_json::Value::Object(map) if matches!(input.value, Value::Json(_)) => {
+                out.extend(map)
+            }
+            other => {
+                out.insert(key.to_string(), other);
+            }
+        }
+    }
+    serde_json::to_string(&out)
+        .map(Value::Json)
+        .map_err(|e| NodeError::Failed(format!("cannot serialise result: {e}")))
 }
 
 fn detection(d: &Detection) -> DetectionOut<'_> {
@@ -225,6 +266,41 @@ mod tests {
         );
         let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(parsed["z_info"]["a"][1], 2);
+    }
+
+    #[test]
+    fn flatten_merges_objects_and_names_other_values_by_kind() {
+        FLATTEN.set(true);
+        let out = Merge::process(vec![
+            input(
+                "objects",
+                Value::Detections(vec![Detection {
+                    label: "text".into(),
+                    score: 0.5,
+                    bbox: Bbox {
+                        x1: 1.0,
+                        y1: 2.0,
+                        x2: 3.0,
+                        y2: 4.0,
+                    },
+                }]),
+            ),
+            input("ocr", Value::Json(r#"{"text":[{"text":"HI"}]}"#.into())),
+            input("n", Value::Json("3".into())),
+        ]);
+        FLATTEN.set(false);
+        let Ok(Value::Json(text)) = out else {
+            unreachable!()
+        };
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::json!({
+                "detections":[{"label":"text","score":0.5,"box":[1.0,2.0,3.0,4.0]}],
+                "text":[{"text":"HI"}],
+                "n":3
+            })
+        );
     }
 
     #[test]

@@ -1,0 +1,130 @@
+//! The real `ocr` and `yolo_ocr` pipelines: real PP-OCRv6 and YOLOX models on
+//! ONNX Runtime, real Wasm post-processing, real frames. Golden outputs for
+//! frames whose text we rendered ourselves.
+
+use serde_json::Value;
+use streamhost_tests::*;
+
+fn example_frame(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/frames")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn texts(result: &Value) -> Vec<String> {
+    result["text"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no text array in {result}"))
+        .iter()
+        .map(|l| l["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Every point of every box lies inside a `w` x `h` frame.
+fn boxes_inside(result: &Value, w: f64, h: f64) {
+    for line in result["text"].as_array().unwrap() {
+        let pts = line["box"].as_array().unwrap();
+        assert_eq!(pts.len(), 4, "{line}");
+        for p in pts {
+            let (x, y) = (p[0].as_f64().unwrap(), p[1].as_f64().unwrap());
+            assert!((0.0..=w).contains(&x) && (0.0..=h).contains(&y), "{line}");
+        }
+        let score = line["score"].as_f64().unwrap();
+        assert!((0.5..=1.0).contains(&score), "{line}");
+    }
+}
+
+#[tokio::test]
+async fn ocr_reads_the_rendered_lines_of_the_example_frame() {
+    let server = TestServer::start(&[("ocr", &shipped_pipeline("ocr"))]).await;
+    let mut client = server.connect("ocr").await;
+    let reply = client.roundtrip(example_frame("frame.jpg")).await;
+    assert_eq!(reply["frame_index"], 1, "{reply}");
+    let result = &reply["result"];
+    assert_eq!(
+        texts(result),
+        vec!["HELLO WORLD 2024", "yolo_ocr frame 17", "ABC-123"],
+        "{reply}"
+    );
+    boxes_inside(result, 640.0, 480.0);
+    // Top to bottom.
+    let ys: Vec<f64> = result["text"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["box"][0][1].as_f64().unwrap())
+        .collect();
+    assert!(ys.windows(2).all(|w| w[0] < w[1]), "{ys:?}");
+}
+
+#[tokio::test]
+async fn ocr_finds_nothing_on_a_blank_frame_and_keeps_serving() {
+    let server = TestServer::start(&[("ocr", &shipped_pipeline("ocr"))]).await;
+    let mut client = server.connect("ocr").await;
+    let reply = client.roundtrip(example_frame("dark.jpg")).await;
+    assert_eq!(reply["result"]["text"], serde_json::json!([]), "{reply}");
+    let reply = client.roundtrip(example_frame("frame.jpg")).await;
+    assert_eq!(texts(&reply["result"]).len(), 3, "{reply}");
+}
+
+#[tokio::test]
+async fn a_missing_model_fails_its_pipeline_at_load_with_the_reason() {
+    let broken = shipped_pipeline("ocr").replace("PP-OCRv6_rec_small.onnx", "no_such_model.onnx");
+    let server = TestServer::start(&[
+        ("ocr", &broken),
+        ("frame_info", &shipped_pipeline("frame_info")),
+    ])
+    .await;
+    let mut client = server.connect("ocr").await;
+    let reply = client.recv_json().await;
+    assert_eq!(reply["error"], "invalid_pipeline", "{reply}");
+    let detail = reply["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("node 'rec'")
+            && detail.contains("no_such_model.onnx")
+            && detail.contains("make models"),
+        "{detail}"
+    );
+    let mut ok = server.connect("frame_info").await;
+    assert!(ok
+        .roundtrip(solid_jpeg(8, 8, [0, 0, 0]))
+        .await
+        .get("result")
+        .is_some());
+}
+
+#[tokio::test]
+async fn the_onnx_stage_runs_a_model_on_native_preprocessing() {
+    // decode -> to_tensor -> onnx, the detector alone: its probability map has
+    // the input's size, and the model's metadata is exposed for Wasm configs.
+    let manifest = r#"
+id = "det_only"
+[[nodes]]
+id = "decode"
+kind = "jpeg_decode"
+config = { format = "bgr8" }
+[[nodes]]
+id = "pre"
+kind = "to_tensor"
+inputs = ["decode"]
+config = { channels = "bgr", scale = 0.00392156862745098, mean = [0.5, 0.5, 0.5], std = [0.5, 0.5, 0.5], resize = { mode = "fit", limit_side_len = 640 } }
+[[nodes]]
+id = "det"
+kind = "onnx"
+inputs = ["pre.x"]
+config = { model = "PP-OCRv6_det_small.onnx" }
+"#;
+    let server = TestServer::start(&[("det_only", manifest)]).await;
+    let mut client = server.connect("det_only").await;
+    let reply = client.roundtrip(gradient_jpeg(1280, 720)).await;
+    let tensors = reply["result"]["tensors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{reply}"));
+    assert_eq!(tensors.len(), 1, "{reply}");
+    assert_eq!(
+        tensors[0]["shape"],
+        serde_json::json!([1, 1, 352, 640]),
+        "{reply}"
+    );
+}
