@@ -121,12 +121,20 @@ impl Value {
             Value::Detections(ds) => json!({
                 "detections": ds.iter().map(|d| json!({
                     "label": d.label,
-                    "score": d.score,
-                    "box": [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2],
+                    "score": short(d.score),
+                    "box": [short(d.bbox.x1), short(d.bbox.y1), short(d.bbox.x2), short(d.bbox.y2)],
                 })).collect::<Vec<_>>()
             }),
         }
     }
+}
+
+/// An f32 as the JSON number it prints as (0.9, not 0.8999999761581421).
+fn short(x: f32) -> Json {
+    x.to_string()
+        .parse::<f64>()
+        .map(Json::from)
+        .unwrap_or(Json::Null)
 }
 
 #[cfg(test)]
@@ -171,7 +179,7 @@ mod tests {
         assert_eq!(Value::Json(json!(3)).into_result(), json!({"value":3}));
         let det = Detection {
             label: "cat".into(),
-            score: 0.5,
+            score: 0.9,
             bbox: BBox {
                 x1: 1.0,
                 y1: 2.0,
@@ -181,7 +189,7 @@ mod tests {
         };
         assert_eq!(
             Value::Detections(vec![det]).into_result(),
-            json!({"detections":[{"label":"cat","score":0.5,"box":[1.0,2.0,3.0,4.0]}]})
+            json!({"detections":[{"label":"cat","score":0.9,"box":[1.0,2.0,3.0,4.0]}]})
         );
     }
 }

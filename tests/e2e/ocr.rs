@@ -69,6 +69,77 @@ async fn ocr_finds_nothing_on_a_blank_frame_and_keeps_serving() {
 }
 
 #[tokio::test]
+async fn yolo_ocr_returns_detections_and_text_from_parallel_branches() {
+    let server = TestServer::start(&[("yolo_ocr", &shipped_pipeline("yolo_ocr"))]).await;
+    let mut client = server.connect("yolo_ocr").await;
+    let reply = client.roundtrip(example_frame("frame.jpg")).await;
+    let result = &reply["result"];
+    assert_eq!(
+        texts(result),
+        vec!["HELLO WORLD 2024", "yolo_ocr frame 17", "ABC-123"],
+        "{reply}"
+    );
+    let detections = result["detections"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no detections in {reply}"));
+    assert!(
+        !detections.is_empty(),
+        "ddddocr's detector finds the rendered glyphs: {reply}"
+    );
+    for d in detections {
+        assert_eq!(d["label"], "text", "{d}");
+        let b: Vec<f64> = d["box"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert!(
+            b[0] < b[2] && b[1] < b[3] && b[0] >= 0.0 && b[3] <= 480.0 && b[2] <= 640.0,
+            "{d}"
+        );
+    }
+    // Most detections lie on the text lines the OCR branch found.
+    let on_text = detections
+        .iter()
+        .filter(|d| {
+            let cy = (d["box"][1].as_f64().unwrap() + d["box"][3].as_f64().unwrap()) / 2.0;
+            result["text"].as_array().unwrap().iter().any(|l| {
+                let ys: Vec<f64> = l["box"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p[1].as_f64().unwrap())
+                    .collect();
+                let (top, bottom) = (
+                    ys.iter().cloned().fold(f64::MAX, f64::min),
+                    ys.iter().cloned().fold(f64::MIN, f64::max),
+                );
+                (top..=bottom).contains(&cy)
+            })
+        })
+        .count();
+    assert!(
+        on_text * 2 >= detections.len(),
+        "{on_text} of {} detections on text lines: {reply}",
+        detections.len()
+    );
+    // Both model stages are timed per node.
+    server
+        .wait_metric(
+            "stream_node_latency_seconds_count{node=\"yolo\",pipeline=\"yolo_ocr\"}",
+            1.0,
+        )
+        .await;
+    server
+        .wait_metric(
+            "stream_node_latency_seconds_count{node=\"det\",pipeline=\"yolo_ocr\"}",
+            1.0,
+        )
+        .await;
+}
+
+#[tokio::test]
 async fn a_missing_model_fails_its_pipeline_at_load_with_the_reason() {
     let broken = shipped_pipeline("ocr").replace("PP-OCRv6_rec_small.onnx", "no_such_model.onnx");
     let server = TestServer::start(&[

@@ -148,9 +148,12 @@ fn flatten(inputs: &[Input]) -> Result<Value, NodeError> {
             Value::Image(_) => "image",
             Value::Tensors(_) => "tensors",
         };
-        let value = serde_json::to_value(entry(input)?).map_err(|e| {
-            NodeError::Failed(format!("cannot serialise input {:?}: {e}", input.name))
-        })?;
+        // Through text, not to_value: f32 scores keep their short form (0.9, not 0.899999976).
+        let value = serde_json::to_string(&entry(input)?)
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text))
+            .map_err(|e| {
+                NodeError::Failed(format!("cannot serialise input {:?}: {e}", input.name))
+            })?;
         match value {
             serde_json::Value::Object(map) if matches!(input.value, Value::Json(_)) => {
                 out.extend(map)
@@ -276,7 +279,7 @@ mod tests {
                 "objects",
                 Value::Detections(vec![Detection {
                     label: "text".into(),
-                    score: 0.5,
+                    score: 0.9,
                     bbox: Bbox {
                         x1: 1.0,
                         y1: 2.0,
@@ -296,7 +299,7 @@ mod tests {
         assert_eq!(
             parsed,
             serde_json::json!({
-                "detections":[{"label":"text","score":0.5,"box":[1.0,2.0,3.0,4.0]}],
+                "detections":[{"label":"text","score":0.9,"box":[1.0,2.0,3.0,4.0]}],
                 "text":[{"text":"HI"}],
                 "n":3
             })
