@@ -199,3 +199,63 @@ config = { model = "PP-OCRv6_det_small.onnx" }
         "{reply}"
     );
 }
+
+/// Frames from the accuracy corpus (`bench/make_corpus.py`, procedural backgrounds only),
+/// with the lines our `ocr` pipeline and RapidOCR 3.10 both read on them, and the top-left
+/// corner of each line's box as we found it when the golden was recorded.
+const GOLDEN: &[(&str, &[(&str, [f64; 2])])] = &[
+    (
+        "f018.jpg",
+        &[
+            ("Part No. 55-A1", [206.0, 51.0]),
+            ("Lane 3 closed", [242.0, 155.0]),
+            ("Parking P2", [501.0, 233.0]),
+            ("Route 66", [320.0, 295.0]),
+        ],
+    ),
+    (
+        "f022.jpg",
+        &[
+            ("Route 66", [254.0, 14.0]),
+            ("Box 17 of 40", [81.0, 62.0]),
+            ("Bus 42 to Airport", [69.0, 158.0]),
+            ("OPEN 24 HOURS", [374.0, 270.0]),
+        ],
+    ),
+    (
+        "f011.jpg",
+        &[
+            ("SN 88213-KX", [421.0, 89.0]),
+            ("Aisle 7", [305.0, 147.0]),
+            ("Caution: Wet Floor", [75.0, 234.0]),
+        ],
+    ),
+    ("f037.jpg", &[]),
+];
+
+#[tokio::test]
+async fn ocr_matches_the_golden_outputs() {
+    let server = TestServer::start(&[("ocr", &shipped_pipeline("ocr"))]).await;
+    let mut client = server.connect("ocr").await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("golden");
+    for (file, lines) in GOLDEN {
+        let frame = std::fs::read(dir.join(file)).unwrap();
+        let reply = client.roundtrip(frame).await;
+        let got = reply["result"]["text"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{file}: {reply}"));
+        let got_text: Vec<&str> = got.iter().map(|l| l["text"].as_str().unwrap()).collect();
+        let want_text: Vec<&str> = lines.iter().map(|(t, _)| *t).collect();
+        assert_eq!(got_text, want_text, "{file}: {reply}");
+        for (line, (_, corner)) in got.iter().zip(lines.iter()) {
+            let (x, y) = (
+                line["box"][0][0].as_f64().unwrap(),
+                line["box"][0][1].as_f64().unwrap(),
+            );
+            assert!(
+                (x - corner[0]).abs() <= 6.0 && (y - corner[1]).abs() <= 6.0,
+                "{file}: box moved: {line}"
+            );
+        }
+    }
+}
