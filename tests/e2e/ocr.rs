@@ -203,7 +203,10 @@ config = { model = "PP-OCRv6_det_small.onnx" }
 /// Frames from the accuracy corpus (`bench/make_corpus.py`, procedural backgrounds only),
 /// with the lines our `ocr` pipeline and RapidOCR 3.10 both read on them, and the top-left
 /// corner of each line's box as we found it when the golden was recorded.
-const GOLDEN: &[(&str, &[(&str, [f64; 2])])] = &[
+/// A golden frame: its file and the lines read on it, each with its box's top-left corner.
+type Golden = (&'static str, &'static [(&'static str, [f64; 2])]);
+
+const GOLDEN: &[Golden] = &[
     (
         "f018.jpg",
         &[

@@ -303,7 +303,11 @@ impl Loader<'_> {
 
     fn native_op(&mut self, n: &NodeManifest, inputs: &[Edge]) -> Result<NodeOp, String> {
         if !KINDS.contains(&n.kind.as_str()) {
-            return Err(format!("unknown kind '{}' (known kinds: {})", n.kind, KINDS.join(", ")));
+            return Err(format!(
+                "unknown kind '{}' (known kinds: {})",
+                n.kind,
+                KINDS.join(", ")
+            ));
         }
         if n.component.is_some() {
             return Err(format!("{} takes no component", n.kind));

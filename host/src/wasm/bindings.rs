@@ -5,6 +5,7 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "node-world",
+    ownership: Borrowing { duplicate_if_necessary: true },
 });
 
 pub use self::exports::streamhost::node::node as node_api;

@@ -27,34 +27,41 @@ fn format_from_wit(f: wit::PixelFormat) -> PixelFormat {
     }
 }
 
-/// A host value as a guest input. The raw JPEG has no WIT form: pipelines
-/// decode before handing pixels to a Wasm node (checked at load, too).
-pub fn to_wit_input(name: &str, value: &Value) -> Result<node_api::Input, String> {
-    let value = match value {
+/// A host value prepared for lowering: the parts that need their own storage
+/// (lists of records, JSON text) live here; pixel and tensor data are borrowed.
+enum Staged<'a> {
+    Image(wit::ImageParam<'a>),
+    Tensors(Vec<wit::TensorParam<'a>>),
+    Detections(Vec<wit::DetectionParam<'a>>),
+    Json(String),
+}
+
+fn stage<'a>(name: &str, value: &'a Value) -> Result<Staged<'a>, String> {
+    Ok(match value {
         Value::Jpeg(_) => {
             return Err(format!(
                 "input '{name}' is an undecoded JPEG; add a jpeg_decode node before this one"
             ))
         }
-        Value::Image(img) => wit::Value::Image(wit::Image {
+        Value::Image(img) => Staged::Image(wit::ImageParam {
             width: img.width,
             height: img.height,
             format: format_to_wit(img.format),
-            data: img.data.clone(),
+            data: &img.data,
         }),
-        Value::Tensors(ts) => wit::Value::Tensors(
+        Value::Tensors(ts) => Staged::Tensors(
             ts.iter()
-                .map(|t| wit::Tensor {
-                    name: t.name.clone(),
-                    shape: t.shape.clone(),
-                    data: t.data.clone(),
+                .map(|t| wit::TensorParam {
+                    name: &t.name,
+                    shape: &t.shape,
+                    data: &t.data,
                 })
                 .collect(),
         ),
-        Value::Detections(ds) => wit::Value::Detections(
+        Value::Detections(ds) => Staged::Detections(
             ds.iter()
-                .map(|d| wit::Detection {
-                    label: d.label.clone(),
+                .map(|d| wit::DetectionParam {
+                    label: &d.label,
                     score: d.score,
                     bbox: wit::Bbox {
                         x1: d.bbox.x1,
@@ -65,18 +72,40 @@ pub fn to_wit_input(name: &str, value: &Value) -> Result<node_api::Input, String
                 })
                 .collect(),
         ),
-        Value::Json(j) => wit::Value::Json(j.to_string()),
-    };
-    Ok(node_api::Input {
-        name: name.to_string(),
-        value,
+        Value::Json(j) => Staged::Json(j.to_string()),
     })
 }
 
+/// Calls `f` with `inputs` as guest inputs. Pixel and tensor buffers are
+/// borrowed, not cloned: the only copy is the one into guest memory.
+pub fn with_wit_inputs<R>(
+    inputs: &[(String, Value)],
+    f: impl FnOnce(&[node_api::Input<'_>]) -> R,
+) -> Result<R, String> {
+    let staged: Vec<Staged<'_>> = inputs
+        .iter()
+        .map(|(name, value)| stage(name, value))
+        .collect::<Result<_, _>>()?;
+    let wit_inputs: Vec<node_api::Input<'_>> = inputs
+        .iter()
+        .zip(&staged)
+        .map(|((name, _), s)| node_api::Input {
+            name,
+            value: match s {
+                Staged::Image(img) => wit::ValueParam::Image(img.clone()),
+                Staged::Tensors(ts) => wit::ValueParam::Tensors(ts),
+                Staged::Detections(ds) => wit::ValueParam::Detections(ds),
+                Staged::Json(text) => wit::ValueParam::Json(text),
+            },
+        })
+        .collect();
+    Ok(f(&wit_inputs))
+}
+
 /// A guest's output as a host value, checked for internal consistency.
-pub fn from_wit_value(value: wit::Value) -> Result<Value, String> {
+pub fn from_wit_value(value: wit::ValueResult) -> Result<Value, String> {
     Ok(match value {
-        wit::Value::Image(img) => {
+        wit::ValueResult::Image(img) => {
             let image = Image {
                 width: img.width,
                 height: img.height,
@@ -94,7 +123,7 @@ pub fn from_wit_value(value: wit::Value) -> Result<Value, String> {
             }
             Value::Image(Arc::new(image))
         }
-        wit::Value::Tensors(ts) => {
+        wit::ValueResult::Tensors(ts) => {
             let mut out = Vec::with_capacity(ts.len());
             for t in ts {
                 let expected = t
@@ -117,7 +146,7 @@ pub fn from_wit_value(value: wit::Value) -> Result<Value, String> {
             }
             Value::Tensors(Arc::new(out))
         }
-        wit::Value::Detections(ds) => Value::Detections(
+        wit::ValueResult::Detections(ds) => Value::Detections(
             ds.into_iter()
                 .map(|d| Detection {
                     label: d.label,
@@ -131,7 +160,7 @@ pub fn from_wit_value(value: wit::Value) -> Result<Value, String> {
                 })
                 .collect(),
         ),
-        wit::Value::Json(text) => {
+        wit::ValueResult::Json(text) => {
             Value::Json(serde_json::from_str(&text).map_err(|e| format!("invalid JSON: {e}"))?)
         }
     })

@@ -15,7 +15,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{host_api, node_api, wit, NodeWorld};
+use super::bindings::{host_api, wit, NodeWorld};
 use super::component::NodeComponent;
 use super::convert;
 use super::engine::WasmEngine;
@@ -222,16 +222,14 @@ impl NodeInstance {
 
     /// Runs the node on one frame's inputs.
     pub fn process(&mut self, inputs: &[(String, Value)]) -> Result<Value, WasmCallError> {
-        let args: Vec<node_api::Input> = inputs
-            .iter()
-            .map(|(name, value)| convert::to_wit_input(name, value))
-            .collect::<Result<_, _>>()
-            .map_err(WasmCallError::InvalidInput)?;
         self.before_call();
-        let outcome = self
-            .bindings
-            .streamhost_node_node()
-            .call_process(&mut self.store, &args);
+        let (bindings, store) = (&self.bindings, &mut self.store);
+        let outcome = convert::with_wit_inputs(inputs, |args| {
+            bindings
+                .streamhost_node_node()
+                .call_process(&mut *store, args)
+        })
+        .map_err(WasmCallError::InvalidInput)?;
         self.after_call();
         match outcome {
             Ok(Ok(value)) => convert::from_wit_value(value).map_err(WasmCallError::BadOutput),
