@@ -5,7 +5,7 @@ PLUGIN_DIR ?= target/plugins
 STREAMHOST_LISTEN ?= 127.0.0.1:8000
 export STREAMHOST_PLUGIN_DIR ?= $(PLUGIN_DIR)
 
-.PHONY: help setup plugins models build run test lint fmt demo accuracy bench clean
+.PHONY: help setup plugins models build run test lint fmt demo bench-setup accuracy bench clean
 
 help:
 	@echo "make run    - set up, build plugins and server, serve on $(STREAMHOST_LISTEN)"
@@ -36,6 +36,22 @@ lint: setup
 
 test: lint models
 	$(CARGO) test --workspace
+
+BENCH_ADDR ?= 127.0.0.1:8765
+BENCH_PY := bench/.venv/bin/python
+
+bench-setup: setup
+	bash bench/setup_venv.sh
+	$(BENCH_PY) bench/make_corpus.py bench/corpus
+
+accuracy: build bench-setup
+	$(BENCH_PY) bench/rapid_ref.py bench/corpus bench/out/ref_default.json --check-truth
+	$(BENCH_PY) bench/rapid_ref.py bench/corpus bench/out/ref_tuned.json --mode tuned --check-truth
+	scripts/with-server.sh $(BENCH_ADDR) $(BENCH_PY) bench/compare.py --server $(BENCH_ADDR) \
+		--corpus bench/corpus --ref bench/out/ref_tuned.json --ref bench/out/ref_default.json
+
+bench: build bench-setup
+	scripts/with-server.sh $(BENCH_ADDR) $(BENCH_PY) bench/report.py --server $(BENCH_ADDR) --corpus bench/corpus
 
 demo:
 	python3 -m pip install -q -r examples/python/requirements.txt

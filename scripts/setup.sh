@@ -23,3 +23,4 @@ need_pkg nasm nasm   # mozjpeg's SIMD decoder is assembled with nasm
 need_pkg cc gcc      # mozjpeg-sys builds libjpeg-turbo's C sources
 need_pkg python3 python3
 need_pkg unzip unzip # scripts/fetch-models.sh unpacks wheels
+need_pkg curl curl     # scripts/with-server.sh waits for /health

@@ -1,11 +1,16 @@
-//! `ctc-decode`: greedy CTC decoding for a PP-OCR recogniser's output, exactly as RapidOCR's
-//! `CTCLabelDecode`: per time step take the most probable class, merge repeats, drop the blank,
-//! and score a line by the mean probability of the steps it kept.
+//! `ctc-decode`: greedy CTC decoding of a PP-OCR text recognizer's output, as RapidOCR 3.10's
+//! `CTCLabelDecode` does it, so that a streamhost pipeline reads the same strings with the same
+//! confidences. Input: one tensor `[N, T, C]` of per-step class probabilities (the model ends in
+//! a softmax). Per line: argmax per step (first maximum on ties, like numpy), merge repeats,
+//! drop the blank (class 0); the text is the kept classes' characters, the score the mean of
+//! their probabilities (each rounded to 5 decimals, the mean too; 0 when nothing is kept).
 //!
-//! The alphabet is not baked in: the manifest maps `alphabet = "rec.character"`, and the host
-//! fills it at load from the recogniser model's own metadata, so a different recogniser brings
-//! its own characters. Classes are `[blank] + lines + [" "]` (RapidOCR appends the space).
-//! Decoding is one pass over the `[N, T, C]` probabilities with no allocation per step.
+//! The alphabet is config, not input, because it is a property of the model: the host reads the
+//! ONNX metadata key `character` and passes its lines (joined by "\n") as `alphabet`. Classes are
+//! blank, then those lines, then " " when `space` is on (RapidOCR appends it). A model whose `C`
+//! disagrees with that count is refused rather than decoded into garbage. The argmax scan is
+//! the hot loop (N x T x C is millions of floats for a big alphabet): it runs over fixed-width
+//! lanes so it vectorises. `decode` is plain Rust and tested on the host.
 
 wit_bindgen::generate!({ path: "../../wit", world: "node-world" });
 
@@ -14,29 +19,32 @@ use std::cell::RefCell;
 use exports::streamhost::node::node::{Guest, Input, NodeError, Value};
 use serde::{Deserialize, Serialize};
 
+struct CtcDecode;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Config {
-    /// The recogniser's characters, one per line (its `character` metadata).
+    /// The recognizer's characters, one per line.
     alphabet: String,
-    /// Append " " as the last class (RapidOCR does).
-    #[serde(default = "yes")]
+    /// Append " " as the last class.
+    #[serde(default = "default_space")]
     space: bool,
 }
 
-fn yes() -> bool {
+fn default_space() -> bool {
     true
 }
 
 thread_local! {
-    /// Class index -> text; index 0 (blank) is never emitted.
-    static CLASSES: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    /// Class index -> text (index 0, the blank, is ""); None before a successful `init`.
+    static CLASSES: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
 }
 
-#[derive(Serialize, Debug, PartialEq)]
+/// One decoded line.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Line {
     pub text: String,
-    pub score: f32,
+    pub score: f64,
 }
 
 #[derive(Serialize)]
@@ -44,91 +52,189 @@ struct Output {
     lines: Vec<Line>,
 }
 
-/// Builds `[blank] + lines + [" "?]` from the metadata text.
-pub fn classes(alphabet: &str, space: bool) -> Vec<String> {
-    let mut out = vec![String::new()];
-    out.extend(
-        alphabet
-            .split('\n')
-            .map(|l| l.trim_end_matches('\r').to_string()),
-    );
-    if space {
-        out.push(" ".to_string());
-    }
-    out
-}
-
-/// Greedy decode of `n` lines of `t` steps over `c` classes (row-major `[n, t, c]`).
-pub fn decode(probs: &[f32], n: usize, t: usize, c: usize, classes: &[String]) -> Vec<Line> {
-    let mut lines = Vec::with_capacity(n);
-    for line in probs.chunks_exact(t * c).take(n) {
-        let mut text = String::new();
-        let (mut sum, mut kept) = (0f32, 0usize);
-        let mut previous = usize::MAX;
-        for step in line.chunks_exact(c) {
-            let (best, p) =
-                step.iter().enumerate().fold(
-                    (0, f32::MIN),
-                    |(bi, bp), (i, &p)| if p > bp { (i, p) } else { (bi, bp) },
-                );
-            if best != 0 && best != previous {
-                if let Some(ch) = classes.get(best) {
-                    text.push_str(ch);
+/// Python's `str.splitlines()`: RapidOCR splits the metadata string with it. Line breaks are
+/// \n, \r, \r\n, \x0b, \x0c, \x1c-\x1e, \x85, \u2028 and \u2029; a final break ends the last line
+/// rather than starting an empty one.
+pub fn split_lines(text: &str) -> Vec<&str> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let is_break = matches!(
+            c,
+            '\n' | '\r'
+                | '\x0b'
+                | '\x0c'
+                | '\x1c'
+                | '\x1d'
+                | '\x1e'
+                | '\u{85}'
+                | '\u{2028}'
+                | '\u{2029}'
+        );
+        if is_break {
+            lines.push(&text[start..i]);
+            let mut end = i + c.len_utf8();
+            if c == '\r' {
+                if let Some(&(j, '\n')) = chars.peek() {
+                    chars.next();
+                    end = j + 1;
                 }
-                sum += p;
-                kept += 1;
             }
-            previous = best;
+            start = end;
         }
-        let score = if kept == 0 { 0.0 } else { sum / kept as f32 };
-        lines.push(Line { text, score });
+    }
+    if start < text.len() {
+        lines.push(&text[start..]);
     }
     lines
 }
 
-struct Ctc;
+/// The class table: blank (""), the alphabet's lines, then " " when `space`.
+pub fn classes(alphabet: &str, space: bool) -> Vec<String> {
+    let mut classes = Vec::with_capacity(alphabet.len() / 2 + 2);
+    classes.push(String::new());
+    classes.extend(split_lines(alphabet).into_iter().map(str::to_owned));
+    if space {
+        classes.push(" ".to_owned());
+    }
+    classes
+}
 
-impl Guest for Ctc {
+/// numpy's `round(x, 5)`: round half to even on the scaled value.
+fn round5(x: f64) -> f64 {
+    (x * 1e5).round_ties_even() / 1e5
+}
+
+/// Index and value of the first maximum of `row` (numpy's argmax for NaN-free input; NaN
+/// never wins here). `row` must not be empty.
+pub fn argmax(row: &[f32]) -> (usize, f32) {
+    const LANES: usize = 16;
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (m, &v) in lanes.iter_mut().zip(chunk) {
+            *m = if v > *m { v } else { *m };
+        }
+    }
+    let mut max = lanes
+        .iter()
+        .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+    for &v in tail {
+        if v > max {
+            max = v;
+        }
+    }
+    let index = row.iter().position(|&v| v == max).unwrap_or(0);
+    (index, max)
+}
+
+/// Greedy CTC decoding of `probs` (`n * t * classes.len()` values, row-major `[N, T, C]`).
+/// Callers check the length; a short buffer decodes fewer lines.
+pub fn decode(probs: &[f32], n: usize, t: usize, classes: &[String]) -> Vec<Line> {
+    let c = classes.len();
+    if c == 0 || t == 0 {
+        return (0..n)
+            .map(|_| Line {
+                text: String::new(),
+                score: 0.0,
+            })
+            .collect();
+    }
+    probs
+        .chunks_exact(t * c)
+        .take(n)
+        .map(|line| {
+            let mut text = String::new();
+            let (mut sum, mut kept) = (0f64, 0usize);
+            let mut previous = None;
+            for step in line.chunks_exact(c) {
+                let (index, prob) = argmax(step);
+                if index != 0 && previous != Some(index) {
+                    if let Some(s) = classes.get(index) {
+                        text.push_str(s);
+                    }
+                    sum += round5(f64::from(prob));
+                    kept += 1;
+                }
+                previous = Some(index);
+            }
+            let score = if kept == 0 {
+                0.0
+            } else {
+                round5(sum / kept as f64)
+            };
+            Line { text, score }
+        })
+        .collect()
+}
+
+impl Guest for CtcDecode {
     fn init(config: String) -> Result<(), NodeError> {
-        let config: Config = serde_json::from_str(&config)
+        let config: Config = parse_config(&config)
             .map_err(|e| NodeError::InvalidConfig(format!("ctc-decode config: {e}")))?;
         if config.alphabet.is_empty() {
-            return Err(NodeError::InvalidConfig("alphabet is empty".into()));
+            return Err(NodeError::InvalidConfig(
+                "ctc-decode config: alphabet is empty (pass the model's `character` metadata)"
+                    .into(),
+            ));
         }
-        CLASSES.with(|c| *c.borrow_mut() = classes(&config.alphabet, config.space));
+        let table = classes(&config.alphabet, config.space);
+        CLASSES.with_borrow_mut(|c| *c = Some(table));
         Ok(())
     }
 
     fn process(inputs: Vec<Input>) -> Result<Value, NodeError> {
-        let tensor = inputs.iter().find_map(|i| match &i.value {
-            Value::Tensors(ts) => ts.iter().find(|t| t.shape.len() == 3),
-            _ => None,
-        });
-        let lines = match tensor {
-            None => Vec::new(),
-            Some(t) => {
-                let [n, steps, c] = [
-                    t.shape[0] as usize,
-                    t.shape[1] as usize,
-                    t.shape[2] as usize,
-                ];
-                if n.checked_mul(steps).and_then(|v| v.checked_mul(c)) != Some(t.data.len()) {
+        let mut tensors = Vec::new();
+        for input in &inputs {
+            match &input.value {
+                Value::Tensors(ts) => tensors.extend(ts.iter()),
+                _ => {
                     return Err(NodeError::InvalidInput(format!(
-                        "tensor of shape {:?} carries {} values",
+                        "input {:?} is not tensors: ctc-decode takes the recognizer's output",
+                        input.name
+                    )))
+                }
+            }
+        }
+        let lines = match tensors.as_slice() {
+            [] => Vec::new(),
+            [t] => CLASSES.with_borrow(|classes| {
+                let classes = classes.as_ref().ok_or_else(|| {
+                    NodeError::InvalidConfig("ctc-decode has no alphabet (init failed?)".into())
+                })?;
+                let &[n, steps, c] = t.shape.as_slice() else {
+                    return Err(NodeError::InvalidInput(format!(
+                        "tensor {:?} has shape {:?}; expected [N, T, C]",
+                        t.name, t.shape
+                    )));
+                };
+                let (n, steps, c) = (n as usize, steps as usize, c as usize);
+                if (n as u64) * (steps as u64) * (c as u64) != t.data.len() as u64 {
+                    return Err(NodeError::InvalidInput(format!(
+                        "tensor {:?} of shape {:?} has {} values",
+                        t.name,
                         t.shape,
                         t.data.len()
                     )));
                 }
-                CLASSES.with(|classes| {
-                    let classes = classes.borrow();
-                    if c != classes.len() {
-                        return Err(NodeError::InvalidInput(format!(
-                            "recogniser has {c} classes but the alphabet gives {} (blank + characters + space)",
-                            classes.len()
-                        )));
-                    }
-                    Ok(decode(&t.data, n, steps, c, &classes))
-                })?
+                if n > 0 && c != classes.len() {
+                    return Err(NodeError::InvalidInput(format!(
+                        "the model has {c} classes but the alphabet gives {} (blank + {} characters{}); \
+                         is `alphabet` this model's `character` metadata?",
+                        classes.len(),
+                        classes.len() - 1,
+                        if classes.last().is_some_and(|s| s == " ") { " incl. the appended space" } else { "" }
+                    )));
+                }
+                Ok(decode(&t.data, n, steps, classes))
+            })?,
+            several => {
+                return Err(NodeError::InvalidInput(format!(
+                    "ctc-decode takes one tensor, got {}",
+                    several.len()
+                )))
             }
         };
         serde_json::to_string(&Output { lines })
@@ -137,52 +243,185 @@ impl Guest for Ctc {
     }
 }
 
-export!(Ctc);
+export!(CtcDecode);
+
+/// Parses the node's config: a JSON object ("" counts as `{}`), unknown keys rejected.
+fn parse_config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T, String> {
+    let text = if config.trim().is_empty() {
+        "{}"
+    } else {
+        config
+    };
+    match serde_json::from_str::<serde_json::Value>(text).map_err(|e| e.to_string())? {
+        object @ serde_json::Value::Object(_) => {
+            serde_json::from_value(object).map_err(|e| e.to_string())
+        }
+        other => Err(format!("config must be a JSON object, got {other}")),
+    }
+}
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
+    use streamhost::node::types::Tensor;
 
-    fn one_hot(steps: &[usize], c: usize, p: f32) -> Vec<f32> {
-        steps
-            .iter()
-            .flat_map(|&k| {
-                (0..c).map(move |i| {
-                    if i == k {
-                        p
-                    } else {
-                        (1.0 - p) / (c - 1) as f32
-                    }
-                })
-            })
-            .collect()
+    /// One-hot-ish rows: each step puts `p` on its class and spreads the rest evenly.
+    fn steps(classes: usize, picks: &[(usize, f32)]) -> Vec<f32> {
+        let mut out = Vec::new();
+        for &(k, p) in picks {
+            let rest = (1.0 - p) / (classes - 1) as f32;
+            out.extend((0..classes).map(|i| if i == k { p } else { rest }));
+        }
+        out
+    }
+
+    fn table() -> Vec<String> {
+        classes("a\nb\nc", true) // blank, a, b, c, " "
     }
 
     #[test]
-    fn merges_repeats_drops_blanks_and_scores_kept_steps() {
-        let classes = classes("a\nb", true); // ["", "a", "b", " "]
-        assert_eq!(classes.len(), 4);
-        // a a _ a b _ space b  ->  "aab b"
-        let probs = one_hot(&[1, 1, 0, 1, 2, 0, 3, 2], 4, 0.9);
-        let lines = decode(&probs, 1, 8, 4, &classes);
-        assert_eq!(lines.len(), 1);
-        assert_eq!(lines[0].text, "aab b");
-        assert!((lines[0].score - 0.9).abs() < 1e-6);
+    fn python_splitlines() {
+        assert_eq!(split_lines("a\nb\r\nc\rd"), vec!["a", "b", "c", "d"]);
+        assert_eq!(split_lines("a\n"), vec!["a"]);
+        assert_eq!(split_lines("a\n\nb"), vec!["a", "", "b"]);
+        assert_eq!(split_lines("x\u{2028}y\x0cz"), vec!["x", "y", "z"]);
+        assert_eq!(split_lines("日本\n語"), vec!["日本", "語"]);
+        assert!(split_lines("").is_empty());
+        assert_eq!(table(), vec!["", "a", "b", "c", " "]);
+        assert_eq!(classes("a", false), vec!["", "a"]);
     }
 
     #[test]
-    fn a_line_of_blanks_is_empty_with_score_zero_and_batches_split() {
-        let classes = classes("x", false);
-        let mut probs = one_hot(&[0, 0, 0], 2, 0.8);
-        probs.extend(one_hot(&[1, 0, 1], 2, 0.7));
-        let lines = decode(&probs, 2, 3, 2, &classes);
+    fn argmax_first_maximum() {
+        assert_eq!(argmax(&[0.1, 0.7, 0.2]), (1, 0.7));
+        assert_eq!(argmax(&[0.5, 0.5]), (0, 0.5));
+        let mut long = vec![0.0f32; 37];
+        long[20] = 0.9;
+        long[36] = 0.9;
+        assert_eq!(argmax(&long), (20, 0.9));
+        assert_eq!(argmax(&[f32::NAN, 0.2]), (1, 0.2));
+    }
+
+    #[test]
+    fn greedy_decoding() {
+        let t = table();
+        // a a _ a b b " " c _  ->  "aab c"
+        let picks = [
+            (1, 0.9),
+            (1, 0.8),
+            (0, 0.99),
+            (1, 0.7),
+            (2, 0.6),
+            (2, 0.95),
+            (4, 0.5),
+            (3, 0.88),
+            (0, 0.9),
+        ];
+        let probs = steps(5, &picks);
+        let lines = decode(&probs, 1, picks.len(), &t);
+        assert_eq!(lines[0].text, "aab c");
+        // Kept steps: 0.9, 0.7, 0.6, 0.5, 0.88 (the first of each run).
+        let expected = (0.9 + 0.7 + 0.6 + 0.5 + 0.88) / 5.0;
+        assert!(
+            (lines[0].score - expected).abs() < 1e-5,
+            "{}",
+            lines[0].score
+        );
+        // Two lines in batch order; a line of blanks is empty with score 0.
+        let mut two = steps(5, &[(2, 0.9), (2, 0.9)]);
+        two.extend(steps(5, &[(0, 0.9), (0, 0.9)]));
+        let lines = decode(&two, 2, 2, &t);
         assert_eq!(
             lines[0],
+            Line {
+                text: "b".into(),
+                score: 0.9
+            }
+        );
+        assert_eq!(
+            lines[1],
             Line {
                 text: String::new(),
                 score: 0.0
             }
         );
-        assert_eq!(lines[1].text, "xx");
+    }
+
+    #[test]
+    fn scores_round_like_rapidocr() {
+        assert_eq!(round5(0.123456), 0.12346);
+        assert_eq!(round5(0.5), 0.5);
+        let t = table();
+        let probs = steps(5, &[(1, 0.987654), (2, 0.912345)]);
+        let line = &decode(&probs, 1, 2, &t)[0];
+        assert_eq!(
+            line.score,
+            round5((round5(0.987654f32 as f64) + round5(0.912345f32 as f64)) / 2.0)
+        );
+    }
+
+    fn tensor(shape: &[u32], data: Vec<f32>) -> Input {
+        Input {
+            name: "rec".into(),
+            value: Value::Tensors(vec![Tensor {
+                name: "out".into(),
+                shape: shape.to_vec(),
+                data,
+            }]),
+        }
+    }
+
+    #[test]
+    fn process_and_errors() {
+        assert!(matches!(
+            CtcDecode::init("{}".into()),
+            Err(NodeError::InvalidConfig(_))
+        ));
+        assert!(matches!(
+            CtcDecode::init("{\"alphabet\": \"\"}".into()),
+            Err(NodeError::InvalidConfig(_))
+        ));
+        assert!(matches!(
+            CtcDecode::init("{\"alphabet\": \"a\", \"spaces\": true}".into()),
+            Err(NodeError::InvalidConfig(_))
+        ));
+        CtcDecode::init("{\"alphabet\": \"a\\nb\\nc\"}".into()).unwrap();
+        let out =
+            CtcDecode::process(vec![tensor(&[1, 2, 5], steps(5, &[(3, 1.0), (4, 1.0)]))]).unwrap();
+        assert!(
+            matches!(out, Value::Json(t) if t == "{\"lines\":[{\"text\":\"c \",\"score\":1.0}]}")
+        );
+        // No tensor, or N = 0: no lines.
+        let empty = CtcDecode::process(vec![Input {
+            name: "rec".into(),
+            value: Value::Tensors(vec![]),
+        }])
+        .unwrap();
+        assert!(matches!(empty, Value::Json(t) if t == "{\"lines\":[]}"));
+        let none = CtcDecode::process(vec![tensor(&[0, 40, 7], vec![])]).unwrap();
+        assert!(matches!(none, Value::Json(t) if t == "{\"lines\":[]}"));
+        // Class count mismatch names both numbers.
+        match CtcDecode::process(vec![tensor(&[1, 1, 6], vec![0.0; 6])]) {
+            Err(NodeError::InvalidInput(m)) => assert!(m.contains('6') && m.contains('5'), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // Wrong rank, wrong length, not tensors.
+        for bad in [
+            tensor(&[2, 5], vec![0.0; 10]),
+            tensor(&[1, 2, 5], vec![0.0; 9]),
+            Input {
+                name: "x".into(),
+                value: Value::Json("{}".into()),
+            },
+        ] {
+            assert!(matches!(
+                CtcDecode::process(vec![bad]),
+                Err(NodeError::InvalidInput(_))
+            ));
+        }
+        // Without the space class.
+        CtcDecode::init("{\"alphabet\": \"a\\nb\\nc\", \"space\": false}".into()).unwrap();
+        assert!(CtcDecode::process(vec![tensor(&[1, 1, 4], vec![0.1, 0.2, 0.3, 0.4])]).is_ok());
     }
 }

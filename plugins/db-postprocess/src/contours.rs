@@ -12,6 +12,8 @@
 //! pixel, a hole border at the pixel left of the hole's first pixel) and lists contours last found
 //! first; `candidates` returns them in that order.
 
+use crate::geom::HullStart;
+
 /// `pred > thresh`, then (optionally) `cv2.dilate` with the 2x2 kernel of ones, whose anchor
 /// (1,1) makes each output pixel the OR of itself and its left, upper and upper-left neighbours.
 /// `prob.len()` must be `width * height`.
@@ -125,11 +127,20 @@ fn collect_runs(bitmap: &[u8], width: usize, value: u8) -> (Vec<Run>, Vec<usize>
 pub struct Candidates {
     offsets: Vec<usize>,
     points: Vec<[i32; 2]>,
+    starts: Vec<HullStart>,
 }
 
 impl Candidates {
     pub fn len(&self) -> usize {
         self.offsets.len().saturating_sub(1)
+    }
+
+    /// Where OpenCV's hull of contour `i` starts.
+    pub fn hull_start(&self, i: usize) -> HullStart {
+        self.starts
+            .get(i)
+            .copied()
+            .unwrap_or(HullStart::EndAtTopLeft)
     }
 
     pub fn points(&self, i: usize) -> &[[i32; 2]] {
@@ -185,6 +196,7 @@ pub fn candidates(bitmap: &[u8], width: usize, height: usize, max_candidates: us
     let empty = Candidates {
         offsets: vec![0],
         points: Vec::new(),
+        starts: Vec::new(),
     };
     if width == 0 || height == 0 || bitmap.len() != width * height {
         return empty;
@@ -195,7 +207,8 @@ pub fn candidates(bitmap: &[u8], width: usize, height: usize, max_candidates: us
     let mut forest = Forest::new(fg.len());
     join_rows(&fg, &fg_rows, 1, &mut forest);
     let mut fg_label = vec![u32::MAX; fg.len()];
-    let mut starts: Vec<(u64, bool, u32)> = Vec::new(); // (raster index, is hole, label)
+    // (raster index of the border's start, hole start pixel or None, label)
+    let mut starts: Vec<(u64, Option<[i64; 2]>, u32)> = Vec::new();
     let mut n_fg = 0u32;
     for (i, run) in fg.iter().enumerate() {
         let root = forest.find(i as u32) as usize;
@@ -203,7 +216,7 @@ pub fn candidates(bitmap: &[u8], width: usize, height: usize, max_candidates: us
             fg_label[root] = n_fg;
             starts.push((
                 u64::from(run.y) * width as u64 + u64::from(run.x0),
-                false,
+                None,
                 n_fg,
             ));
             n_fg += 1;
@@ -235,7 +248,7 @@ pub fn candidates(bitmap: &[u8], width: usize, height: usize, max_candidates: us
             // The border starts at the foreground pixel left of the hole's first pixel.
             starts.push((
                 u64::from(run.y) * width as u64 + u64::from(run.x0) - 1,
-                true,
+                Some([i64::from(run.x0) - 1, i64::from(run.y)]),
                 n_holes,
             ));
             n_holes += 1;
@@ -244,14 +257,14 @@ pub fn candidates(bitmap: &[u8], width: usize, height: usize, max_candidates: us
     }
 
     // OpenCV lists the contour found last first.
-    starts.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    starts.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
     starts.truncate(max_candidates);
 
     // Keep only the chosen components' and holes' points.
     let mut fg_slot = vec![u32::MAX; n_fg as usize];
     let mut hole_slot = vec![u32::MAX; n_holes as usize];
-    for (slot, &(_, is_hole, label)) in starts.iter().enumerate() {
-        if is_hole {
+    for (slot, &(_, hole, label)) in starts.iter().enumerate() {
+        if hole.is_some() {
             hole_slot[label as usize] = slot as u32;
         } else {
             fg_slot[label as usize] = slot as u32;
@@ -294,7 +307,15 @@ pub fn candidates(bitmap: &[u8], width: usize, height: usize, max_candidates: us
         }
     }
     let (offsets, points) = groups.finish();
-    Candidates { offsets, points }
+    let starts = starts
+        .iter()
+        .map(|&(_, hole, _)| hole.map_or(HullStart::EndAtTopLeft, HullStart::HoleFrom))
+        .collect();
+    Candidates {
+        offsets,
+        points,
+        starts,
+    }
 }
 
 #[cfg(test)]

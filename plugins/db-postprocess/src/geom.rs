@@ -1,9 +1,9 @@
-//! Plane geometry of DB post-processing: the convex hull (Andrew's monotone chain), the
-//! minimum-area enclosing rectangle (`cv2.minAreaRect`: one of the hull's edges is always
-//! flush with a side of the optimal rectangle, so trying each edge direction is exact), and
+//! Plane geometry of DB post-processing: the convex hull (Andrew's monotone chain, put in the
+//! order OpenCV's `convexHull` lists it), the minimum-area enclosing rectangle as OpenCV's
+//! `minAreaRect` computes it (rotating calipers in f32, so its corners carry the same rounding
+//! noise: PaddleOCR truncates them to integers twice, where 338.99997 and 339 part ways), and
 //! PaddleOCR's two ways of ordering four corners (`get_mini_boxes`, `order_points_clockwise`).
-//! Points are pixel centres, as in OpenCV contours; coordinates are f64 throughout, so an
-//! axis-aligned rectangle over integer points comes out exact.
+//! Points are pixel centres, as in OpenCV contours.
 
 pub type Point = [f64; 2];
 
@@ -42,7 +42,51 @@ pub fn convex_hull(points: &[[i64; 2]]) -> Vec<[i64; 2]> {
     hull
 }
 
-/// A rotated rectangle: corners in order around it, and its side lengths.
+/// Where OpenCV's `convexHull` (clockwise, applied to a `findContours` contour) starts the
+/// hull: it lists the hull vertices in the order the contour visits them. That matters because
+/// `minAreaRect` walks the hull from its first vertex in f32, and both its tie-breaks and its
+/// rounding noise (a corner at 338.99997 rather than 339, truncated later) follow that walk.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum HullStart {
+    /// An outer border starts at the component's topmost-leftmost pixel and runs against the
+    /// hull's direction, so the hull ends at that pixel.
+    EndAtTopLeft,
+    /// A hole border starts at this pixel, just left of the hole's first pixel, and runs with
+    /// the hull's direction: the hull starts at the first vertex it meets.
+    HoleFrom([i64; 2]),
+}
+
+/// Rotates a hull from `convex_hull` into the order OpenCV's `convexHull` lists it, which is
+/// where `minAreaRect` starts its walk.
+pub fn opencv_hull_order(hull: &mut [[i64; 2]], start: HullStart) {
+    if hull.len() < 2 {
+        return;
+    }
+    let first = match start {
+        HullStart::EndAtTopLeft => {
+            let last = (0..hull.len())
+                .min_by_key(|&i| (hull[i][1], hull[i][0]))
+                .unwrap_or(0);
+            (last + 1) % hull.len()
+        }
+        HullStart::HoleFrom(s) => {
+            // Angles about the hole's first pixel (just right of `s`), measured from `s` in the
+            // hull's turning direction (from +x towards +y).
+            let c = [s[0] as f64 + 1.0, s[1] as f64];
+            let offset = |p: &[i64; 2]| {
+                let a = (p[1] as f64 - c[1]).atan2(p[0] as f64 - c[0]) - std::f64::consts::PI;
+                a.rem_euclid(2.0 * std::f64::consts::PI)
+            };
+            (0..hull.len())
+                .min_by(|&i, &j| offset(&hull[i]).total_cmp(&offset(&hull[j])))
+                .unwrap_or(0)
+        }
+    };
+    hull.rotate_left(first);
+}
+
+/// A rotated rectangle as `cv2.minAreaRect` + `cv2.boxPoints` give it: the corners in
+/// `boxPoints` order and the sizes, all f32 values (held as f64).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Rect {
     pub corners: [Point; 4],
@@ -56,68 +100,151 @@ impl Rect {
     }
 }
 
-/// The minimum-area rectangle enclosing `hull` (a convex polygon from `convex_hull`). One or
-/// two points give a rectangle of zero width or height, like OpenCV.
-pub fn min_area_rect(hull: &[[i64; 2]]) -> Rect {
-    match hull.len() {
-        0 => {
-            return Rect {
-                corners: [[0.0; 2]; 4],
-                width: 0.0,
-                height: 0.0,
+/// OpenCV's `rotatingCalipers` in `CALIPERS_MINAREARECT` mode, in f32 as OpenCV computes it:
+/// returns (corner, side vector 1, side vector 2). `pts` is a convex polygon of three or more
+/// vertices without collinear ones.
+fn rotating_calipers(pts: &[[f32; 2]]) -> [[f32; 2]; 3] {
+    let n = pts.len();
+    let mut vect = vec![[0f32; 2]; n];
+    let mut inv_len = vec![0f32; n];
+    let (mut left, mut bottom, mut right, mut top) = (0, 0, 0, 0);
+    let mut pt0 = pts[0];
+    let (mut left_x, mut right_x, mut top_y, mut bottom_y) = (pt0[0], pt0[0], pt0[1], pt0[1]);
+    for i in 0..n {
+        if pt0[0] < left_x {
+            left_x = pt0[0];
+            left = i;
+        }
+        if pt0[0] > right_x {
+            right_x = pt0[0];
+            right = i;
+        }
+        if pt0[1] > top_y {
+            top_y = pt0[1];
+            top = i;
+        }
+        if pt0[1] < bottom_y {
+            bottom_y = pt0[1];
+            bottom = i;
+        }
+        let pt = pts[(i + 1) % n];
+        let dx = f64::from(pt[0] - pt0[0]);
+        let dy = f64::from(pt[1] - pt0[1]);
+        vect[i] = [dx as f32, dy as f32];
+        inv_len[i] = (1.0 / (dx * dx + dy * dy).sqrt()) as f32;
+        pt0 = pt;
+    }
+    let mut orientation = 0f32;
+    let (mut ax, mut ay) = (f64::from(vect[n - 1][0]), f64::from(vect[n - 1][1]));
+    for v in &vect {
+        let (bx, by) = (f64::from(v[0]), f64::from(v[1]));
+        let convexity = ax * by - ay * bx;
+        if convexity != 0.0 {
+            orientation = if convexity > 0.0 { 1.0 } else { -1.0 };
+            break;
+        }
+        (ax, ay) = (bx, by);
+    }
+    let (mut base_a, mut base_b) = (orientation, 0f32);
+    let mut seq = [bottom, right, top, left];
+    let mut best = (f32::MAX, 0usize, 0f32, 0f32, 0f32, 0f32, 0usize); // area, left, a, width, b, height, bottom
+    for _ in 0..n {
+        let dp = [
+            base_a * vect[seq[0]][0] + base_b * vect[seq[0]][1],
+            -base_b * vect[seq[1]][0] + base_a * vect[seq[1]][1],
+            -base_a * vect[seq[2]][0] - base_b * vect[seq[2]][1],
+            base_b * vect[seq[3]][0] - base_a * vect[seq[3]][1],
+        ];
+        let mut main = 0;
+        let mut max_cos = dp[0] * inv_len[seq[0]];
+        for e in 1..4 {
+            let cos = dp[e] * inv_len[seq[e]];
+            if cos > max_cos {
+                main = e;
+                max_cos = cos;
             }
         }
-        1 => {
-            let p = [hull[0][0] as f64, hull[0][1] as f64];
-            return Rect {
-                corners: [p; 4],
-                width: 0.0,
-                height: 0.0,
-            };
-        }
-        _ => {}
-    }
-    let pts: Vec<Point> = hull.iter().map(|p| [p[0] as f64, p[1] as f64]).collect();
-    let mut best: Option<(f64, Point, [f64; 4])> = None;
-    for i in 0..pts.len() {
-        let (a, b) = (pts[i], pts[(i + 1) % pts.len()]);
-        let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
-        let len = dx.hypot(dy);
-        if len == 0.0 {
-            continue;
-        }
-        let u = [dx / len, dy / len];
-        let (mut u0, mut u1, mut v0, mut v1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-        for p in &pts {
-            let pu = p[0] * u[0] + p[1] * u[1];
-            let pv = -p[0] * u[1] + p[1] * u[0];
-            u0 = u0.min(pu);
-            u1 = u1.max(pu);
-            v0 = v0.min(pv);
-            v1 = v1.max(pv);
-        }
-        let area = (u1 - u0) * (v1 - v0);
-        if best.is_none_or(|(best_area, _, _)| area < best_area) {
-            best = Some((area, u, [u0, u1, v0, v1]));
-        }
-    }
-    let Some((_, u, [u0, u1, v0, v1])) = best else {
-        return Rect {
-            corners: [pts[0]; 4],
-            width: 0.0,
-            height: 0.0,
+        let p = seq[main];
+        let (lead_x, lead_y) = (vect[p][0] * inv_len[p], vect[p][1] * inv_len[p]);
+        (base_a, base_b) = match main {
+            0 => (lead_x, lead_y),
+            1 => (lead_y, -lead_x),
+            2 => (-lead_x, -lead_y),
+            _ => (-lead_y, lead_x),
         };
+        seq[main] = (seq[main] + 1) % n;
+        let (dx, dy) = (
+            pts[seq[1]][0] - pts[seq[3]][0],
+            pts[seq[1]][1] - pts[seq[3]][1],
+        );
+        let width = dx * base_a + dy * base_b;
+        let (dx, dy) = (
+            pts[seq[2]][0] - pts[seq[0]][0],
+            pts[seq[2]][1] - pts[seq[0]][1],
+        );
+        let height = -dx * base_b + dy * base_a;
+        let area = width * height;
+        if area <= best.0 {
+            best = (area, seq[3], base_a, width, base_b, height, seq[0]);
+        }
+    }
+    let (_, l, a1, width, b1, height, b) = best;
+    let (a2, b2) = (-b1, a1);
+    let c1 = a1 * pts[l][0] + pts[l][1] * b1;
+    let c2 = a2 * pts[b][0] + pts[b][1] * b2;
+    let idet = 1.0 / (a1 * b2 - a2 * b1);
+    let px = (c1 * b2 - c2 * b1) * idet;
+    let py = (a1 * c2 - a2 * c1) * idet;
+    [
+        [px, py],
+        [a1 * width, b1 * width],
+        [a2 * height, b2 * height],
+    ]
+}
+
+/// `cv2.boxPoints` of a `RotatedRect` (centre, size, angle in degrees), in f32.
+fn box_points(center: [f32; 2], size: [f32; 2], angle: f32) -> [Point; 4] {
+    let rad = f64::from(angle) * std::f64::consts::PI / 180.0;
+    let b = rad.cos() as f32 * 0.5;
+    let a = rad.sin() as f32 * 0.5;
+    let [cx, cy] = center;
+    let [w, h] = size;
+    let p0 = [cx - a * h - b * w, cy + b * h - a * w];
+    let p1 = [cx + a * h - b * w, cy - b * h - a * w];
+    let p2 = [2.0 * cx - p0[0], 2.0 * cy - p0[1]];
+    let p3 = [2.0 * cx - p1[0], 2.0 * cy - p1[1]];
+    [p0, p1, p2, p3].map(|p| [f64::from(p[0]), f64::from(p[1])])
+}
+
+/// `cv2.minAreaRect` of a hull in OpenCV's order (see `opencv_hull_order`), then
+/// `cv2.boxPoints`. One or two points give a rectangle of zero height, like OpenCV.
+pub fn min_area_rect(hull: &[[i64; 2]]) -> Rect {
+    let pts: Vec<[f32; 2]> = hull.iter().map(|p| [p[0] as f32, p[1] as f32]).collect();
+    let (center, size, angle) = match pts.as_slice() {
+        [] => ([0.0; 2], [0.0; 2], 0.0),
+        [p] => (*p, [0.0; 2], 0.0),
+        [p, q] => {
+            let (dx, dy) = (f64::from(q[0] - p[0]), f64::from(q[1] - p[1]));
+            let center = [(p[0] + q[0]) * 0.5, (p[1] + q[1]) * 0.5];
+            let angle = dy.atan2(dx) as f32;
+            (center, [(dx * dx + dy * dy).sqrt() as f32, 0.0], angle)
+        }
+        _ => {
+            let [o, v1, v2] = rotating_calipers(&pts);
+            let center = [o[0] + (v1[0] + v2[0]) * 0.5, o[1] + (v1[1] + v2[1]) * 0.5];
+            let len = |v: [f32; 2]| {
+                (f64::from(v[0]) * f64::from(v[0]) + f64::from(v[1]) * f64::from(v[1])).sqrt()
+                    as f32
+            };
+            let angle = f64::from(v1[1]).atan2(f64::from(v1[0])) as f32;
+            (center, [len(v1), len(v2)], angle)
+        }
     };
-    // Back from (u, v) coordinates: p = pu * u + pv * v with v = (-u.y, u.x).
-    // OpenCV hands back f32 corners and sizes; rounding to f32 likewise turns the f64 noise of
-    // a corner that is really an integer (a 45-degree edge, say) back into that integer, which
-    // matters to the truncations that follow.
-    let f32 = |v: f64| f64::from(v as f32);
-    let at = |pu: f64, pv: f64| [f32(pu * u[0] - pv * u[1]), f32(pu * u[1] + pv * u[0])];
+    let degrees = (f64::from(angle * 180.0) / std::f64::consts::PI) as f32;
     Rect {
-        corners: [at(u0, v0), at(u1, v0), at(u1, v1), at(u0, v1)],
-        width: f32(u1 - u0),
-        height: f32(v1 - v0),
+        corners: box_points(center, size, degrees),
+        width: f64::from(size[0]),
+        height: f64::from(size[1]),
     }
 }
 
@@ -148,8 +275,9 @@ pub fn order_clockwise(points: [[i64; 2]; 4]) -> [[i64; 2]; 4] {
 mod tests {
     use super::*;
 
+    /// Equal up to f32 rounding.
     fn close(a: f64, b: f64) -> bool {
-        (a - b).abs() < 1e-9
+        (a - b).abs() < 1e-4
     }
 
     #[test]

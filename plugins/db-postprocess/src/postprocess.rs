@@ -3,7 +3,9 @@
 //! on the host. Each step names the Python it stands for.
 
 use crate::contours::{binarize, candidates};
-use crate::geom::{convex_hull, min_area_rect, mini_box, order_clockwise};
+use crate::geom::{
+    convex_hull, min_area_rect, mini_box, opencv_hull_order, order_clockwise, HullStart,
+};
 use crate::score::box_score_fast;
 use crate::unclip::{area_and_perimeter, offset_round};
 
@@ -99,7 +101,9 @@ pub fn db_postprocess(
                 .iter()
                 .map(|p| [i64::from(p[0]), i64::from(p[1])]),
         );
-        let rect = min_area_rect(&convex_hull(&hull_input));
+        let mut hull = convex_hull(&hull_input);
+        opencv_hull_order(&mut hull, contours.hull_start(i));
+        let rect = min_area_rect(&hull);
         if rect.min_side() < params.min_size {
             continue;
         }
@@ -113,7 +117,11 @@ pub fn db_postprocess(
         let (area, perimeter) = area_and_perimeter(&quad);
         let distance = area * params.unclip_ratio / perimeter;
         let grown = offset_round(&quad, distance);
-        let rect = min_area_rect(&convex_hull(&grown));
+        // (OpenCV would start this hull where Clipper's output starts; that only moves the f32
+        // noise of corners that are rounded, not truncated, next.)
+        let mut hull = convex_hull(&grown);
+        opencv_hull_order(&mut hull, HullStart::EndAtTopLeft);
+        let rect = min_area_rect(&hull);
         if rect.min_side() < params.min_size + 2.0 {
             continue;
         }
@@ -204,6 +212,9 @@ mod tests {
         TextBox { points, score: 1.0 }
     }
 
+    // Expected boxes below come from RapidOCR 3.10's DBPostProcess (OpenCV 4.14, pyclipper
+    // 1.3) run on the same maps.
+
     #[test]
     fn one_rectangle() {
         // Pixels 10..=49 x 20..=29; dilation grows it to 10..=50 x 20..=30 (centres span 40x10).
@@ -217,34 +228,34 @@ mod tests {
         );
         assert_eq!(boxes.len(), 1);
         let b = &boxes[0];
-        // Mask over 10..=50 x 20..=30 is 41x11 pixels, of which 40x10 are 0.9.
+        // The mask over 10..=50 x 20..=30 is 41x11 pixels, of which 40x10 are 0.9.
         assert!((b.score - 0.9 * 400.0 / 451.0).abs() < 1e-6, "{}", b.score);
-        // distance = 400 * 1.6 / 100 = 6.4: 40x10 grows to about 52.8x22.8.
-        let [tl, tr, br, bl] = b.points;
-        assert_eq!(tl, [4, 14]);
-        assert_eq!(tr, [57, 14]);
-        assert_eq!(br, [57, 37]);
-        assert_eq!(bl, [4, 37]);
+        // distance = 400 * 1.6 / 100 = 6.4.
+        assert_eq!(b.points, [[4, 14], [56, 14], [56, 36], [4, 36]]);
     }
 
     #[test]
     fn scaled_and_padded_back_to_the_frame() {
         let prob = map(64, 48, &[(10, 20, 49, 29, 0.9)]);
-        // The model saw the frame at half size, shifted by (2, 4).
-        let meta = Meta {
+        // The model saw the frame at half size.
+        let mut meta = Meta {
             src_w: 128.0,
             src_h: 96.0,
             scale_x: 0.5,
             scale_y: 0.5,
-            pad_x: 2.0,
-            pad_y: 4.0,
+            pad_x: 0.0,
+            pad_y: 0.0,
         };
         let boxes = db_postprocess(&prob, 64, 48, &meta, &Params::default());
-        assert_eq!(boxes[0].points, [[4, 20], [110, 20], [110, 66], [4, 66]]);
-        // Clipped to the frame.
-        let small = Meta::identity(30.0, 30.0);
+        assert_eq!(boxes[0].points, [[8, 28], [112, 28], [112, 72], [8, 72]]);
+        // ... placed at (2, 4) in the model input: frame = (model - pad) / scale.
+        (meta.pad_x, meta.pad_y) = (2.0, 4.0);
+        let boxes = db_postprocess(&prob, 64, 48, &meta, &Params::default());
+        assert_eq!(boxes[0].points, [[4, 20], [108, 20], [108, 64], [4, 64]]);
+        // Clipped to the frame (0..=w-1, 0..=h-1), as RapidOCR's filter_det_res does.
+        let small = Meta::identity(50.0, 30.0);
         let boxes = db_postprocess(&prob, 64, 48, &small, &Params::default());
-        assert_eq!(boxes[0].points, [[4, 14], [29, 14], [29, 29], [4, 29]]);
+        assert_eq!(boxes[0].points, [[4, 14], [49, 14], [49, 29], [4, 29]]);
     }
 
     #[test]
@@ -254,34 +265,94 @@ mod tests {
             60,
             &[
                 (5, 5, 40, 14, 0.45), // below box_thresh
-                (5, 30, 6, 50, 0.9),  // two pixels wide: min side 2 < 3
+                (5, 30, 6, 50, 0.9),  // two pixels wide: dilated, centres span 2 < min_size
                 (50, 30, 70, 40, 0.9),
             ],
         );
         let meta = Meta::identity(80.0, 60.0);
+        let expected = [[44, 24], [77, 24], [77, 47], [44, 47]];
         let boxes = db_postprocess(&prob, 80, 60, &meta, &Params::default());
         assert_eq!(boxes.len(), 1);
-        assert!(boxes[0].points[0][0] < 50 && boxes[0].points[2][0] > 70);
+        assert_eq!(boxes[0].points, expected);
+        assert!((boxes[0].score - 0.7875).abs() < 1e-6, "{}", boxes[0].score);
         let lenient = Params {
             box_thresh: 0.3,
             ..Params::default()
         };
-        assert_eq!(db_postprocess(&prob, 80, 60, &meta, &lenient).len(), 2);
+        let boxes = db_postprocess(&prob, 80, 60, &meta, &lenient);
+        assert_eq!(boxes.len(), 2);
+        assert_eq!(boxes[0].points, [[0, 0], [47, 0], [47, 21], [0, 21]]);
+        // Without dilation the strip is one pixel wide in centres: it passes min_size 1 and,
+        // unclipped to 3 x 22, min_size + 2. (RapidOCR would still drop it: its last filter is
+        // a fixed `<= 3`, where this node uses min_size.)
         let no_dilation = Params {
             use_dilation: false,
             min_size: 1.0,
             ..Params::default()
         };
-        assert_eq!(db_postprocess(&prob, 80, 60, &meta, &no_dilation).len(), 2);
+        let boxes = db_postprocess(&prob, 80, 60, &meta, &no_dilation);
+        assert_eq!(boxes.len(), 2);
+        assert_eq!(boxes[0].points, [[4, 29], [7, 29], [7, 51], [4, 51]]);
+        assert_eq!(boxes[1].points, [[45, 25], [75, 25], [75, 45], [45, 45]]);
+        // The last contour found (the bottom-right block) is examined first.
         let capped = Params {
             max_candidates: 1,
             ..Params::default()
         };
-        // The last contour found (the bottom-right block) is examined first.
-        assert_eq!(db_postprocess(&prob, 80, 60, &meta, &capped).len(), 1);
+        let boxes = db_postprocess(&prob, 80, 60, &meta, &capped);
+        assert_eq!(boxes.len(), 1);
+        assert_eq!(boxes[0].points, expected);
         assert!(db_postprocess(&prob, 80, 61, &meta, &Params::default()).is_empty());
         assert!(db_postprocess(&[], 0, 0, &meta, &Params::default()).is_empty());
-        assert!(db_postprocess(&vec![0.0; 100], 10, 10, &meta, &Params::default()).is_empty());
+        assert!(db_postprocess(&[0.0; 100], 10, 10, &meta, &Params::default()).is_empty());
+    }
+
+    /// Decodes `testdata/frame_prob.rle`: width, height, crop x, crop y (u32 LE), then repeated
+    /// (zero count u32, literal count u32, literal bytes); values are k/255.
+    fn fixture() -> (Vec<f32>, usize, usize, [i64; 2]) {
+        let bytes: &[u8] = include_bytes!("../testdata/frame_prob.rle");
+        let u = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap()) as usize;
+        let (w, h, x0, y0) = (u(0), u(4), u(8), u(12));
+        let mut prob = Vec::with_capacity(w * h);
+        let mut i = 16;
+        while i < bytes.len() {
+            let (zeros, count) = (u(i), u(i + 4));
+            prob.extend(std::iter::repeat_n(0.0, zeros));
+            prob.extend(
+                bytes[i + 8..i + 8 + count]
+                    .iter()
+                    .map(|&b| f32::from(b) / 255.0),
+            );
+            i += 8 + count;
+        }
+        assert_eq!(prob.len(), w * h);
+        (prob, w, h, [x0 as i64, y0 as i64])
+    }
+
+    #[test]
+    fn real_detector_output_matches_rapidocr() {
+        // The PP-OCRv6 detector's map of examples/frames/frame.jpg (640x480, fed unscaled), cut to
+        // the region holding every non-zero value; the cut is a pad of minus its origin.
+        let (prob, w, h, [x0, y0]) = fixture();
+        let meta = Meta {
+            src_w: 640.0,
+            src_h: 480.0,
+            scale_x: 1.0,
+            scale_y: 1.0,
+            pad_x: -x0 as f64,
+            pad_y: -y0 as f64,
+        };
+        let boxes = db_postprocess(&prob, w, h, &meta, &Params::default());
+        let expected: serde_json::Value =
+            serde_json::from_str(include_str!("../testdata/frame_expected.json")).unwrap();
+        let expected = expected["boxes"].as_array().unwrap();
+        assert_eq!(boxes.len(), expected.len());
+        for (got, want) in boxes.iter().zip(expected) {
+            let points: [[i64; 2]; 4] = serde_json::from_value(want["points"].clone()).unwrap();
+            assert_eq!(got.points, points);
+            let score = want["score"].as_f64().unwrap();
+            assert!((got.score - score).abs() < 1e-9, "{} vs {score}", got.score);
+        }
     }
 
     #[test]

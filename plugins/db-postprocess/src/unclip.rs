@@ -159,34 +159,69 @@ mod tests {
         assert_eq!(area_and_perimeter(&rev), (12.0, 14.0));
     }
 
+    /// The vertex set, without the repeats and collinear vertices Clipper's closing union drops.
+    fn cleaned(poly: &[[i64; 2]]) -> Vec<[i64; 2]> {
+        let mut hull = convex_hull(poly);
+        hull.sort_unstable();
+        hull
+    }
+
     #[test]
     fn matches_pyclipper() {
-        // pyclipper 1.3: PyclipperOffset(); AddPath([[1.7,1.7],[10.9,1.2],[10.6,5.99],[1.2,5.5]],
-        // JT_ROUND, ET_CLOSEDPOLYGON); Execute(d).
+        // pyclipper 1.3: o = PyclipperOffset(); o.AddPath(quad, JT_ROUND, ET_CLOSEDPOLYGON);
+        // o.Execute(d) for the quad below (float corners, truncated by pyclipper).
         let quad = [[1.7, 1.7], [10.9, 1.2], [10.6, 5.99], [1.2, 5.5]];
-        let mut tiny = offset_round(&quad, 0.0001);
-        tiny.sort_unstable();
-        assert_eq!(tiny, vec![[1, 1], [1, 5], [10, 1], [10, 5]]);
-        // Execute(2.0) gives [[12,5],[11,7],[10,7],[1,7],[0,7],[-1,5],[-1,1],[0,-1],[1,-1],[10,-1],
-        // [11,-1],[12,1]]
-        let mut two = offset_round(&quad, 2.0);
-        two.sort_unstable();
-        let mut expected = vec![
-            [12, 5],
-            [11, 7],
-            [10, 7],
-            [1, 7],
-            [0, 7],
-            [-1, 5],
-            [-1, 1],
-            [0, -1],
-            [1, -1],
-            [10, -1],
-            [11, -1],
-            [12, 1],
+        let cases: [(f64, &[[i64; 2]]); 3] = [
+            (0.0001, &[[10, 5], [1, 5], [1, 1], [10, 1]]),
+            (
+                2.0,
+                &[
+                    [12, 0],
+                    [12, 5],
+                    [11, 7],
+                    [1, 7],
+                    [-1, 6],
+                    [-1, 1],
+                    [0, -1],
+                    [10, -1],
+                ],
+            ),
+            (
+                13.3333,
+                &[
+                    [-12, 1],
+                    [-12, 5],
+                    [-11, -4],
+                    [-11, 10],
+                    [-9, -8],
+                    [-8, 15],
+                    [-4, -11],
+                    [-4, 17],
+                    [1, -12],
+                    [1, 18],
+                    [10, -12],
+                    [10, 18],
+                    [15, -11],
+                    [15, 17],
+                    [19, -9],
+                    [20, 14],
+                    [22, -4],
+                    [22, 10],
+                    [23, 1],
+                    [23, 5],
+                ],
+            ),
         ];
-        expected.sort_unstable();
-        assert_eq!(two, expected);
+        for (d, expected) in cases {
+            assert_eq!(
+                cleaned(&offset_round(&quad, d)),
+                cleaned(expected),
+                "d = {d}"
+            );
+        }
+        // Every vertex pyclipper keeps is one of ours (ours adds only collinear ones).
+        let ours = offset_round(&quad, 2.0);
+        assert!(cases[1].1.iter().all(|p| ours.contains(p)));
     }
 
     #[test]

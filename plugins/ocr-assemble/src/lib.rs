@@ -1,169 +1,282 @@
-//! `ocr-assemble`: pairs the detector's boxes with the recogniser's lines (same order, one to one)
-//! into the `ocr` pipeline's result, `{"text":[{"text","score","box":[[x,y],...]}]}`, dropping
-//! lines below `text_score` (RapidOCR's default 0.5) and empty ones, as RapidOCR does. Kept as a
-//! node of its own so a pipeline author can change the result's shape without touching decoding.
+//! `ocr-assemble`: the last step of the OCR pipeline, pairing each text box from `db-postprocess`
+//! (`{"boxes":[{"points","score"}]}`) with the line `ctc-decode` read from its crop
+//! (`{"lines":[{"text","score"}]}`), then dropping what RapidOCR drops: lines scoring under
+//! `text_score` (RapidOCR's `filter_by_text_score`, default 0.5) and, with `drop_empty`, lines with
+//! no visible text. The pairing is by position, so both inputs must list the same number of
+//! entries in the same (reading) order; a mismatch is a wiring error and fails the frame rather
+//! than mislabelling boxes. Inputs are recognised by their keys, not their order.
+//! Output: `{"text":[{"text","score","box":[[x,y] x4]}]}` in box order, score to 4 decimals.
 
 wit_bindgen::generate!({ path: "../../wit", world: "node-world" });
 
-use std::cell::Cell;
+use std::cell::RefCell;
 
 use exports::streamhost::node::node::{Guest, Input, NodeError, Value};
 use serde::{Deserialize, Serialize};
+
+struct OcrAssemble;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Config {
     #[serde(default = "default_text_score")]
-    text_score: f32,
-    #[serde(default = "yes")]
+    text_score: f64,
+    #[serde(default = "default_true")]
     drop_empty: bool,
 }
 
-fn default_text_score() -> f32 {
+fn default_text_score() -> f64 {
     0.5
 }
-fn yes() -> bool {
+fn default_true() -> bool {
     true
 }
 
+/// Filtering settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Params {
+    pub text_score: f64,
+    pub drop_empty: bool,
+}
+
 thread_local! {
-    static TEXT_SCORE: Cell<f32> = const { Cell::new(0.5) };
-    static DROP_EMPTY: Cell<bool> = const { Cell::new(true) };
+    static PARAMS: RefCell<Params> = const {
+        RefCell::new(Params { text_score: 0.5, drop_empty: true })
+    };
+}
+
+/// A box's corners, numbers passed through as written (integers stay integers).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct TextBox {
+    pub points: Vec<[serde_json::Number; 2]>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct Line {
+    pub text: String,
+    pub score: f64,
 }
 
 #[derive(Deserialize)]
 struct Boxes {
-    boxes: Vec<BoxIn>,
-}
-
-#[derive(Deserialize)]
-struct BoxIn {
-    points: Vec<[f32; 2]>,
+    boxes: Vec<TextBox>,
 }
 
 #[derive(Deserialize)]
 struct Lines {
-    lines: Vec<LineIn>,
+    lines: Vec<Line>,
 }
 
-#[derive(Deserialize)]
-struct LineIn {
-    text: String,
-    score: f32,
-}
-
-#[derive(Serialize, Debug, PartialEq)]
-pub struct TextOut {
+/// One recognised line in the output.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Text {
     pub text: String,
-    pub score: f32,
+    pub score: f64,
     #[serde(rename = "box")]
-    pub points: Vec<[f32; 2]>,
+    pub points: Vec<[serde_json::Number; 2]>,
 }
 
 #[derive(Serialize)]
 struct Output {
-    text: Vec<TextOut>,
+    text: Vec<Text>,
 }
 
-/// Pairs boxes and lines, filtering by score and emptiness.
+/// Pairs `boxes` with `lines` and filters; an error when their lengths differ.
 pub fn assemble(
-    boxes: Vec<Vec<[f32; 2]>>,
-    lines: Vec<(String, f32)>,
-    text_score: f32,
-    drop_empty: bool,
-) -> Vec<TextOut> {
-    boxes
+    boxes: Vec<TextBox>,
+    lines: Vec<Line>,
+    params: &Params,
+) -> Result<Vec<Text>, String> {
+    if boxes.len() != lines.len() {
+        return Err(format!(
+            "{} boxes but {} recognised lines: both must come from the same frame, in the same order",
+            boxes.len(),
+            lines.len()
+        ));
+    }
+    Ok(boxes
         .into_iter()
         .zip(lines)
-        .filter(|(_, (text, score))| {
-            *score >= text_score && !(drop_empty && text.trim().is_empty())
+        .filter(|(_, line)| line.score >= params.text_score)
+        .filter(|(_, line)| !(params.drop_empty && line.text.trim().is_empty()))
+        .map(|(b, line)| Text {
+            text: line.text,
+            score: (line.score * 10_000.0).round() / 10_000.0,
+            points: b.points,
         })
-        .map(|(points, (text, score))| TextOut {
-            text,
-            score: (score * 10_000.0).round() / 10_000.0,
-            points,
-        })
-        .collect()
+        .collect())
 }
 
-struct Assemble;
-
-/// The first JSON input whose top-level object has `key`.
-fn json_input(inputs: &[Input], key: &str) -> Option<serde_json::Value> {
-    inputs.iter().find_map(|i| match &i.value {
-        Value::Json(text) => serde_json::from_str::<serde_json::Value>(text)
-            .ok()
-            .filter(|v| v.get(key).is_some()),
-        _ => None,
-    })
-}
-
-impl Guest for Assemble {
-    fn init(config: String) -> Result<(), NodeError> {
-        let text = if config.trim().is_empty() {
-            "{}"
-        } else {
-            &config
+/// The boxes and lines among `inputs`, told apart by their top-level keys.
+fn find_inputs(inputs: &[Input]) -> Result<(Vec<TextBox>, Vec<Line>), String> {
+    let (mut boxes, mut lines) = (None, None);
+    for input in inputs {
+        let Value::Json(text) = &input.value else {
+            return Err(format!(
+                "input {:?} is not JSON: ocr-assemble takes db-postprocess and ctc-decode output",
+                input.name
+            ));
         };
-        let config: Config = serde_json::from_str(text)
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| format!("input {:?} is not valid JSON: {e}", input.name))?;
+        let what = |e: serde_json::Error| format!("input {:?}: {e}", input.name);
+        if value.get("boxes").is_some() && boxes.is_none() {
+            boxes = Some(serde_json::from_value::<Boxes>(value).map_err(what)?.boxes);
+        } else if value.get("lines").is_some() && lines.is_none() {
+            lines = Some(serde_json::from_value::<Lines>(value).map_err(what)?.lines);
+        } else {
+            return Err(format!(
+                "input {:?} is neither the boxes ({{\"boxes\": ...}}) nor the lines ({{\"lines\": ...}}), or repeats one",
+                input.name
+            ));
+        }
+    }
+    match (boxes, lines) {
+        (Some(b), Some(l)) => Ok((b, l)),
+        _ => Err("ocr-assemble needs a {\"boxes\": ...} input and a {\"lines\": ...} input".into()),
+    }
+}
+
+impl Guest for OcrAssemble {
+    fn init(config: String) -> Result<(), NodeError> {
+        let config: Config = parse_config(&config)
             .map_err(|e| NodeError::InvalidConfig(format!("ocr-assemble config: {e}")))?;
-        TEXT_SCORE.set(config.text_score);
-        DROP_EMPTY.set(config.drop_empty);
+        if !(0.0..=1.0).contains(&config.text_score) {
+            return Err(NodeError::InvalidConfig(format!(
+                "ocr-assemble config: text_score must be in 0..=1, got {}",
+                config.text_score
+            )));
+        }
+        PARAMS.with_borrow_mut(|p| {
+            *p = Params {
+                text_score: config.text_score,
+                drop_empty: config.drop_empty,
+            }
+        });
         Ok(())
     }
 
     fn process(inputs: Vec<Input>) -> Result<Value, NodeError> {
-        let boxes = json_input(&inputs, "boxes")
-            .ok_or_else(|| NodeError::InvalidInput("no {\"boxes\":[...]} input".into()))?;
-        let lines = json_input(&inputs, "lines")
-            .ok_or_else(|| NodeError::InvalidInput("no {\"lines\":[...]} input".into()))?;
-        let boxes: Boxes = serde_json::from_value(boxes)
-            .map_err(|e| NodeError::InvalidInput(format!("boxes: {e}")))?;
-        let lines: Lines = serde_json::from_value(lines)
-            .map_err(|e| NodeError::InvalidInput(format!("lines: {e}")))?;
-        if boxes.boxes.len() != lines.lines.len() {
-            return Err(NodeError::InvalidInput(format!(
-                "{} boxes but {} recognised lines; they must pair one to one",
-                boxes.boxes.len(),
-                lines.lines.len()
-            )));
-        }
-        let text = assemble(
-            boxes.boxes.into_iter().map(|b| b.points).collect(),
-            lines.lines.into_iter().map(|l| (l.text, l.score)).collect(),
-            TEXT_SCORE.get(),
-            DROP_EMPTY.get(),
-        );
+        let (boxes, lines) = find_inputs(&inputs).map_err(NodeError::InvalidInput)?;
+        let text = PARAMS
+            .with_borrow(|p| assemble(boxes, lines, p))
+            .map_err(NodeError::InvalidInput)?;
         serde_json::to_string(&Output { text })
             .map(Value::Json)
             .map_err(|e| NodeError::Failed(format!("cannot serialise result: {e}")))
     }
 }
 
-export!(Assemble);
+export!(OcrAssemble);
+
+/// Parses the node's config: a JSON object ("" counts as `{}`), unknown keys rejected.
+fn parse_config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T, String> {
+    let text = if config.trim().is_empty() {
+        "{}"
+    } else {
+        config
+    };
+    match serde_json::from_str::<serde_json::Value>(text).map_err(|e| e.to_string())? {
+        object @ serde_json::Value::Object(_) => {
+            serde_json::from_value(object).map_err(|e| e.to_string())
+        }
+        other => Err(format!("config must be a JSON object, got {other}")),
+    }
+}
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 
+    fn json(name: &str, text: &str) -> Input {
+        Input {
+            name: name.into(),
+            value: Value::Json(text.into()),
+        }
+    }
+
+    const BOXES: &str = r#"{"boxes":[
+        {"points":[[1,2],[30,2],[30,12],[1,12]],"score":0.9},
+        {"points":[[1,20],[30,20],[30,32],[1,32]],"score":0.8},
+        {"points":[[1,40],[30,40],[30,52],[1,52]],"score":0.7},
+        {"points":[[1,60],[30,60],[30,72],[1,72]],"score":0.6}]}"#;
+    const LINES: &str = r#"{"lines":[
+        {"text":"HELLO","score":0.987654},
+        {"text":"noise","score":0.4999},
+        {"text":" ","score":0.99},
+        {"text":"edge","score":0.5}]}"#;
+
     #[test]
-    fn pairs_in_order_and_filters_low_scores_and_empty_lines() {
-        let b = |x: f32| vec![[x, 0.0], [x + 1.0, 0.0], [x + 1.0, 1.0], [x, 1.0]];
-        let out = assemble(
-            vec![b(0.0), b(10.0), b(20.0), b(30.0)],
-            vec![
-                ("HELLO".into(), 0.98765),
-                ("low".into(), 0.3),
-                ("  ".into(), 0.9),
-                ("ABC".into(), 0.5),
-            ],
-            0.5,
-            true,
+    fn pairs_and_filters() {
+        OcrAssemble::init("{}".into()).unwrap();
+        // Lines first: inputs are found by their keys.
+        let out = OcrAssemble::process(vec![json("rec", LINES), json("det", BOXES)]).unwrap();
+        let Value::Json(text) = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            text,
+            concat!(
+                r#"{"text":[{"text":"HELLO","score":0.9877,"box":[[1,2],[30,2],[30,12],[1,12]]},"#,
+                r#"{"text":"edge","score":0.5,"box":[[1,60],[30,60],[30,72],[1,72]]}]}"#
+            )
         );
-        assert_eq!(out.len(), 2);
-        assert_eq!((out[0].text.as_str(), out[0].score), ("HELLO", 0.9877));
-        assert_eq!(out[0].points, b(0.0));
-        assert_eq!(out[1].text, "ABC");
-        assert_eq!(out[1].points, b(30.0));
+        OcrAssemble::init("{\"text_score\": 0, \"drop_empty\": false}".into()).unwrap();
+        let Value::Json(text) =
+            OcrAssemble::process(vec![json("det", BOXES), json("rec", LINES)]).unwrap()
+        else {
+            panic!()
+        };
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["text"].as_array().unwrap().len(), 4);
+        assert_eq!(v["text"][2]["text"], " ");
+        OcrAssemble::init("{}".into()).unwrap();
+    }
+
+    #[test]
+    fn empty_frame() {
+        let params = Params {
+            text_score: 0.5,
+            drop_empty: true,
+        };
+        assert_eq!(assemble(vec![], vec![], &params), Ok(vec![]));
+    }
+
+    #[test]
+    fn errors() {
+        for bad in ["{\"text_score\": 2}", "{\"score\": 0.5}", "[]"] {
+            assert!(
+                matches!(
+                    OcrAssemble::init(bad.into()),
+                    Err(NodeError::InvalidConfig(_))
+                ),
+                "{bad}"
+            );
+        }
+        let bad = |inputs: Vec<Input>| {
+            matches!(
+                OcrAssemble::process(inputs),
+                Err(NodeError::InvalidInput(_))
+            )
+        };
+        // Lengths differ.
+        assert!(bad(vec![
+            json("det", BOXES),
+            json("rec", r#"{"lines":[]}"#)
+        ]));
+        // Missing one, repeated one, unknown one, malformed ones.
+        assert!(bad(vec![json("det", BOXES)]));
+        assert!(bad(vec![json("det", BOXES), json("det2", BOXES)]));
+        assert!(bad(vec![json("det", BOXES), json("x", "{\"other\": 1}")]));
+        assert!(bad(vec![
+            json("det", BOXES),
+            json("rec", "{\"lines\": [{\"text\": 3}]}")
+        ]));
+        assert!(bad(vec![json("det", "{oops"), json("rec", LINES)]));
+        assert!(bad(vec![Input {
+            name: "img".into(),
+            value: Value::Detections(vec![])
+        }]));
     }
 }

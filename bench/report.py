@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""`make bench`: one run that measures streamhost and RapidOCR on the same frames and machine,
+and prints the ratios the targets are stated in.
+
+    bench/.venv/bin/python bench/report.py --server 127.0.0.1:8765 [--seconds 20]
+
+Needs a running server (scripts/with-server.sh starts one) and bench/corpus. For `ocr` and
+`yolo_ocr`: per-stage mean times from the server's own histograms (the delta of
+`stream_node_latency_seconds` and `stream_frame_latency_seconds` over a 1-session run), the
+WebSocket end-to-end latency at 1 session, and throughput with 1, 2, 4 and 8 sessions each
+sending its next frame when its reply arrives (bench/ws_bench.py). Then RapidOCR 3.10 in its
+three set-ups (bench/rapid_bench.py). Writes bench/out/bench.json and prints a Markdown report.
+"""
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+PY = sys.executable
+MODEL_NODES = {"det", "rec", "yolo"}  # the onnx nodes of the shipped pipelines
+
+
+def scrape(server):
+    text = urllib.request.urlopen("http://%s/metrics" % server, timeout=30).read().decode()
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"(stream_(?:node|frame)_latency_seconds)_(sum|count)\{(.*)\} (\S+)$", line)
+        if m:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(3)))
+            key = (labels.get("pipeline"), labels.get("node", "*frame*"))
+            out.setdefault(key, {})[m.group(2)] = float(m.group(4))
+    return out
+
+
+def stage_means(before, after, pipeline):
+    means = {}
+    for (p, node), v in after.items():
+        if p != pipeline:
+            continue
+        b = before.get((p, node), {"sum": 0.0, "count": 0.0})
+        n = v["count"] - b["count"]
+        if n > 0:
+            means[node] = 1000.0 * (v["sum"] - b["sum"]) / n
+    return means
+
+
+def run_json(cmd):
+    print("bench: " + " ".join(str(c) for c in cmd), file=sys.stderr, flush=True)
+    res = subprocess.run([str(c) for c in cmd], stdout=subprocess.PIPE, check=False)
+    if res.returncode not in (0, 1):
+        raise SystemExit("bench: %s failed (%d)" % (cmd[1], res.returncode))
+    return json.loads(res.stdout)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--server", required=True)
+    ap.add_argument("--corpus", type=Path, default=BENCH / "corpus")
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--sessions", default="2,4,8")
+    ap.add_argument("--pipelines", default="ocr,yolo_ocr")
+    ap.add_argument("--rapid-passes", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=BENCH / "out" / "bench.json")
+    args = ap.parse_args()
+
+    report = {"pipelines": {}}
+    for pipeline in args.pipelines.split(","):
+        before = scrape(args.server)
+        one = run_json([PY, BENCH / "ws_bench.py", "--server", args.server, "--pipeline", pipeline,
+                        "--corpus", args.corpus, "--sessions", "1", "--seconds", args.seconds])
+        stages = stage_means(before, scrape(args.server), pipeline)
+        many = run_json([PY, BENCH / "ws_bench.py", "--server", args.server, "--pipeline", pipeline,
+                         "--corpus", args.corpus, "--sessions", args.sessions, "--seconds", args.seconds])
+        runs = one["runs"] + many["runs"]
+        report["pipelines"][pipeline] = {
+            "stages_ms": stages,
+            "latency_1_session": one["latency_1_session"],
+            "runs": runs,
+            "throughput_fps": {str(r["sessions"]): r["throughput_fps"] for r in runs},
+            "clean": all(r["dropped"] + r["errors"] + r["timeouts"] == 0 for r in runs),
+        }
+    rapid = run_json([PY, BENCH / "rapid_bench.py", "--corpus", args.corpus,
+                      "--passes", args.rapid_passes, "--seconds", args.seconds])
+    report["rapidocr"] = rapid
+
+    ocr = report["pipelines"].get("ocr")
+    lines = ["## Results (%s)" % ("same run, same frames, same machine"), ""]
+    for name, p in report["pipelines"].items():
+        st = p["stages_ms"]
+        frame = st.pop("*frame*", None)
+        lat = p["latency_1_session"]["median_ms"]
+        lines.append("### `%s`" % name)
+        lines.append("")
+        lines.append("| stage | mean ms (1 session) |")
+        lines.append("|---|---|")
+        for node, v in sorted(st.items(), key=lambda kv: -kv[1]):
+            lines.append("| %s%s | %.2f |" % (node, " (model)" if node in MODEL_NODES else "", v))
+        if frame is not None:
+            lines.append("| whole frame, server side | %.2f |" % frame)
+        lines.append("| end to end through the WebSocket, median | %.2f |" % lat)
+        lines.append("")
+        lines.append("| sessions | frames/s | median ms | p90 ms | drops | errors |")
+        lines.append("|---|---|---|---|---|---|")
+        for r in p["runs"]:
+            lines.append("| %d | %.2f | %s | %s | %d | %d |" % (r["sessions"], r["throughput_fps"] or 0,
+                         r["latency_ms"]["median"], r["latency_ms"]["p90"], r["dropped"], r["errors"]))
+        lines.append("")
+        p["stages_ms"]["*frame*"] = frame
+    lines.append("### RapidOCR 3.10 (Python, same models, onnxruntime 1.31.1)")
+    lines.append("")
+    lines.append("| set-up | median ms | p90 ms | frames/s |")
+    lines.append("|---|---|---|---|")
+    for key in ("default", "tuned"):
+        r = rapid[key]
+        lines.append("| %s (in-process) | %s | %s | %s |" % (key, r["latency_ms"]["median"], r["latency_ms"]["p90"], r.get("throughput_fps")))
+    b = rapid["best"]
+    lines.append("| best: %d single-thread worker processes (%s) | %s | %s | %s |" % (
+        b["workers"], b["mode"], b["latency_ms"]["median"], b["latency_ms"]["p90"], b["throughput_fps"]))
+    lines.append("")
+    if ocr:
+        st = ocr["stages_ms"]
+        lat = ocr["latency_1_session"]["median_ms"]
+        model = sum(v for k, v in st.items() if k in MODEL_NODES)
+        non_model_share = (lat - model) / lat if lat else None
+        best_fps = max(v for v in ocr["throughput_fps"].values() if v)
+        ratios = {
+            "non_model_share_of_latency": round(non_model_share, 4),
+            "latency_vs_rapid_tuned": round(lat / rapid["tuned"]["latency_ms"]["median"], 3),
+            "latency_vs_rapid_default": round(lat / rapid["default"]["latency_ms"]["median"], 3),
+            "throughput_vs_rapid_best": round(best_fps / b["throughput_fps"], 3),
+        }
+        report["ratios"] = ratios
+        lines.append("### Ratios (`ocr`)")
+        lines.append("")
+        lines.append("| measure | value | target |")
+        lines.append("|---|---|---|")
+        lines.append("| everything but model inference, share of 1-session latency | %.1f%% | at most 5%% |" % (100 * ratios["non_model_share_of_latency"]))
+        lines.append("| median latency (WebSocket hop included) / RapidOCR tuned in-process | %.2fx | at most 0.8x |" % ratios["latency_vs_rapid_tuned"])
+        lines.append("| median latency / RapidOCR defaults | %.2fx | |" % ratios["latency_vs_rapid_default"])
+        lines.append("| best throughput / RapidOCR best deployment | %.2fx | at least 1.5x |" % ratios["throughput_vs_rapid_best"])
+        lines.append("")
+    text = "\n".join(lines)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1))
+    (args.out.parent / "bench.md").write_text(text + "\n")
+    print("\nwrote %s and %s" % (args.out, args.out.parent / "bench.md"), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
