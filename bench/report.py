@@ -125,8 +125,10 @@ def main():
     if ocr:
         st = ocr["stages_ms"]
         lat = ocr["latency_1_session"]["median_ms"]
+        # Same population on both sides: the server's mean frame time and its mean model times.
         model = sum(v for k, v in st.items() if k in MODEL_NODES)
-        non_model_share = (lat - model) / lat if lat else None
+        frame_ms = st.get("*frame*") or 0.0
+        non_model_share = (frame_ms - model) / frame_ms if frame_ms else None
         best_fps = max(v for v in ocr["throughput_fps"].values() if v)
         ratios = {
             "non_model_share_of_latency": round(non_model_share, 4),
@@ -139,7 +141,7 @@ def main():
         lines.append("")
         lines.append("| measure | value | target |")
         lines.append("|---|---|---|")
-        lines.append("| everything but model inference, share of 1-session latency | %.1f%% | at most 5%% |" % (100 * ratios["non_model_share_of_latency"]))
+        lines.append("| everything but model inference, share of the server-side frame time (1 session) | %.1f%% | at most 5%% |" % (100 * ratios["non_model_share_of_latency"]))
         lines.append("| median latency (WebSocket hop included) / RapidOCR tuned in-process | %.2fx | at most 0.8x |" % ratios["latency_vs_rapid_tuned"])
         lines.append("| median latency / RapidOCR defaults | %.2fx | |" % ratios["latency_vs_rapid_default"])
         lines.append("| best throughput / RapidOCR best deployment | %.2fx | at least 1.5x |" % ratios["throughput_vs_rapid_best"])
