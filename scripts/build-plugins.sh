@@ -57,6 +57,8 @@ copy_out() {
     [[ -n "$names" ]] || die "cargo metadata listed no packages in $PLUGINS"
     for name in $names; do
         file="$target_dir/$triple/release/${name//-/_}.wasm"
+        # A library crate (shared guest code such as node-config) has an .rlib and no component.
+        if [[ ! -f "$file" && -f "$target_dir/$triple/release/lib${name//-/_}.rlib" ]]; then continue; fi
         [[ -f "$file" ]] || die "expected $file after the build, it is missing"
         magic="$(od -An -tx1 -N8 "$file" | tr -d ' \n')"
         [[ "$magic" == "0061736d0d000100" ]] ||

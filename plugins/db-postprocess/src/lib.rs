@@ -16,6 +16,8 @@
 
 wit_bindgen::generate!({ path: "../../wit", world: "node-world" });
 
+use node_config::parse_config;
+
 mod contours;
 mod geom;
 mod postprocess;
@@ -248,21 +250,6 @@ fn parse_meta(data: &[f32]) -> Result<Meta, String> {
         pad_x: f64::from(pad_x),
         pad_y: f64::from(pad_y),
     })
-}
-
-/// Parses the node's config: a JSON object ("" counts as `{}`), unknown keys rejected.
-fn parse_config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T, String> {
-    let text = if config.trim().is_empty() {
-        "{}"
-    } else {
-        config
-    };
-    match serde_json::from_str::<serde_json::Value>(text).map_err(|e| e.to_string())? {
-        object @ serde_json::Value::Object(_) => {
-            serde_json::from_value(object).map_err(|e| e.to_string())
-        }
-        other => Err(format!("config must be a JSON object, got {other}")),
-    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@
 
 wit_bindgen::generate!({ path: "../../wit", world: "node-world" });
 
+use node_config::parse_config;
+
 use std::cell::RefCell;
 
 use exports::streamhost::node::node::{Guest, Input, NodeError, Value};
@@ -168,21 +170,6 @@ impl Guest for OcrAssemble {
 }
 
 export!(OcrAssemble);
-
-/// Parses the node's config: a JSON object ("" counts as `{}`), unknown keys rejected.
-fn parse_config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T, String> {
-    let text = if config.trim().is_empty() {
-        "{}"
-    } else {
-        config
-    };
-    match serde_json::from_str::<serde_json::Value>(text).map_err(|e| e.to_string())? {
-        object @ serde_json::Value::Object(_) => {
-            serde_json::from_value(object).map_err(|e| e.to_string())
-        }
-        other => Err(format!("config must be a JSON object, got {other}")),
-    }
-}
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
