@@ -4,11 +4,14 @@
 #
 # Usage: scripts/build-plugins.sh [OUT_DIR]        (default: <repo>/target/plugins)
 #
-# Route 1 (standard): rustup's wasm32-wasip2 target (added with a bounded `rustup target add` if
-#   missing), plain `cargo build --release --target wasm32-wasip2`, target dir plugins/target.
+# Both routes build for wasm32-unknown-unknown and link with wasm-component-ld, so a component
+# imports exactly what wit/node.wit's world declares and nothing else: the host refuses any other
+# import (a wasm32-wasip2 build would import WASI filesystem, clocks, ... and be refused).
+# Route 1 (standard): rustup's wasm32-unknown-unknown target (added with a bounded `rustup target
+#   add` if missing) and the wasm-component-ld rustup ships in the toolchain's rustlib, target dir
+#   plugins/target.
 # Route 2 (offline fallback, see shared/notes/toolchain.md): Debian's rustc-web packages,
-#   wasm32-unknown-unknown with -Zbuild-std and wasm-component-ld as the linker, target dir
-#   plugins/target-debian. Its components import nothing at all.
+#   -Zbuild-std and Debian's wasm-component-ld, target dir plugins/target-debian.
 # STREAMHOST_WASM_ROUTE=debian forces route 2; STREAMHOST_WASM_ROUTE=rustup forbids the fallback.
 #
 # Quiet on success (one summary line on stderr), loud on failure. Called from make and from a
@@ -70,19 +73,26 @@ copy_out() {
     echo "$count"
 }
 
-# --- Route 1: rustup + wasm32-wasip2. ------------------------------------------------------------
+# --- Route 1: rustup + wasm32-unknown-unknown + the toolchain's wasm-component-ld. ----------------
 route_rustup() {
     command -v rustup >/dev/null || { say "rustup not found"; return 1; }
-    if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
-        say "adding the wasm32-wasip2 target with rustup"
-        timeout 120 rustup target add wasm32-wasip2 >&2 || { say "rustup target add wasm32-wasip2 failed"; return 1; }
+    if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+        say "adding the wasm32-unknown-unknown target with rustup"
+        timeout 120 rustup target add wasm32-unknown-unknown >&2 ||
+            { say "rustup target add wasm32-unknown-unknown failed"; return 1; }
     fi
+    local sysroot host linker
+    sysroot="$(cd "$PLUGINS" && rustc --print sysroot)" || { say "rustc --print sysroot failed"; return 1; }
+    host="$(cd "$PLUGINS" && rustc -vV | sed -n 's/^host: //p')"
+    linker="$sysroot/lib/rustlib/$host/bin/wasm-component-ld"
+    [[ -x "$linker" ]] || { say "no wasm-component-ld at $linker"; return 1; }
     local target_dir="$PLUGINS/target"
-    (cd "$PLUGINS" && cargo build --release --quiet --target wasm32-wasip2 --target-dir "$target_dir") >&2 ||
-        die "cargo build of the plugins (wasm32-wasip2) failed; see the errors above"
+    (cd "$PLUGINS" && cargo build --release --quiet --target wasm32-unknown-unknown --target-dir "$target_dir" \
+        --config "target.wasm32-unknown-unknown.linker=\"$linker\"") >&2 ||
+        die "cargo build of the plugins (wasm32-unknown-unknown) failed; see the errors above"
     local count
-    count="$(copy_out "$target_dir" wasm32-wasip2 cargo)" || exit 1
-    say "built $count components (rustup, wasm32-wasip2) into $DEST"
+    count="$(copy_out "$target_dir" wasm32-unknown-unknown cargo)" || exit 1
+    say "built $count components (rustup, wasm32-unknown-unknown + wasm-component-ld) into $DEST"
 }
 
 # --- Route 2: Debian rustc-web, offline. ---------------------------------------------------------

@@ -5,7 +5,8 @@ src=open('host/src/config.rs').read()
 rows=re.findall(r'SettingDoc \{\s*env: "([^"]+)",\s*default: "([^"]*)",\s*meaning: "((?:[^"\\]|\\.)*)",?\s*\}',src)
 out=["| Variable | Default | Meaning |","|---|---|---|"]
 for e,d,m in rows:
-    out.append(f"| `{e}` | `{d}` | {m.replace(chr(92)+chr(34), chr(34))} |")
+    shown = f"`{d}`" if d else "(unset)"
+    out.append(f"| `{e}` | {shown} | {m.replace(chr(92)+chr(34), chr(34))} |")
 table="\n".join(out)+"\n"
 r=open('README.md').read()
 start=r.index("| Variable | Default | Meaning |")

@@ -9,8 +9,51 @@
 //! not trigger a warning. `{"warning":"slow_down"}` is sent when the rate
 //! rises above `STREAM_SLOWDOWN_THRESHOLD`, and not again until it has fallen
 //! back to or below the threshold and then risen above it once more.
+//!
+//! [`FrameRate`] is the other reason to drop: a session's frames-per-second
+//! quota, a token bucket checked before any work is done on the frame.
 
 use std::collections::VecDeque;
+use std::time::Instant;
+
+/// A frames-per-second quota: a token bucket refilled at `fps` a second,
+/// holding at most one second's worth (at least one frame), so a client
+/// pacing at the quota with ordinary jitter is never dropped, and one that
+/// sends faster is dropped down to the quota instead of queued.
+#[derive(Debug, Clone)]
+pub struct FrameRate {
+    fps: f64,
+    burst: f64,
+    tokens: f64,
+    refilled: Option<Instant>,
+}
+
+impl FrameRate {
+    pub fn new(fps: f64) -> Self {
+        let burst = fps.max(1.0);
+        FrameRate {
+            fps,
+            burst,
+            tokens: burst,
+            refilled: None,
+        }
+    }
+
+    /// Whether a frame arriving at `now` is within the quota (and spends it).
+    pub fn admit(&mut self, now: Instant) -> bool {
+        if let Some(last) = self.refilled {
+            let earned = now.saturating_duration_since(last).as_secs_f64() * self.fps;
+            self.tokens = (self.tokens + earned).min(self.burst);
+        }
+        self.refilled = Some(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct SlowdownDetector {
@@ -65,6 +108,24 @@ impl SlowdownDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_fps_quota_admits_its_rate_and_drops_the_excess() {
+        let mut r = FrameRate::new(10.0);
+        let t0 = Instant::now();
+        // A burst of 30 frames at once: one second's worth (10) gets through.
+        let burst = (0..30).filter(|_| r.admit(t0)).count();
+        assert_eq!(burst, 10);
+        // Then 40 frames/s for two seconds: about 10/s are admitted.
+        let admitted = (1..=80)
+            .filter(|i| r.admit(t0 + Duration::from_millis(25 * i)))
+            .count();
+        assert!((19..=21).contains(&admitted), "{admitted}");
+        // Pacing exactly at the quota is never dropped.
+        let mut r = FrameRate::new(5.0);
+        assert!((0..50).all(|i| r.admit(t0 + Duration::from_millis(200 * i))));
+    }
 
     #[test]
     fn no_warning_until_the_window_is_full() {

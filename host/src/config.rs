@@ -52,10 +52,19 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAMHOST_WASM_MEMORY_MB", default: "64", meaning: "Cap on the sum of all linear memories of one Wasm node instance." },
     SettingDoc { env: "STREAMHOST_WASM_EPOCH_TICK_MS", default: "5", meaning: "Granularity of the Wasm time limit (how often the epoch ticker runs)." },
     SettingDoc { env: "STREAMHOST_WASM_MAX_STACK_KB", default: "512", meaning: "Largest Wasm stack a guest may use before it traps." },
+    SettingDoc { env: "STREAMHOST_WASM_MAX_INSTANCES", default: "16", meaning: "Most core instances, and separately most memories and most tables, one node instance may create." },
+    SettingDoc { env: "STREAMHOST_WASM_MAX_TABLE_ELEMENTS", default: "100000", meaning: "Largest table (function references) a node instance may grow." },
+    SettingDoc { env: "STREAMHOST_PLUGIN_LOG_LINES_PER_SEC", default: "20", meaning: "Log lines per second one node instance may emit (burst of the same size); the rest are counted and summarised." },
     SettingDoc { env: "STREAMHOST_MAX_RESULT_KB", default: "1024", meaning: "Largest JSON result a pipeline may return for one frame; larger is `pipeline_failure`." },
     SettingDoc { env: "STREAMHOST_IDLE_TIMEOUT_SECS", default: "120", meaning: "A session that receives nothing from its client (no frame, no pong) for this long is closed with 1001." },
     SettingDoc { env: "STREAMHOST_PING_INTERVAL_SECS", default: "30", meaning: "How often the server pings each session's client; a live client's automatic pong keeps it from the idle timeout." },
-    SettingDoc { env: "STREAMHOST_MAX_CONNECTIONS", default: "1024", meaning: "WebSocket sessions open at once; further upgrades are refused with HTTP 503." },
+    SettingDoc { env: "STREAMHOST_MAX_SESSIONS", default: "1024", meaning: "WebSocket sessions open at once, all tenants together; further upgrades are refused with HTTP 503 `too_many_sessions`." },
+    SettingDoc { env: "STREAMHOST_MAX_CONNECTIONS", default: "2048", meaning: "TCP connections open at once (HTTP and WebSocket); a connection over the limit is closed as soon as it is accepted." },
+    SettingDoc { env: "STREAMHOST_HEADER_READ_TIMEOUT_SECS", default: "10", meaning: "A connection that has not sent complete request headers within this time (also between keep-alive requests) is closed." },
+    SettingDoc { env: "STREAMHOST_SEND_TIMEOUT_SECS", default: "10", meaning: "A reply the client does not take within this time (a reader that stopped reading) closes its session." },
+    SettingDoc { env: "STREAMHOST_MAX_FRAMES_IN_FLIGHT", default: "0", meaning: "Frames executing at once across all sessions (the admission limit); sessions wait their turn in arrival order. 0 means one per available core." },
+    SettingDoc { env: "STREAMHOST_MAX_SESSION_FPS", default: "0", meaning: "Frames per second one session may send; faster frames are answered `dropped` with `reason: rate_limited`. 0 means no limit. A tenant's `max_fps` overrides it." },
+    SettingDoc { env: "STREAMHOST_TENANTS_FILE", default: "", meaning: "Tenants file (TOML, see the operator's guide; also `--tenants`). Empty: single-tenant and open, for local use." },
     SettingDoc { env: "STREAMHOST_SHUTDOWN_GRACE_SECS", default: "10", meaning: "On SIGTERM/Ctrl-C, how long sessions get to finish frames in flight before they are closed." },
     SettingDoc { env: "RUST_LOG", default: "info", meaning: "Log filter (tracing-subscriber EnvFilter syntax); logs are JSON lines on stdout." },
 ];
@@ -81,7 +90,16 @@ pub struct Config {
     pub max_result_bytes: usize,
     pub idle_timeout: Duration,
     pub ping_interval: Duration,
+    pub max_sessions: usize,
     pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub send_timeout: Duration,
+    pub max_frames_in_flight: usize,
+    pub max_session_fps: f64,
+    pub tenants_file: Option<PathBuf>,
+    pub wasm_max_instances: usize,
+    pub wasm_max_table_elements: usize,
+    pub plugin_log_lines_per_sec: u32,
     pub shutdown_grace: Duration,
 }
 
@@ -107,7 +125,16 @@ impl Default for Config {
             max_result_bytes: 1 << 20,
             idle_timeout: Duration::from_secs(120),
             ping_interval: Duration::from_secs(30),
-            max_connections: 1024,
+            max_sessions: 1024,
+            max_connections: 2048,
+            header_read_timeout: Duration::from_secs(10),
+            send_timeout: Duration::from_secs(10),
+            max_frames_in_flight: 0,
+            max_session_fps: 0.0,
+            tenants_file: None,
+            wasm_max_instances: 16,
+            wasm_max_table_elements: 100_000,
+            plugin_log_lines_per_sec: 20,
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -141,6 +168,10 @@ impl Config {
             }
             Ok(v)
         };
+        let max_session_fps: f64 = s.parse("STREAMHOST_MAX_SESSION_FPS", "frames per second")?;
+        if !(0.0..=10_000.0).contains(&max_session_fps) {
+            return Err(s.out_of_range("STREAMHOST_MAX_SESSION_FPS", "must be in [0, 10000]"));
+        }
         Ok(Config {
             listen: s.text("STREAMHOST_LISTEN"),
             pipelines_dir: s.text("STREAMHOST_PIPELINES_DIR").into(),
@@ -177,7 +208,29 @@ impl Config {
                 "STREAMHOST_PING_INTERVAL_SECS",
                 "second count",
             )?),
+            max_sessions: positive("STREAMHOST_MAX_SESSIONS", "session count")? as usize,
             max_connections: positive("STREAMHOST_MAX_CONNECTIONS", "connection count")? as usize,
+            header_read_timeout: Duration::from_secs(positive(
+                "STREAMHOST_HEADER_READ_TIMEOUT_SECS",
+                "second count",
+            )?),
+            send_timeout: Duration::from_secs(positive(
+                "STREAMHOST_SEND_TIMEOUT_SECS",
+                "second count",
+            )?),
+            max_frames_in_flight: s.parse("STREAMHOST_MAX_FRAMES_IN_FLIGHT", "frame count")?,
+            max_session_fps,
+            tenants_file: Some(s.text("STREAMHOST_TENANTS_FILE"))
+                .filter(|f| !f.is_empty())
+                .map(PathBuf::from),
+            wasm_max_instances: positive("STREAMHOST_WASM_MAX_INSTANCES", "instance count")?
+                as usize,
+            wasm_max_table_elements: positive(
+                "STREAMHOST_WASM_MAX_TABLE_ELEMENTS",
+                "element count",
+            )? as usize,
+            plugin_log_lines_per_sec: positive("STREAMHOST_PLUGIN_LOG_LINES_PER_SEC", "line count")?
+                .min(u32::MAX as u64) as u32,
             shutdown_grace: Duration::from_secs(
                 s.parse("STREAMHOST_SHUTDOWN_GRACE_SECS", "second count")?,
             ),
@@ -201,6 +254,11 @@ impl Config {
     /// ONNX Runtime sessions per model (resolving 0 to the core count).
     pub fn onnx_sessions_resolved(&self) -> usize {
         resolve_cores(self.onnx_sessions)
+    }
+
+    /// The admission limit (resolving 0 to the core count).
+    pub fn max_frames_in_flight_resolved(&self) -> usize {
+        resolve_cores(self.max_frames_in_flight)
     }
 
     pub fn max_frame_label(&self) -> String {
@@ -347,6 +405,9 @@ mod tests {
             "STREAM_DROP_WINDOW",
             "STREAMHOST_SHUTDOWN_GRACE_SECS",
             "STREAMHOST_MAX_CONNECTIONS",
+            "STREAMHOST_MAX_SESSIONS",
+            "STREAMHOST_MAX_SESSION_FPS",
+            "STREAMHOST_WASM_MAX_INSTANCES",
         ] {
             assert!(
                 !Settings::default_of(name).is_empty(),
@@ -360,8 +421,12 @@ mod tests {
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
             .unwrap_or_default();
         for s in SETTINGS {
+            let shown = match s.default {
+                "" => "(unset)".to_string(),
+                d => format!("`{d}`"),
+            };
             assert!(
-                readme.contains(&format!("| `{}` | `{}` |", s.env, s.default)),
+                readme.contains(&format!("| `{}` | {shown} |", s.env)),
                 "README lacks {} = {}",
                 s.env,
                 s.default

@@ -7,7 +7,7 @@
 //! session, [`frame`] validates, [`backpressure`] and [`session`] admit or
 //! drop and count, [`pipeline`] runs the DAG through [`nodes`] (native) and
 //! [`wasm`] (sandboxed) nodes, and [`wire`] shapes every reply. [`config`]
-//! declares every limit.
+//! declares every limit; [`tenants`] says who may connect and with what quotas.
 
 pub mod backpressure;
 pub mod config;
@@ -18,6 +18,7 @@ pub mod nodes;
 pub mod pipeline;
 pub mod server;
 pub mod session;
+pub mod tenants;
 pub mod value;
 pub mod wasm;
 pub mod wire;

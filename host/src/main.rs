@@ -1,11 +1,14 @@
 //! The `streamhost` binary: `streamhost serve` runs the server,
-//! `streamhost settings` prints every setting with its default.
+//! `streamhost settings` prints every setting with its default, and
+//! `streamhost new-token` / `streamhost hash-token` make API tokens and the
+//! digests a tenants file lists.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use streamhost::config::{Config, SETTINGS};
+use streamhost::tenants::token_digest_hex;
 use streamhost::{logging, serve, AppState};
 
 #[derive(Parser)]
@@ -32,9 +35,16 @@ enum Command {
         /// Directory relative component paths resolve against.
         #[arg(long, env = "STREAMHOST_PLUGIN_DIR")]
         plugins: Option<PathBuf>,
+        /// Tenants file (TOML); without one the server is open and single-tenant.
+        #[arg(long, env = "STREAMHOST_TENANTS_FILE")]
+        tenants: Option<PathBuf>,
     },
     /// Print every setting, its environment variable and default.
     Settings,
+    /// Make a new random API token and print it with its SHA-256 digest.
+    NewToken,
+    /// Read a token from stdin (so it stays out of shell history) and print its digest.
+    HashToken,
 }
 
 fn main() -> ExitCode {
@@ -46,10 +56,37 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::NewToken => match new_token() {
+            Ok(token) => {
+                println!("token:        {token}");
+                println!("token_sha256: {}", token_digest_hex(&token));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("cannot read /dev/urandom: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::HashToken => {
+            let mut token = String::new();
+            match std::io::stdin().read_line(&mut token) {
+                Ok(_) if !token.trim().is_empty() => {
+                    println!("{}", token_digest_hex(token.trim()));
+                    ExitCode::SUCCESS
+                }
+                _ => {
+                    eprintln!(
+                        "give the token on stdin, e.g. echo -n TOKEN | streamhost hash-token"
+                    );
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Serve {
             listen,
             pipelines,
             plugins,
+            tenants,
         } => {
             logging::init();
             let mut config = match Config::from_env() {
@@ -67,6 +104,9 @@ fn main() -> ExitCode {
             }
             if let Some(p) = plugins {
                 config.plugin_dir = p;
+            }
+            if let Some(t) = tenants.filter(|t| !t.as_os_str().is_empty()) {
+                config.tenants_file = Some(t);
             }
             match run(config) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -89,6 +129,12 @@ fn run(config: Config) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(&listen).await?;
         tracing::info!(listen = %listener.local_addr()?, pipelines = state.registry.len(),
             ready = state.registry.ready_count(), version = env!("CARGO_PKG_VERSION"), "streamhost listening");
+        if state.tenancy.is_open() {
+            tracing::warn!("no tenants file: running single-tenant and open (no API token needed); set STREAMHOST_TENANTS_FILE for multi-tenant use");
+        } else {
+            let tenants: Vec<String> = state.tenancy.tenants().iter().map(|t| t.id.clone()).collect();
+            tracing::info!(tenants = ?tenants, "tenants loaded; clients must present an API token");
+        }
         serve(listener, state, shutdown_signal()).await?;
         Ok(())
     })
@@ -114,4 +160,16 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
+}
+
+/// 32 random bytes from the OS, URL-safe (hex), fit for a header, a query
+/// parameter or a `bearer.<token>` subprotocol.
+fn new_token() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(format!(
+        "sh_{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
 }

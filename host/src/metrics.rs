@@ -4,10 +4,13 @@
 //! that several servers in one test process keep separate counts. Labels are
 //! only ever pipeline ids from loaded manifests, node ids, and error codes:
 //! bounded sets. Nothing a client sends (an unknown pipeline id, say) becomes
-//! a label, or a client could grow the registry without bound.
+//! a label, or a client could grow the registry without bound. Tenant ids
+//! come from the operator's tenants file (or are `default`), so the `tenant`
+//! label on frame counters and active sessions is bounded too.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::wire::ErrorCode;
@@ -19,6 +22,9 @@ const LATENCY_BUCKETS: &[f64] = &[
 pub struct Metrics {
     registry: Registry,
     pub sessions_active: IntGauge,
+    pub tenant_sessions_active: IntGaugeVec,
+    pub connections_refused: IntCounter,
+    pub admission_wait: Histogram,
     pub frames_processed: IntCounterVec,
     pub frames_dropped: IntCounterVec,
     pub slowdown_signals: IntCounterVec,
@@ -39,11 +45,32 @@ impl Metrics {
                 "stream_frames_processed",
                 "Frames run through a pipeline and answered with a result",
             ),
-            &["pipeline"],
+            &["pipeline", "tenant"],
         )?;
         let frames_dropped = IntCounterVec::new(
-            Opts::new("stream_frames_dropped", "Frames dropped by backpressure"),
-            &["pipeline"],
+            Opts::new(
+                "stream_frames_dropped",
+                "Frames dropped: reason busy (a frame already in flight) or rate_limited (fps quota)",
+            ),
+            &["pipeline", "tenant", "reason"],
+        )?;
+        let tenant_sessions_active = IntGaugeVec::new(
+            Opts::new(
+                "stream_tenant_sessions_active",
+                "WebSocket streaming sessions currently open, by tenant",
+            ),
+            &["tenant"],
+        )?;
+        let connections_refused = IntCounter::new(
+            "stream_connections_refused",
+            "TCP connections closed on accept because STREAMHOST_MAX_CONNECTIONS were open",
+        )?;
+        let admission_wait = Histogram::with_opts(
+            HistogramOpts::new(
+                "stream_admission_wait_seconds",
+                "Time an admitted frame waited for a turn under STREAMHOST_MAX_FRAMES_IN_FLIGHT",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
         )?;
         let slowdown_signals = IntCounterVec::new(
             Opts::new(
@@ -78,6 +105,9 @@ impl Metrics {
         registry.register(Box::new(sessions_active.clone()))?;
         registry.register(Box::new(frames_processed.clone()))?;
         registry.register(Box::new(frames_dropped.clone()))?;
+        registry.register(Box::new(tenant_sessions_active.clone()))?;
+        registry.register(Box::new(connections_refused.clone()))?;
+        registry.register(Box::new(admission_wait.clone()))?;
         registry.register(Box::new(slowdown_signals.clone()))?;
         registry.register(Box::new(errors.clone()))?;
         registry.register(Box::new(frame_latency.clone()))?;
@@ -89,6 +119,9 @@ impl Metrics {
         Ok(Metrics {
             registry,
             sessions_active,
+            tenant_sessions_active,
+            connections_refused,
+            admission_wait,
             frames_processed,
             frames_dropped,
             slowdown_signals,
@@ -98,10 +131,17 @@ impl Metrics {
         })
     }
 
-    /// Pre-creates a pipeline's series at zero, so `/metrics` lists them before traffic.
-    pub fn register_pipeline(&self, pipeline: &str) {
-        self.frames_processed.with_label_values(&[pipeline]);
-        self.frames_dropped.with_label_values(&[pipeline]);
+    /// Pre-creates a pipeline's series at zero for every tenant, so `/metrics`
+    /// lists them before traffic.
+    pub fn register_pipeline(&self, pipeline: &str, tenants: &[String]) {
+        for tenant in tenants {
+            self.frames_processed.with_label_values(&[pipeline, tenant]);
+            for reason in ["busy", "rate_limited"] {
+                self.frames_dropped
+                    .with_label_values(&[pipeline, tenant, reason]);
+            }
+            self.tenant_sessions_active.with_label_values(&[tenant]);
+        }
         self.slowdown_signals.with_label_values(&[pipeline]);
     }
 
@@ -129,8 +169,8 @@ mod tests {
             Ok(m) => m,
             Err(e) => return assert_eq!(e.to_string(), ""),
         };
-        m.register_pipeline("p");
-        m.frames_processed.with_label_values(&["p"]).inc();
+        m.register_pipeline("p", &["t".to_string()]);
+        m.frames_processed.with_label_values(&["p", "t"]).inc();
         m.error(ErrorCode::InvalidFrame);
         let text = m.render();
         for name in [
@@ -144,7 +184,10 @@ mod tests {
                 "{name} missing from:\n{text}"
             );
         }
-        assert!(text.contains("stream_frames_processed{pipeline=\"p\"} 1"));
+        assert!(text.contains("stream_frames_processed{pipeline=\"p\",tenant=\"t\"} 1"));
+        assert!(text.contains(
+            "stream_frames_dropped{pipeline=\"p\",reason=\"rate_limited\",tenant=\"t\"} 0"
+        ));
         assert!(text.contains("stream_errors{code=\"invalid_frame\"} 1"));
         assert!(text.contains("stream_errors{code=\"pipeline_failure\"} 0"));
     }

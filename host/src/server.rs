@@ -6,17 +6,28 @@
 //! On shutdown the listener stops accepting, every session is told (a `watch`
 //! channel) to finish its frame in flight and close with code 1001, and
 //! `serve` returns once sessions are gone or the grace period has passed.
+//!
+//! The accept loop is ours rather than `axum::serve` because that one sets no
+//! header-read timeout: hyper's HTTP/1 builder with a tokio timer closes a
+//! connection that has not sent its headers in time (also between keep-alive
+//! requests), and a semaphore caps TCP connections before any byte is read,
+//! so slow or idle clients cannot hold sockets without bound.
+//! [`serve_connection`] serves one connection over any byte stream, which is
+//! also how the fuzzer drives the real handler in memory.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use serde_json::json;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
@@ -26,7 +37,9 @@ use crate::nodes::onnx::OnnxSizing;
 use crate::pipeline::exec::ExecLimits;
 use crate::pipeline::registry::LoadContext;
 use crate::pipeline::{PipelineRegistry, PipelineStatus};
+use crate::tenants::{Tenancy, TenantsError};
 use crate::wasm::{SandboxLimits, WasmEngine};
+use crate::wire::WireError;
 use crate::ws;
 
 /// Everything a request handler may need; cheap to clone.
@@ -36,7 +49,14 @@ pub struct AppState {
     pub registry: Arc<PipelineRegistry>,
     pub engine: Arc<WasmEngine>,
     pub metrics: Arc<Metrics>,
+    pub tenancy: Arc<Tenancy>,
+    /// WebSocket sessions, all tenants together (`STREAMHOST_MAX_SESSIONS`).
+    pub sessions: Arc<Semaphore>,
+    /// TCP connections (`STREAMHOST_MAX_CONNECTIONS`).
     pub connections: Arc<Semaphore>,
+    /// Frames executing at once (`STREAMHOST_MAX_FRAMES_IN_FLIGHT`); FIFO, so
+    /// sessions waiting for a turn are served in arrival order.
+    pub admission: Arc<Semaphore>,
     pub shutdown: watch::Receiver<bool>,
     shutdown_tx: Arc<watch::Sender<bool>>,
 }
@@ -49,6 +69,8 @@ pub enum StartError {
     Pipelines { dir: String, source: std::io::Error },
     #[error("cannot create metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error(transparent)]
+    Tenants(#[from] TenantsError),
 }
 
 impl AppState {
@@ -60,6 +82,9 @@ impl AppState {
             memory_bytes: config.wasm_memory_bytes,
             epoch_tick: config.wasm_epoch_tick,
             max_stack_bytes: config.wasm_max_stack_bytes,
+            max_instances: config.wasm_max_instances,
+            max_table_elements: config.wasm_max_table_elements,
+            log_lines_per_sec: config.plugin_log_lines_per_sec,
         })
         .map_err(|e| StartError::Engine(format!("{e:#}")))?;
         let load = LoadContext {
@@ -77,15 +102,20 @@ impl AppState {
                 source,
             },
         )?;
+        let tenancy = Tenancy::from_config(&config)?;
         let metrics = Metrics::new()?;
+        let tenant_ids: Vec<String> = tenancy.tenants().iter().map(|t| t.id.clone()).collect();
         for p in registry.all() {
             if p.status == PipelineStatus::Ready {
-                metrics.register_pipeline(&p.id);
+                metrics.register_pipeline(&p.id, &tenant_ids);
             }
         }
         let (shutdown_tx, shutdown) = watch::channel(false);
         Ok(AppState {
+            tenancy: Arc::new(tenancy),
+            sessions: Arc::new(Semaphore::new(config.max_sessions)),
             connections: Arc::new(Semaphore::new(config.max_connections)),
+            admission: Arc::new(Semaphore::new(config.max_frames_in_flight_resolved())),
             config: Arc::new(config),
             registry: Arc::new(registry),
             engine: Arc::new(engine),
@@ -118,17 +148,46 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let tx = state.shutdown_tx.clone();
     let app = router(state.clone());
-    let signal = async move {
+    let mut stopping = state.shutdown.clone();
+    let tx = state.shutdown_tx.clone();
+    tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutdown requested: refusing new connections, draining sessions");
         let _ = tx.send(true);
-    };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(signal)
-        .await?;
-    // Upgraded WebSocket connections are not tracked by axum; wait for ours.
+    });
+    let open_connections = Arc::new(());
+    loop {
+        let (stream, _peer) = tokio::select! {
+            _ = stop_requested(&mut stopping) => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = state.connections.clone().try_acquire_owned() else {
+            state.metrics.connections_refused.inc();
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let (app, state, alive) = (app.clone(), state.clone(), open_connections.clone());
+        tokio::spawn(async move {
+            serve_io(stream, app, &state).await;
+            drop((permit, alive));
+        });
+    }
+    drop(listener);
+    // Plain HTTP connections finish their request; upgraded ones are sessions.
+    let deadline = Instant::now() + state.config.shutdown_grace;
+    while Arc::strong_count(&open_connections) > 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let deadline = Instant::now() + state.config.shutdown_grace + std::time::Duration::from_secs(1);
     while state.metrics.sessions_active.get() > 0 && Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -138,6 +197,50 @@ pub async fn serve(
         "server stopped"
     );
     Ok(())
+}
+
+/// Serves one connection (HTTP/1 with WebSocket upgrades) over any byte
+/// stream, with the header-read timeout and graceful shutdown of [`serve`].
+pub async fn serve_connection<I>(io: I, state: AppState)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let app = router(state.clone());
+    serve_io(io, app, &state).await;
+}
+
+async fn serve_io<I>(io: I, app: Router, state: &AppState)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = TowerToHyperService::new(app);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.config.header_read_timeout)
+        .max_buf_size(64 << 10);
+    let conn = builder
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    let mut conn = std::pin::pin!(conn);
+    let mut stopping = state.shutdown.clone();
+    tokio::select! {
+        done = conn.as_mut() => {
+            if let Err(e) = done {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            return;
+        }
+        _ = stop_requested(&mut stopping) => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(state.config.shutdown_grace, conn).await;
+}
+
+/// Resolves once shutdown has been requested (or the sender is gone).
+async fn stop_requested(rx: &mut watch::Receiver<bool>) {
+    // An error means the sender is gone, which also means stop.
+    let _ = rx.wait_for(|stop| *stop).await.map(|_| ());
 }
 
 async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
@@ -184,11 +287,12 @@ async fn pipelines(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(json!({ "pipelines": list }))
 }
 
-/// The JSON body for HTTP-level refusals (before any WebSocket exists).
-pub fn refusal(status: StatusCode, error: &str, detail: impl Into<String>) -> Response {
+/// An HTTP-level refusal (before any WebSocket exists): `{error, detail}` with
+/// the given status.
+pub fn refusal(status: StatusCode, err: &WireError) -> Response {
     (
         status,
-        Json(json!({ "error": error, "detail": detail.into() })),
+        Json(json!({ "error": err.code.as_str(), "detail": err.detail })),
     )
         .into_response()
 }

@@ -23,16 +23,28 @@ pub enum ErrorCode {
     FrameTooLarge,
     PipelineFailure,
     InternalError,
+    /// Missing or unknown API token (HTTP 401 at the upgrade; never logged).
+    Unauthorized,
+    /// The tenant may not use this pipeline, or the pipeline asks for more than its quotas.
+    Forbidden,
+    /// The server's session limit, or the tenant's, is reached (HTTP 503 / 429 at the upgrade).
+    TooManySessions,
+    /// The client did not take its replies in time (the session is closed).
+    SlowConsumer,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 6] = [
+    pub const ALL: [ErrorCode; 10] = [
         ErrorCode::InvalidPipeline,
         ErrorCode::InvalidMessage,
         ErrorCode::InvalidFrame,
         ErrorCode::FrameTooLarge,
         ErrorCode::PipelineFailure,
         ErrorCode::InternalError,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::TooManySessions,
+        ErrorCode::SlowConsumer,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +55,22 @@ impl ErrorCode {
             ErrorCode::FrameTooLarge => "frame_too_large",
             ErrorCode::PipelineFailure => "pipeline_failure",
             ErrorCode::InternalError => "internal_error",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::TooManySessions => "too_many_sessions",
+            ErrorCode::SlowConsumer => "slow_consumer",
+        }
+    }
+
+    /// The WebSocket close code a session-ending error closes with.
+    pub fn close_code(self) -> u16 {
+        match self {
+            ErrorCode::InvalidMessage => 1003,
+            ErrorCode::InvalidFrame => 1007,
+            ErrorCode::FrameTooLarge => 1009,
+            ErrorCode::InvalidPipeline | ErrorCode::Unauthorized | ErrorCode::Forbidden => 1008,
+            ErrorCode::TooManySessions => 1013,
+            ErrorCode::PipelineFailure | ErrorCode::InternalError | ErrorCode::SlowConsumer => 1011,
         }
     }
 
@@ -93,14 +121,51 @@ impl From<ExecError> for WireError {
     }
 }
 
+/// Why a frame was dropped instead of processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// The session's previous frame is still in flight (the seed's backpressure).
+    Busy,
+    /// The session is over its frames-per-second quota.
+    RateLimited,
+}
+
+impl DropReason {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Busy => "busy",
+            DropReason::RateLimited => "rate_limited",
+        }
+    }
+}
+
+/// The HTTP status a refusal at the WebSocket upgrade carries, before any
+/// WebSocket exists (the body is the usual `{error, detail}`).
+pub fn http_status(code: ErrorCode) -> u16 {
+    match code {
+        ErrorCode::Unauthorized => 401,
+        ErrorCode::Forbidden => 403,
+        ErrorCode::TooManySessions => 503,
+        ErrorCode::InternalError => 500,
+        _ => 400,
+    }
+}
+
 /// Every message the server sends on the WebSocket.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Reply {
     /// `{"frame_index":n,"result":{...}}`
     Result { frame_index: u64, result: Json },
-    /// `{"frame_index":n,"dropped":true}`
-    Dropped { frame_index: u64, dropped: bool },
+    /// `{"frame_index":n,"dropped":true}`, with `"reason":"rate_limited"` when
+    /// the session's fps quota (not a frame in flight) dropped it.
+    Dropped {
+        frame_index: u64,
+        dropped: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'static str>,
+    },
     /// `{"warning":"slow_down"}`
     Warning { warning: &'static str },
     /// `{"frame_index":n,"error":code,"detail":...}` for a frame's failure, or
@@ -121,10 +186,14 @@ impl Reply {
         }
     }
 
-    pub fn dropped(frame_index: u64) -> Self {
+    pub fn dropped(frame_index: u64, why: DropReason) -> Self {
         Reply::Dropped {
             frame_index,
             dropped: true,
+            reason: match why {
+                DropReason::Busy => None,
+                DropReason::RateLimited => Some("rate_limited"),
+            },
         }
     }
 
@@ -167,8 +236,12 @@ mod tests {
             json!({"frame_index":3,"result":{"a":1}})
         );
         assert_eq!(
-            parsed(Reply::dropped(5)),
+            parsed(Reply::dropped(5, DropReason::Busy)),
             json!({"frame_index":5,"dropped":true})
+        );
+        assert_eq!(
+            parsed(Reply::dropped(6, DropReason::RateLimited)),
+            json!({"frame_index":6,"dropped":true,"reason":"rate_limited"})
         );
         assert_eq!(parsed(Reply::slow_down()), json!({"warning":"slow_down"}));
         assert_eq!(

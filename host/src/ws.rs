@@ -9,9 +9,21 @@
 //! frame arriving meanwhile is answered `dropped` at once (after the O(1)
 //! validation the seed's flow puts first) and never decoded or copied.
 //!
-//! Close codes: 1008 `invalid_pipeline`, 1003 `invalid_message`, 1007
-//! `invalid_frame`, 1009 `frame_too_large`, 1001 server shutdown or idle
-//! timeout, 1000 when the client closed first.
+//! Close codes (see `ErrorCode::close_code`): 1008 `invalid_pipeline`,
+//! `forbidden`; 1003 `invalid_message`, 1007 `invalid_frame`, 1009
+//! `frame_too_large`, 1001 server shutdown or idle timeout, 1000 when the
+//! client closed first.
+//!
+//! Overload is shed in the open: a session over its fps quota gets `dropped`
+//! with `reason: rate_limited`; a frame admitted by its session still waits
+//! for one of the server's `STREAMHOST_MAX_FRAMES_IN_FLIGHT` turns, handed
+//! out first come first served, and since each session has at most one frame
+//! waiting or running, a fast client cannot starve a slow one. Every write has
+//! the send timeout, so a client that stops reading loses its session instead
+//! of holding a task and its buffers forever.
+//!
+//! Authentication happens before the upgrade (see [`upgrade`]); the token is
+//! taken from the request and never logged.
 //!
 //! Liveness: the server pings every `STREAMHOST_PING_INTERVAL_SECS`; anything
 //! from the client (a frame, a pong) restarts the idle clock, and a session
@@ -19,116 +31,253 @@
 //! hold a session slot forever.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use futures_util::future::OptionFuture;
 use tokio::sync::OwnedSemaphorePermit;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinError, JoinHandle};
 
-use crate::backpressure::SlowdownDetector;
+use crate::backpressure::{FrameRate, SlowdownDetector};
 use crate::frame::validate_jpeg;
 use crate::pipeline::exec::{FrameOutcome, SessionRunner};
 use crate::pipeline::registry::Plan;
 use crate::server::{refusal, AppState};
 use crate::session::{next_session_id, SessionCounters};
-use crate::wire::{ErrorCode, Reply, WireError};
+use crate::tenants::{AuthError, Tenant};
+use crate::wasm::InstanceLimits;
+use crate::wire::{http_status, DropReason, ErrorCode, Reply, WireError};
 
-type InFlight = JoinHandle<(SessionRunner, FrameOutcome)>;
+type InFlight = JoinHandle<Result<(SessionRunner, FrameOutcome), JoinError>>;
+
+/// The subprotocol a browser offers beside `bearer.<token>`; the server selects it.
+pub const SUBPROTOCOL: &str = "streamhost";
+/// Prefix of the subprotocol that carries a browser's API token.
+const BEARER_SUBPROTOCOL: &str = "bearer.";
+
+/// The API token, from (in order) `Authorization: Bearer`, a `bearer.<token>`
+/// subprotocol, or the `access_token` query parameter. Never logged.
+fn presented_token<'a>(
+    headers: &'a HeaderMap,
+    query: &'a HashMap<String, String>,
+) -> Option<&'a str> {
+    let from_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let from_protocol = || {
+        headers
+            .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .find_map(|p| p.trim().strip_prefix(BEARER_SUBPROTOCOL))
+    };
+    from_header
+        .or_else(from_protocol)
+        .or_else(|| query.get("access_token").map(String::as_str))
+}
 
 /// `GET /ws/video/stream?pipeline_id=ID`
+///
+/// Refusals before the upgrade are HTTP responses with the `{error, detail}`
+/// body: 401 `unauthorized` (bad or missing token), 503 `too_many_sessions`
+/// (server limit) and 429 `too_many_sessions` (the tenant's `max_sessions`).
 pub async fn upgrade(
     State(state): State<AppState>,
+    headers: HeaderMap,
     query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let Ok(permit) = state.connections.clone().try_acquire_owned() else {
-        state.metrics.error(ErrorCode::InternalError);
-        tracing::warn!(
-            limit = state.config.max_connections,
-            "connection refused: session limit reached"
-        );
-        return refusal(
+    let query = query.map(|Query(q)| q).unwrap_or_default();
+    let refuse = |status: StatusCode, err: WireError| {
+        state.metrics.error(err.code);
+        refusal(status, &err)
+    };
+    let tenant = match state
+        .tenancy
+        .authenticate(presented_token(&headers, &query))
+    {
+        Ok(t) => t,
+        Err(e) => {
+            let reason = match e {
+                AuthError::Missing => "missing",
+                AuthError::Invalid => "invalid",
+            };
+            tracing::warn!(token = reason, "connection refused: unauthorized");
+            let status = StatusCode::from_u16(http_status(ErrorCode::Unauthorized))
+                .unwrap_or(StatusCode::UNAUTHORIZED);
+            return refuse(
+                status,
+                WireError::new(ErrorCode::Unauthorized, e.to_string()),
+            );
+        }
+    };
+    let Ok(server_slot) = state.sessions.clone().try_acquire_owned() else {
+        tracing::warn!(limit = state.config.max_sessions, tenant = %tenant.id, "connection refused: session limit reached");
+        return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_sessions",
-            "Server is at its session limit; retry later",
+            WireError::new(
+                ErrorCode::TooManySessions,
+                "Server is at its session limit; retry later",
+            ),
         );
     };
-    let pipeline_id = query
-        .ok()
-        .and_then(|Query(q)| q.get("pipeline_id").cloned());
+    let Some(tenant_slot) = tenant.try_session() else {
+        tracing::warn!(tenant = %tenant.id, limit = tenant.quotas.max_sessions, "connection refused: tenant session quota reached");
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            WireError::new(
+                ErrorCode::TooManySessions,
+                format!(
+                    "Your quota of {} concurrent sessions is in use",
+                    tenant.quotas.max_sessions
+                ),
+            ),
+        );
+    };
+    let pipeline_id = query.get("pipeline_id").cloned();
     let limit = state.config.ws_message_limit();
-    ws.max_message_size(limit)
+    ws.protocols([SUBPROTOCOL])
+        .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| session(socket, state, pipeline_id, permit))
+        .on_upgrade(move |socket| {
+            session(
+                socket,
+                state,
+                pipeline_id,
+                tenant,
+                (server_slot, tenant_slot),
+            )
+        })
 }
 
 /// Keeps `stream_sessions_active` right however the session ends.
-struct ActiveGuard(AppState);
+struct ActiveGuard(AppState, Arc<Tenant>);
 
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
         self.0.metrics.sessions_active.dec();
+        self.0
+            .metrics
+            .tenant_sessions_active
+            .with_label_values(&[&self.1.id])
+            .dec();
     }
+}
+
+/// The pipeline a tenant asked for, with each node's limits under its quotas.
+fn admit_pipeline(
+    state: &AppState,
+    tenant: &Tenant,
+    pipeline_id: Option<&str>,
+) -> Result<(Arc<Plan>, Vec<InstanceLimits>), WireError> {
+    let plan = state
+        .registry
+        .lookup(pipeline_id)
+        .map_err(|e| WireError::new(ErrorCode::InvalidPipeline, e.to_string()))?;
+    if !tenant.may_use(&plan.id) {
+        return Err(WireError::new(
+            ErrorCode::Forbidden,
+            format!("pipeline '{}' is not available to this token", plan.id),
+        ));
+    }
+    let ceiling = InstanceLimits {
+        memory_bytes: tenant.quotas.wasm_memory_bytes,
+        call_timeout: tenant.quotas.wasm_call_timeout,
+    };
+    let limits = plan.instance_limits(ceiling).map_err(|e| {
+        WireError::new(
+            ErrorCode::Forbidden,
+            format!("pipeline '{}' exceeds this token's quotas: {e}", plan.id),
+        )
+    })?;
+    Ok((plan, limits))
 }
 
 async fn session(
     mut socket: WebSocket,
     state: AppState,
     pipeline_id: Option<String>,
-    _permit: OwnedSemaphorePermit,
+    tenant: Arc<Tenant>,
+    _slots: (OwnedSemaphorePermit, OwnedSemaphorePermit),
 ) {
     let session_id = next_session_id();
-    let plan = match state.registry.lookup(pipeline_id.as_deref()) {
-        Ok(plan) => plan,
-        Err(e) => {
+    let send_timeout = state.config.send_timeout;
+    let (plan, instance_limits) = match admit_pipeline(&state, &tenant, pipeline_id.as_deref()) {
+        Ok(admitted) => admitted,
+        Err(err) => {
             let shown: String = pipeline_id.unwrap_or_default().chars().take(64).collect();
-            let err = WireError::new(ErrorCode::InvalidPipeline, e.to_string());
-            tracing::warn!(%session_id, pipeline_id = %shown, error = err.code.as_str(), detail = %err.detail, "connect refused");
+            tracing::warn!(%session_id, tenant = %tenant.id, pipeline_id = %shown, error = err.code.as_str(), detail = %err.detail, "connect refused");
             state.metrics.error(err.code);
-            let _ = send(&mut socket, &Reply::error(None, err)).await;
-            let _ = close(&mut socket, 1008, "invalid_pipeline").await;
+            let code = err.code;
+            let _ = send(&mut socket, &Reply::error(None, err), send_timeout).await;
+            let _ = close(&mut socket, code.close_code(), code.as_str(), send_timeout).await;
             return;
         }
     };
     state.metrics.sessions_active.inc();
-    let _active = ActiveGuard(state.clone());
-    tracing::info!(%session_id, pipeline_id = %plan.id, "session connected");
+    state
+        .metrics
+        .tenant_sessions_active
+        .with_label_values(&[&tenant.id])
+        .inc();
+    let _active = ActiveGuard(state.clone(), tenant.clone());
+    tracing::info!(%session_id, tenant = %tenant.id, pipeline_id = %plan.id, "session connected");
     let mut s = Session {
         runner: Some(SessionRunner::new(
             plan.clone(),
             state.engine.clone(),
             state.exec_limits(),
+            instance_limits.clone(),
             session_id.clone(),
         )),
+        instance_limits,
         slowdown: SlowdownDetector::new(state.config.drop_window, state.config.slowdown_threshold),
+        rate: tenant.quotas.max_fps.map(FrameRate::new),
         counters: SessionCounters::default(),
         in_flight: None,
         in_flight_frame: 0,
         in_flight_since: Instant::now(),
+        send_timeout,
         session_id,
+        tenant,
         plan,
         state,
     };
     let reason = s.run(&mut socket).await;
+    if let Some(abandoned) = s.in_flight.take() {
+        // Stops a frame still waiting for admission; one already running finishes within its node limits.
+        abandoned.abort();
+    }
     let c = &s.counters;
-    tracing::info!(session_id = %s.session_id, pipeline_id = %s.plan.id, frames = c.frame_index, processed = c.processed,
+    tracing::info!(session_id = %s.session_id, tenant = %s.tenant.id, pipeline_id = %s.plan.id, frames = c.frame_index, processed = c.processed,
         dropped = c.dropped, failed = c.failed, slowdowns = c.slowdowns, reason, "session disconnected");
 }
 
 struct Session {
     state: AppState,
-    plan: std::sync::Arc<Plan>,
+    tenant: Arc<Tenant>,
+    plan: Arc<Plan>,
+    instance_limits: Vec<InstanceLimits>,
     session_id: String,
     counters: SessionCounters,
     slowdown: SlowdownDetector,
+    /// The fps quota, when the tenant (or server) sets one.
+    rate: Option<FrameRate>,
     runner: Option<SessionRunner>,
     in_flight: Option<InFlight>,
     in_flight_frame: u64,
     in_flight_since: Instant,
+    send_timeout: Duration,
 }
 
 /// Whether the loop goes on after handling something.
@@ -150,19 +299,16 @@ impl Session {
                 done = OptionFuture::from(self.in_flight.as_mut()), if self.in_flight.is_some() => {
                     self.in_flight = None;
                     match done {
-                        Some(joined) => self.finish_frame(socket, joined).await,
+                        Some(joined) => self.finish_frame(socket, joined.and_then(|inner| inner)).await,
                         None => Flow::Continue,
                     }
                 }
                 _ = shutdown.changed() => return self.drain_for_shutdown(socket).await,
-                _ = ping.tick() => match socket.send(Message::Ping(bytes::Bytes::new())).await {
-                    Ok(()) => Flow::Continue,
-                    Err(_) => Flow::End("send failed"),
-                },
+                _ = ping.tick() => self.sent(write(socket, Message::Ping(bytes::Bytes::new()), self.send_timeout).await),
                 // A frame in flight is the server's doing, not the client's idleness.
                 _ = tokio::time::sleep_until(idle_deadline), if self.in_flight.is_none() => {
                     tracing::info!(session_id = %self.session_id, pipeline_id = %self.plan.id, idle_secs = idle.as_secs(), "session idle; closing");
-                    let _ = close(socket, 1001, "idle timeout").await;
+                    let _ = close(socket, 1001, "idle timeout", self.send_timeout).await;
                     Flow::End("idle timeout")
                 }
                 msg = socket.recv() => {
@@ -195,11 +341,18 @@ impl Session {
         if let Err(e) = validate_jpeg(&frame, cfg.max_frame_bytes, &cfg.max_frame_label()) {
             return self.fatal(socket, None, e.into()).await;
         }
+        if let Some(rate) = &mut self.rate {
+            if !rate.admit(Instant::now()) {
+                return self
+                    .drop_frame(socket, frame_index, DropReason::RateLimited)
+                    .await;
+            }
+        }
         let runner = match (&self.in_flight, self.runner.take()) {
             (None, Some(runner)) => runner,
             (_, runner) => {
                 self.runner = runner;
-                return self.drop_frame(socket, frame_index).await;
+                return self.drop_frame(socket, frame_index, DropReason::Busy).await;
             }
         };
         if self.slowdown.record(false) {
@@ -209,23 +362,55 @@ impl Session {
         self.in_flight_frame = frame_index;
         self.in_flight_since = Instant::now();
         let mut runner = runner;
-        self.in_flight = Some(tokio::task::spawn_blocking(move || {
-            let outcome = runner.run(frame);
-            (runner, outcome)
+        let admission = self.state.admission.clone();
+        let metrics = self.state.metrics.clone();
+        // Wait for a turn (FIFO across sessions, at most one waiter per
+        // session), then run on a blocking thread holding the turn.
+        self.in_flight = Some(tokio::spawn(async move {
+            let queued = Instant::now();
+            let turn = admission.acquire_owned().await.ok();
+            metrics
+                .admission_wait
+                .observe(queued.elapsed().as_secs_f64());
+            tokio::task::spawn_blocking(move || {
+                let outcome = runner.run(frame);
+                drop(turn);
+                (runner, outcome)
+            })
+            .await
         }));
         Flow::Continue
     }
 
-    async fn drop_frame(&mut self, socket: &mut WebSocket, frame_index: u64) -> Flow {
+    fn sent(&self, result: Result<(), SendError>) -> Flow {
+        match result {
+            Ok(()) => Flow::Continue,
+            Err(SendError::Closed) => Flow::End("send failed"),
+            Err(SendError::TimedOut) => {
+                self.state.metrics.error(ErrorCode::SlowConsumer);
+                tracing::warn!(session_id = %self.session_id, tenant = %self.tenant.id, pipeline_id = %self.plan.id,
+                    timeout_secs = self.send_timeout.as_secs(), error = ErrorCode::SlowConsumer.as_str(), "client is not reading its replies; closing");
+                Flow::End("slow consumer")
+            }
+        }
+    }
+
+    async fn drop_frame(
+        &mut self,
+        socket: &mut WebSocket,
+        frame_index: u64,
+        why: DropReason,
+    ) -> Flow {
         self.counters.record_dropped();
         self.state
             .metrics
             .frames_dropped
-            .with_label_values(&[&self.plan.id])
+            .with_label_values(&[&self.plan.id, &self.tenant.id, why.as_str()])
             .inc();
-        tracing::info!(session_id = %self.session_id, pipeline_id = %self.plan.id, frame_index, "frame dropped");
-        if send(socket, &Reply::dropped(frame_index)).await.is_err() {
-            return Flow::End("send failed");
+        tracing::info!(session_id = %self.session_id, tenant = %self.tenant.id, pipeline_id = %self.plan.id, frame_index, reason = why.as_str(), "frame dropped");
+        let sent = send(socket, &Reply::dropped(frame_index, why), self.send_timeout).await;
+        if let Flow::End(reason) = self.sent(sent) {
+            return Flow::End(reason);
         }
         if self.slowdown.record(true) {
             return self.warn_slow_down(socket).await;
@@ -242,10 +427,8 @@ impl Session {
             .inc();
         tracing::info!(session_id = %self.session_id, pipeline_id = %self.plan.id, frame_index = self.counters.frame_index,
             drop_rate = self.slowdown.drop_rate(), "slow_down sent");
-        match send(socket, &Reply::slow_down()).await {
-            Ok(()) => Flow::Continue,
-            Err(()) => Flow::End("send failed"),
-        }
+        let sent = send(socket, &Reply::slow_down(), self.send_timeout).await;
+        self.sent(sent)
     }
 
     async fn finish_frame(
@@ -263,6 +446,7 @@ impl Session {
                     self.plan.clone(),
                     self.state.engine.clone(),
                     self.state.exec_limits(),
+                    self.instance_limits.clone(),
                     self.session_id.clone(),
                 ));
                 let err = WireError::new(
@@ -281,12 +465,15 @@ impl Session {
                 self.state
                     .metrics
                     .frames_processed
-                    .with_label_values(&[&self.plan.id])
+                    .with_label_values(&[&self.plan.id, &self.tenant.id])
                     .inc();
-                match send(socket, &Reply::result(frame_index, result)).await {
-                    Ok(()) => Flow::Continue,
-                    Err(()) => Flow::End("send failed"),
-                }
+                let sent = send(
+                    socket,
+                    &Reply::result(frame_index, result),
+                    self.send_timeout,
+                )
+                .await;
+                self.sent(sent)
             }
             Err(e) => {
                 let err: WireError = e.into();
@@ -323,10 +510,13 @@ impl Session {
         self.counters.record_failed();
         self.state.metrics.error(err.code);
         tracing::warn!(session_id = %self.session_id, pipeline_id = %self.plan.id, frame_index, error = err.code.as_str(), detail = %err.detail, "frame failed");
-        match send(socket, &Reply::error(Some(frame_index), err)).await {
-            Ok(()) => Flow::Continue,
-            Err(()) => Flow::End("send failed"),
-        }
+        let sent = send(
+            socket,
+            &Reply::error(Some(frame_index), err),
+            self.send_timeout,
+        )
+        .await;
+        self.sent(sent)
     }
 
     /// A protocol violation: reply, close with the code's close code, end.
@@ -339,16 +529,10 @@ impl Session {
         self.state.metrics.error(err.code);
         tracing::warn!(session_id = %self.session_id, pipeline_id = %self.plan.id, frame_index = frame_index.unwrap_or(self.counters.frame_index),
             error = err.code.as_str(), detail = %err.detail, "session closed on error");
-        let code = match err.code {
-            ErrorCode::InvalidMessage => 1003,
-            ErrorCode::InvalidFrame => 1007,
-            ErrorCode::FrameTooLarge => 1009,
-            ErrorCode::InvalidPipeline => 1008,
-            ErrorCode::PipelineFailure | ErrorCode::InternalError => 1011,
-        };
+        let code = err.code.close_code();
         let reason = err.code.as_str();
-        let _ = send(socket, &Reply::error(frame_index, err)).await;
-        let _ = close(socket, code, reason).await;
+        let _ = send(socket, &Reply::error(frame_index, err), self.send_timeout).await;
+        let _ = close(socket, code, reason, self.send_timeout).await;
         Flow::End(reason)
     }
 
@@ -357,7 +541,9 @@ impl Session {
         if let Some(handle) = self.in_flight.take() {
             match tokio::time::timeout(self.state.config.shutdown_grace, handle).await {
                 Ok(joined) => {
-                    let _ = self.finish_frame(socket, joined).await;
+                    let _ = self
+                        .finish_frame(socket, joined.and_then(|inner| inner))
+                        .await;
                 }
                 Err(_) => {
                     let err = WireError::new(
@@ -369,24 +555,40 @@ impl Session {
                 }
             }
         }
-        let _ = close(socket, 1001, "server shutting down").await;
+        let _ = close(socket, 1001, "server shutting down", self.send_timeout).await;
         "server shutdown"
     }
 }
 
-async fn send(socket: &mut WebSocket, reply: &Reply) -> Result<(), ()> {
-    socket
-        .send(Message::Text(reply.to_text().into()))
-        .await
-        .map_err(|_| ())
+/// Why a message could not be written.
+enum SendError {
+    /// The connection is gone.
+    Closed,
+    /// The client did not take it within the send timeout.
+    TimedOut,
 }
 
-async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) -> Result<(), ()> {
-    socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
-        .await
-        .map_err(|_| ())
+async fn write(socket: &mut WebSocket, msg: Message, timeout: Duration) -> Result<(), SendError> {
+    match tokio::time::timeout(timeout, socket.send(msg)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(SendError::Closed),
+        Err(_) => Err(SendError::TimedOut),
+    }
+}
+
+async fn send(socket: &mut WebSocket, reply: &Reply, timeout: Duration) -> Result<(), SendError> {
+    write(socket, Message::Text(reply.to_text().into()), timeout).await
+}
+
+async fn close(
+    socket: &mut WebSocket,
+    code: u16,
+    reason: &'static str,
+    timeout: Duration,
+) -> Result<(), SendError> {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    write(socket, Message::Close(Some(frame)), timeout).await
 }

@@ -55,10 +55,16 @@ async fn frames_arriving_while_one_is_in_flight_are_dropped_and_every_frame_is_a
         );
     }
     server
-        .wait_metric("stream_frames_dropped{pipeline=\"slow\"}", 5.0)
+        .wait_metric(
+            "stream_frames_dropped{pipeline=\"slow\",reason=\"busy\",tenant=\"default\"}",
+            5.0,
+        )
         .await;
     server
-        .wait_metric("stream_frames_processed{pipeline=\"slow\"}", 1.0)
+        .wait_metric(
+            "stream_frames_processed{pipeline=\"slow\",tenant=\"default\"}",
+            1.0,
+        )
         .await;
     // Once the frame in flight is answered, the next frame is admitted again.
     let reply = client.roundtrip(solid_jpeg(16, 16, [7, 7, 7])).await;

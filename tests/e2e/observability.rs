@@ -69,7 +69,10 @@ async fn counters_and_latency_histograms_follow_the_traffic() {
     client.send_frame(b"nope".to_vec()).await;
     client.recv_json().await;
     server
-        .wait_metric("stream_frames_processed{pipeline=\"frame_info\"}", 3.0)
+        .wait_metric(
+            "stream_frames_processed{pipeline=\"frame_info\",tenant=\"default\"}",
+            3.0,
+        )
         .await;
     server
         .wait_metric("stream_errors{code=\"invalid_frame\"}", 1.0)

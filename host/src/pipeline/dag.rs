@@ -190,6 +190,8 @@ mod tests {
                     component: None,
                     config: Default::default(),
                     metadata: Default::default(),
+                    memory_mb: None,
+                    timeout_ms: None,
                 })
                 .collect(),
         }

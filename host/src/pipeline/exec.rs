@@ -22,7 +22,7 @@ use crate::frame::FrameError;
 use crate::nodes::{jpeg_decode, text_crop, to_tensor};
 use crate::value::{Tensor, Value};
 use crate::wasm::instance::LogContext;
-use crate::wasm::{NodeInstance, WasmEngine};
+use crate::wasm::{InstanceLimits, NodeInstance, WasmEngine};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ExecError {
@@ -65,14 +65,18 @@ pub struct SessionRunner {
     limits: ExecLimits,
     session_id: String,
     states: Vec<NodeState>,
+    /// Each node's Wasm limits for this session (see `Plan::instance_limits`).
+    instance_limits: Vec<InstanceLimits>,
 }
 
 impl SessionRunner {
-    /// Wasm instances are created lazily, on the first frame that needs them.
+    /// Wasm instances are created lazily, on the first frame that needs them,
+    /// under `instance_limits` (one per node, from `Plan::instance_limits`).
     pub fn new(
         plan: Arc<Plan>,
         engine: Arc<WasmEngine>,
         limits: ExecLimits,
+        instance_limits: Vec<InstanceLimits>,
         session_id: String,
     ) -> Self {
         let states = plan
@@ -89,6 +93,7 @@ impl SessionRunner {
             limits,
             session_id,
             states,
+            instance_limits,
         }
     }
 
@@ -127,6 +132,7 @@ impl SessionRunner {
                 plan: &plan,
                 engine: &self.engine,
                 limits: self.limits,
+                instance_limits: &self.instance_limits,
                 session_id: &self.session_id,
             };
             let results: Vec<(usize, Result<Value, ExecError>, Duration)> = if jobs.len() == 1 {
@@ -253,6 +259,7 @@ struct NodeCtx<'a> {
     plan: &'a Plan,
     engine: &'a WasmEngine,
     limits: ExecLimits,
+    instance_limits: &'a [InstanceLimits],
     session_id: &'a str,
 }
 
@@ -327,6 +334,7 @@ impl NodeCtx<'_> {
                 NodeOp::Wasm {
                     component,
                     config_json,
+                    ..
                 },
                 NodeState::Wasm(slot),
             ) => {
@@ -338,8 +346,13 @@ impl NodeCtx<'_> {
                             pipeline_id: self.plan.id.clone(),
                             node_id: node.id.clone(),
                         };
+                        let limits = self
+                            .instance_limits
+                            .get(i)
+                            .copied()
+                            .unwrap_or_else(|| self.engine.limits().instance_limits());
                         slot.insert(
-                            NodeInstance::start(self.engine, component, config_json, log)
+                            NodeInstance::start(self.engine, component, config_json, limits, log)
                                 .map_err(|e| fail(e.to_string()))?,
                         )
                     }

@@ -57,6 +57,15 @@ pub struct NodeManifest {
     /// `alphabet = "rec.character"`), so the alphabet always matches the model.
     #[serde(default)]
     pub metadata: std::collections::BTreeMap<String, String>,
+    /// Wasm nodes: the memory this node's instance needs, in MiB. Default: the
+    /// server's `STREAMHOST_WASM_MEMORY_MB`. More than the server allows fails
+    /// the load check; more than a tenant's `wasm_memory_mb` refuses that
+    /// tenant's connect (`forbidden`).
+    #[serde(default)]
+    pub memory_mb: Option<u64>,
+    /// Wasm nodes: the time one call may take, in ms; same rules as `memory_mb`.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]

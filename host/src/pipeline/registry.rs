@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -23,7 +24,7 @@ use crate::nodes::onnx::{OnnxModel, OnnxSizing};
 use crate::nodes::text_crop::TextCropConfig;
 use crate::nodes::to_tensor::ToTensorConfig;
 use crate::wasm::instance::LogContext;
-use crate::wasm::{NodeComponent, NodeInstance, WasmEngine};
+use crate::wasm::{InstanceLimits, NodeComponent, NodeInstance, WasmEngine};
 
 /// What a node does.
 pub enum NodeOp {
@@ -34,7 +35,41 @@ pub enum NodeOp {
     Wasm {
         component: Arc<NodeComponent>,
         config_json: String,
+        /// What the manifest asked for (`memory_mb`, `timeout_ms`); `None` fields take the ceiling.
+        asks: NodeAsks,
     },
+}
+
+/// A Wasm node's own limits, as its manifest asked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeAsks {
+    pub memory_bytes: Option<usize>,
+    pub call_timeout: Option<Duration>,
+}
+
+impl NodeAsks {
+    /// The limits a node runs under given a ceiling (the server's, or a
+    /// tenant's quota), or why it cannot run under it.
+    pub fn within(&self, ceiling: InstanceLimits) -> Result<InstanceLimits, String> {
+        if let Some(m) = self.memory_bytes.filter(|m| *m > ceiling.memory_bytes) {
+            return Err(format!(
+                "asks for {} MiB of Wasm memory, over the {} MiB allowed",
+                m >> 20,
+                ceiling.memory_bytes >> 20
+            ));
+        }
+        if let Some(t) = self.call_timeout.filter(|t| *t > ceiling.call_timeout) {
+            return Err(format!(
+                "asks for {} ms per call, over the {} ms allowed",
+                t.as_millis(),
+                ceiling.call_timeout.as_millis()
+            ));
+        }
+        Ok(InstanceLimits {
+            memory_bytes: self.memory_bytes.unwrap_or(ceiling.memory_bytes),
+            call_timeout: self.call_timeout.unwrap_or(ceiling.call_timeout),
+        })
+    }
 }
 
 pub struct PlannedNode {
@@ -47,6 +82,22 @@ pub struct Plan {
     pub id: String,
     pub nodes: Vec<PlannedNode>,
     pub dag: Dag,
+}
+
+impl Plan {
+    /// Each node's instance limits under `ceiling` (a tenant's quotas), in
+    /// node order; an error names the first node that asks for more.
+    pub fn instance_limits(&self, ceiling: InstanceLimits) -> Result<Vec<InstanceLimits>, String> {
+        self.nodes
+            .iter()
+            .map(|n| match &n.op {
+                NodeOp::Wasm { asks, .. } => asks
+                    .within(ceiling)
+                    .map_err(|e| format!("node '{}' {e}", n.id)),
+                _ => Ok(ceiling),
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -270,14 +321,18 @@ impl Loader<'_> {
             if let NodeOp::Wasm {
                 component,
                 config_json,
+                asks,
             } = &op
             {
+                let limits = asks
+                    .within(self.engine.limits().instance_limits())
+                    .map_err(|e| format!("node '{}' {e}", n.id))?;
                 let log = LogContext {
                     session_id: "load-check".into(),
                     pipeline_id: m.id.clone(),
                     node_id: n.id.clone(),
                 };
-                NodeInstance::start(self.engine, component, config_json, log)
+                NodeInstance::start(self.engine, component, config_json, limits, log)
                     .map_err(|e| format!("node '{}' {e}", n.id))?;
             }
             ops[i] = Some(op);
@@ -402,9 +457,17 @@ impl Loader<'_> {
         }
         let config_json = serde_json::to_string(&config)
             .map_err(|e| format!("config cannot be passed as JSON: {e}"))?;
+        let asks = NodeAsks {
+            memory_bytes: n.memory_mb.map(|mb| (mb as usize).saturating_mul(1 << 20)),
+            call_timeout: n.timeout_ms.map(Duration::from_millis),
+        };
+        if asks.memory_bytes == Some(0) || asks.call_timeout == Some(Duration::ZERO) {
+            return Err("memory_mb and timeout_ms must be at least 1".into());
+        }
         Ok(NodeOp::Wasm {
             component,
             config_json,
+            asks,
         })
     }
 

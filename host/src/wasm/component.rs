@@ -1,10 +1,13 @@
 //! A node's code: read, compiled and checked against our WIT world once, when
 //! its pipeline loads, never on the frame path.
 //!
-//! `Linker::instantiate_pre` proves every import the component names is one
-//! the host provides; `NodeWorldPre::new` proves the component exports our
-//! `node` interface with the exact types. A component that fails either is
-//! refused with wasmtime's own explanation, which names the offending item.
+//! Three checks, in order: every import must belong to our WIT package
+//! (`streamhost:node/...`), so a component asking for WASI files, sockets or
+//! anything else is refused by name before anything is linked;
+//! `Linker::instantiate_pre` proves each remaining import is one the host
+//! provides with the right types; `NodeWorldPre::new` proves the component
+//! exports our `node` interface with the exact types. A component that fails
+//! is refused with a reason naming the offending item.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +16,9 @@ use wasmtime::component::Component;
 use super::bindings::NodeWorldPre;
 use super::engine::WasmEngine;
 use super::instance::NodeStore;
+
+/// The package every import of a node must come from.
+pub const ALLOWED_IMPORT_PACKAGE: &str = "streamhost:node/";
 
 /// Largest component file accepted (a compiled node is rarely over a few MiB).
 pub const MAX_COMPONENT_BYTES: u64 = 64 << 20;
@@ -28,6 +34,8 @@ pub enum WasmLoadError {
     TooBig { path: PathBuf, size: u64 },
     #[error("{path} is not a valid component: {reason}")]
     Compile { path: PathBuf, reason: String },
+    #[error("{path} imports {import}, which is outside the streamhost:node world (a node may import only {ALLOWED_IMPORT_PACKAGE}host); build it for wasm32-unknown-unknown, see plugins/README.md")]
+    ForbiddenImport { path: PathBuf, import: String },
     #[error("{path} imports something the host does not provide: {reason}")]
     Imports { path: PathBuf, reason: String },
     #[error(
@@ -70,6 +78,16 @@ impl NodeComponent {
                 path: path.clone(),
                 reason: format!("{e:#}"),
             })?;
+        let ty = component.component_type();
+        if let Some((name, _)) = ty
+            .imports(&engine.engine)
+            .find(|(name, _)| !name.starts_with(ALLOWED_IMPORT_PACKAGE))
+        {
+            return Err(WasmLoadError::ForbiddenImport {
+                path,
+                import: name.chars().take(200).collect(),
+            });
+        }
         let instance_pre =
             engine
                 .linker

@@ -7,11 +7,13 @@
 //! per-instruction accounting. The ticker is a plain thread, not a tokio task,
 //! so a busy runtime cannot delay it; it stops when the engine is dropped.
 //!
-//! The linker carries our `host` interface and WASI preview 2 with nothing
-//! granted: a component built with the standard `wasm32-wasip2` target imports
-//! WASI even when it never uses it, so the imports must resolve, but the
-//! context has no preopened directories, no environment, no arguments, no
-//! network and stdio that reads nothing and discards output.
+//! The linker carries our `host` interface and nothing else: no WASI at all.
+//! A node may import only what `wit/node.wit`'s world declares, and a
+//! component importing anything more (WASI filesystem, sockets, clocks...) is
+//! refused when its pipeline loads, naming the import (see `component.rs`).
+//! Guests are therefore built for `wasm32-unknown-unknown` and linked into a
+//! component by `wasm-component-ld` (scripts/build-plugins.sh), which leaves
+//! exactly the world's imports; a `wasm32-wasip2` build would import WASI.
 //!
 //! Instances use wasmtime's on-demand allocator rather than the pooling one:
 //! instances here live for a whole WebSocket session rather than one request,
@@ -35,13 +37,44 @@ pub struct SandboxLimits {
     pub memory_bytes: usize,
     pub epoch_tick: Duration,
     pub max_stack_bytes: usize,
+    /// Most core instances, memories and tables (each) one node instance may create.
+    pub max_instances: usize,
+    pub max_table_elements: usize,
+    pub log_lines_per_sec: u32,
 }
 
 impl SandboxLimits {
-    /// The call timeout in epoch ticks, rounded up, at least one.
-    pub fn deadline_ticks(&self) -> u64 {
+    /// A call timeout in epoch ticks, rounded up, at least one.
+    pub fn deadline_ticks(&self, call_timeout: Duration) -> u64 {
         let tick = self.epoch_tick.as_micros().max(1);
-        (self.call_timeout.as_micros().div_ceil(tick) as u64).max(1)
+        (call_timeout.as_micros().div_ceil(tick) as u64).max(1)
+    }
+
+    /// The server-wide per-instance limits (what a node gets unless its
+    /// manifest asks for less and its tenant allows it).
+    pub fn instance_limits(&self) -> InstanceLimits {
+        InstanceLimits {
+            memory_bytes: self.memory_bytes,
+            call_timeout: self.call_timeout,
+        }
+    }
+}
+
+/// The limits one node instance runs under: the server's, a tenant's quota,
+/// or what a manifest asked for, whichever is least.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstanceLimits {
+    pub memory_bytes: usize,
+    pub call_timeout: Duration,
+}
+
+impl InstanceLimits {
+    /// The tighter of two limits, field by field.
+    pub fn min(self, other: InstanceLimits) -> InstanceLimits {
+        InstanceLimits {
+            memory_bytes: self.memory_bytes.min(other.memory_bytes),
+            call_timeout: self.call_timeout.min(other.call_timeout),
+        }
     }
 }
 
@@ -63,7 +96,6 @@ impl WasmEngine {
         let engine = Engine::new(&config)?;
 
         let mut linker = Linker::<NodeStore>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         NodeWorld::add_to_linker::<NodeStore, HasSelf<NodeStore>>(&mut linker, |s| s)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
@@ -106,12 +138,11 @@ mod tests {
             memory_bytes: 1,
             epoch_tick: Duration::from_millis(5),
             max_stack_bytes: 1,
+            max_instances: 1,
+            max_table_elements: 1,
+            log_lines_per_sec: 1,
         };
-        assert_eq!(l.deadline_ticks(), 3);
-        let l = SandboxLimits {
-            call_timeout: Duration::from_micros(1),
-            ..l
-        };
-        assert_eq!(l.deadline_ticks(), 1);
+        assert_eq!(l.deadline_ticks(Duration::from_millis(12)), 3);
+        assert_eq!(l.deadline_ticks(Duration::from_micros(1)), 1);
     }
 }

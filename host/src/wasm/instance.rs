@@ -4,27 +4,27 @@
 //! Every call sets a fresh epoch deadline, so a guest that loops is trapped
 //! after the configured time. The memory cap is a `ResourceLimiter` that adds
 //! up every linear memory the instance creates or grows, so a guest with
-//! several memories cannot multiply its allowance. Any trap poisons the
+//! several memories cannot multiply its allowance; the same limiter bounds how
+//! many core instances, memories and tables it may create and how far a table
+//! may grow. What the host copies out of a guest (log lines, outputs) can be
+//! no larger than the guest's capped memory, and log lines are cut to
+//! [`MAX_LOG_LINE`] and rate-limited per instance by a token bucket. Any trap poisons the
 //! instance: the caller must drop it and instantiate anew (wasmtime does not
 //! support re-entering an instance that trapped), which is why the errors say
 //! whether the instance survived ([`WasmCallError::instance_lost`]).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, Trap};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{host_api, wit, NodeWorld};
 use super::component::NodeComponent;
 use super::convert;
-use super::engine::WasmEngine;
+use super::engine::{InstanceLimits, WasmEngine};
 use crate::value::Value;
 
 /// Longest guest log line kept; the rest is cut.
 pub const MAX_LOG_LINE: usize = 1024;
-/// Guest log lines per call; further lines are counted and summarised.
-pub const MAX_LOG_LINES_PER_CALL: u32 = 32;
 
 /// Why a call into a node failed.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -68,11 +68,14 @@ pub struct LogContext {
     pub node_id: String,
 }
 
-/// Caps the sum of all linear memories of one instance.
+/// Caps the sum of all linear memories of one instance, and its counts of
+/// instances, memories and tables.
 struct MemoryCap {
     cap: usize,
     used: usize,
     hit: bool,
+    max_instances: usize,
+    max_table_elements: usize,
 }
 
 impl ResourceLimiter for MemoryCap {
@@ -97,39 +100,69 @@ impl ResourceLimiter for MemoryCap {
         desired: usize,
         _max: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        // Tables hold function references; a million entries is far beyond any real node.
-        Ok(desired <= 1_000_000)
+        Ok(desired <= self.max_table_elements)
+    }
+
+    fn instances(&self) -> usize {
+        self.max_instances
+    }
+
+    fn memories(&self) -> usize {
+        self.max_instances
+    }
+
+    fn tables(&self) -> usize {
+        self.max_instances
+    }
+}
+
+/// Log lines an instance may still emit: refilled at `rate` a second, up to `rate`.
+struct LogBudget {
+    rate: f64,
+    tokens: f64,
+    refilled: Instant,
+    suppressed: u32,
+}
+
+impl LogBudget {
+    fn new(rate: u32) -> Self {
+        LogBudget {
+            rate: f64::from(rate),
+            tokens: f64::from(rate),
+            refilled: Instant::now(),
+            suppressed: 0,
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let earned = now.duration_since(self.refilled).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + earned).min(self.rate);
+        self.refilled = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            self.suppressed = self.suppressed.saturating_add(1);
+            false
+        }
     }
 }
 
 /// The data a node's `Store` carries.
 pub struct NodeStore {
-    wasi: WasiCtx,
-    table: ResourceTable,
     limiter: MemoryCap,
     log: LogContext,
-    log_lines: u32,
-    log_suppressed: u32,
-}
-
-impl WasiView for NodeStore {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
+    log_budget: LogBudget,
 }
 
 impl wit::Host for NodeStore {}
 
 impl host_api::Host for NodeStore {
     fn log(&mut self, level: host_api::LogLevel, message: String) {
-        if self.log_lines >= MAX_LOG_LINES_PER_CALL {
-            self.log_suppressed = self.log_suppressed.saturating_add(1);
+        if !self.log_budget.take() {
             return;
         }
-        self.log_lines += 1;
         let mut message = message;
         if message.len() > MAX_LOG_LINE {
             let mut cut = MAX_LOG_LINE;
@@ -167,29 +200,29 @@ pub struct NodeInstance {
 }
 
 impl NodeInstance {
-    /// Instantiates `component` and hands it its config (JSON text).
+    /// Instantiates `component` under `limits` and hands it its config (JSON text).
     pub fn start(
         engine: &WasmEngine,
         component: &NodeComponent,
         config_json: &str,
+        limits: InstanceLimits,
         log: LogContext,
     ) -> Result<Self, WasmCallError> {
-        let limits = engine.limits();
+        let sandbox = engine.limits();
         let data = NodeStore {
-            wasi: WasiCtx::builder().build(),
-            table: ResourceTable::new(),
             limiter: MemoryCap {
                 cap: limits.memory_bytes,
                 used: 0,
                 hit: false,
+                max_instances: sandbox.max_instances,
+                max_table_elements: sandbox.max_table_elements,
             },
             log,
-            log_lines: 0,
-            log_suppressed: 0,
+            log_budget: LogBudget::new(sandbox.log_lines_per_sec),
         };
         let mut store = Store::new(&engine.engine, data);
         store.limiter(|s| &mut s.limiter);
-        let deadline_ticks = limits.deadline_ticks();
+        let deadline_ticks = sandbox.deadline_ticks(limits.call_timeout);
         store.set_epoch_deadline(deadline_ticks);
         store.epoch_deadline_trap();
         let bindings = component
@@ -240,22 +273,21 @@ impl NodeInstance {
 
     fn before_call(&mut self) {
         self.store.set_epoch_deadline(self.deadline_ticks);
-        let data = self.store.data_mut();
-        data.log_lines = 0;
-        data.log_suppressed = 0;
-        data.limiter.hit = false;
+        self.store.data_mut().limiter.hit = false;
     }
 
+    /// Reports lines the log budget swallowed, at most once per call.
     fn after_call(&mut self) {
-        let data = self.store.data();
-        if data.log_suppressed > 0 {
+        let data = self.store.data_mut();
+        let suppressed = std::mem::take(&mut data.log_budget.suppressed);
+        if suppressed > 0 {
             let LogContext {
                 session_id,
                 pipeline_id,
                 node_id,
             } = &data.log;
             tracing::warn!(target: "plugin", session_id = %session_id, pipeline_id = %pipeline_id, node_id = %node_id,
-                suppressed = data.log_suppressed, "plugin log lines over the per-call limit were dropped");
+                suppressed, "plugin log lines over the rate limit were dropped");
         }
     }
 
@@ -289,7 +321,11 @@ mod tests {
             cap: 64 << 20,
             used: 0,
             hit: false,
+            max_instances: 4,
+            max_table_elements: 10,
         };
+        assert_eq!(cap.table_growing(0, 11, None).ok(), Some(false));
+        assert_eq!(cap.instances(), 4);
         // First memory created at 40 MiB, then grown to 48 MiB.
         assert_eq!(cap.memory_growing(0, 40 << 20, None).ok(), Some(true));
         assert_eq!(
@@ -301,6 +337,17 @@ mod tests {
         assert!(cap.hit);
         assert_eq!(cap.memory_growing(0, 16 << 20, None).ok(), Some(true));
         assert_eq!(cap.used, 64 << 20);
+    }
+
+    #[test]
+    fn the_log_budget_refills_over_time_and_counts_what_it_swallows() {
+        let mut b = LogBudget::new(3);
+        assert!(b.take() && b.take() && b.take());
+        assert!(!b.take());
+        assert_eq!(b.suppressed, 1);
+        b.refilled -= Duration::from_millis(700);
+        assert!(b.take() && b.take());
+        assert!(!b.take());
     }
 
     #[test]

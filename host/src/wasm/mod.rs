@@ -14,5 +14,5 @@ pub mod engine;
 pub mod instance;
 
 pub use component::{NodeComponent, WasmLoadError};
-pub use engine::{SandboxLimits, WasmEngine};
+pub use engine::{InstanceLimits, SandboxLimits, WasmEngine};
 pub use instance::{NodeInstance, WasmCallError};

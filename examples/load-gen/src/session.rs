@@ -1,0 +1,114 @@
+//! One session: connect, run a connection, and reconnect (after a churn cut at once, after a
+//! refusal or a server close after a short pause) until the run's deadline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::{sleep_until, Instant};
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+use crate::conn::{self, ConnEnd, ConnPlan};
+use crate::connect::{self, Connected};
+use crate::counts::Counters;
+use crate::latency::{Reservoir, RESERVOIR_CAP};
+use crate::rng::SplitMix64;
+use crate::spec::{LoadSpec, Mode};
+
+/// Pause before reconnecting after a refusal, a failed connect or a server close.
+const RECONNECT_BACKOFF: Duration = Duration::from_millis(200);
+
+/// The parts of a [`LoadSpec`] every session shares, prepared once.
+#[derive(Debug)]
+pub(crate) struct SessionPlan {
+    url: String,
+    auth: Option<HeaderValue>,
+    frames: Vec<Bytes>,
+    mode: Mode,
+    interval: Option<Duration>,
+    churn: Option<Duration>,
+    drain_timeout: Duration,
+    seed: u64,
+}
+
+impl SessionPlan {
+    /// From a spec that passed [`LoadSpec::validate`].
+    pub(crate) fn from_spec(spec: &LoadSpec) -> Self {
+        Self {
+            url: spec.stream_url(),
+            auth: spec.auth_header().ok().flatten(),
+            frames: spec.frames.clone(),
+            mode: spec.mode(),
+            interval: spec.interval(),
+            churn: spec.churn,
+            drain_timeout: spec.drain_timeout,
+            seed: spec.seed,
+        }
+    }
+}
+
+/// What one session measured.
+#[derive(Debug)]
+pub(crate) struct SessionStats {
+    pub(crate) index: usize,
+    pub(crate) counters: Counters,
+    pub(crate) latency: Reservoir,
+    /// Time spent sending (connected, before each connection's end).
+    pub(crate) active: Duration,
+    pub(crate) last_connect_error: Option<String>,
+}
+
+pub(crate) async fn run(index: usize, plan: Arc<SessionPlan>, deadline: Instant) -> SessionStats {
+    let stream = index as u64 * 2;
+    let mut rng = SplitMix64::derive(plan.seed, stream);
+    let mut stats = SessionStats {
+        index,
+        counters: Counters::default(),
+        latency: Reservoir::new(
+            RESERVOIR_CAP,
+            SplitMix64::derive(plan.seed, stream + 1).next_u64(),
+        ),
+        active: Duration::ZERO,
+        last_connect_error: None,
+    };
+    while Instant::now() < deadline {
+        match connect::connect(&plan.url, plan.auth.as_ref()).await {
+            Connected::Open(ws) => {
+                stats.counters.connections_opened += 1;
+                let now = Instant::now();
+                let cut_at = plan
+                    .churn
+                    .map(|churn| now + churn.mul_f64(0.5 + rng.unit()))
+                    .filter(|&at| at < deadline);
+                let conn_plan = ConnPlan {
+                    frames: &plan.frames,
+                    first_frame: index as u64 + stats.counters.frames_sent,
+                    mode: plan.mode,
+                    interval: plan.interval,
+                    end_at: cut_at.unwrap_or(deadline),
+                    abrupt: cut_at.is_some(),
+                    reset: cut_at.is_some() && rng.below(2) == 0,
+                    drain_timeout: plan.drain_timeout,
+                };
+                if conn::run(*ws, &conn_plan, &mut stats).await == ConnEnd::ServerClosed {
+                    backoff(deadline).await;
+                }
+            }
+            Connected::Refused { code } => {
+                stats.counters.connections_refused += 1;
+                stats.counters.refused_by_code.add(&code, 1);
+                backoff(deadline).await;
+            }
+            Connected::Failed(reason) => {
+                stats.counters.connect_failures += 1;
+                stats.last_connect_error = Some(reason);
+                backoff(deadline).await;
+            }
+        }
+    }
+    stats
+}
+
+async fn backoff(deadline: Instant) {
+    sleep_until((Instant::now() + RECONNECT_BACKOFF).min(deadline)).await;
+}
