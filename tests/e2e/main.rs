@@ -17,3 +17,4 @@ mod ocr;
 mod pipelines;
 mod sandbox;
 mod shutdown;
+mod tenancy;

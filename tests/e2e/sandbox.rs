@@ -120,7 +120,7 @@ async fn plugin_log_lines_reach_the_host_log_tagged_with_their_session() {
     .await;
     let mut client = server.connect("plugin_log").await;
     let reply = client.roundtrip(solid_jpeg(8, 8, [0, 0, 0])).await;
-    assert_eq!(reply["result"]["logged"], true, "{reply}");
+    assert_eq!(reply["result"]["logged"], 1, "{reply}");
     let line = logs_where_target("plugin", "plugin_log");
     assert!(
         line.iter().any(|l| l["node_id"] == "node"
@@ -134,4 +134,126 @@ fn logs_where_target(target: &str, pipeline: &str) -> Vec<serde_json::Value> {
         .into_iter()
         .filter(|l| l["target"] == target && l["pipeline_id"] == pipeline)
         .collect()
+}
+
+#[tokio::test]
+async fn a_chatty_plugin_is_rate_limited_and_the_excess_is_summarised() {
+    let server = TestServer::start_with(
+        &[(
+            "chatty",
+            &wasm_pipeline("chatty", "fixture_logger.wasm", "lines = 50"),
+        )],
+        |c| c.plugin_log_lines_per_sec = 5,
+    )
+    .await;
+    let mut client = server.connect("chatty").await;
+    let reply = client.roundtrip(solid_jpeg(8, 8, [0, 0, 0])).await;
+    assert_eq!(reply["result"]["logged"], 50, "{reply}");
+    let summary = wait_log(
+        "plugin log lines over the rate limit were dropped",
+        &[("pipeline_id", json!("chatty"))],
+    )
+    .await;
+    assert_eq!(summary["suppressed"], 45, "{summary}");
+    let kept = logs_where_target("plugin", "chatty")
+        .into_iter()
+        .filter(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("fixture-logger"))
+        })
+        .count();
+    assert_eq!(kept, 5);
+}
+
+/// The healthy neighbour every attack test keeps checking.
+async fn assert_serves(client: &mut Client, frame_index: u64) {
+    let r = client.roundtrip(solid_jpeg(32, 16, [200, 10, 10])).await;
+    assert_eq!(r["frame_index"], frame_index, "{r}");
+    assert_eq!(r["result"]["width"], 32, "{r}");
+}
+
+#[tokio::test]
+async fn deep_recursion_overflows_the_bounded_stack_as_a_frame_failure() {
+    let server = TestServer::start_with(
+        &[
+            (
+                "recurse",
+                &wasm_pipeline("recurse", "fixture_recurse.wasm", ""),
+            ),
+            ("frame_info", &shipped_pipeline("frame_info")),
+        ],
+        |c| c.wasm_max_stack_bytes = 256 << 10,
+    )
+    .await;
+    let mut attacker = server.connect("recurse").await;
+    let mut neighbour = server.connect("frame_info").await;
+    for i in 1..=2 {
+        let r = attacker.roundtrip(solid_jpeg(8, 8, [0, 0, 0])).await;
+        assert_eq!(r["frame_index"], i, "{r}");
+        assert_eq!(r["error"], "pipeline_failure", "{r}");
+        assert!(r["detail"].as_str().unwrap().contains("stack"), "{r}");
+        assert_serves(&mut neighbour, i).await;
+    }
+}
+
+#[tokio::test]
+async fn a_huge_output_is_refused_as_pipeline_failure() {
+    let server = TestServer::start_with(
+        &[
+            (
+                "huge",
+                &wasm_pipeline("huge", "fixture_huge_output.wasm", "mb = 16"),
+            ),
+            ("frame_info", &shipped_pipeline("frame_info")),
+        ],
+        |c| c.wasm_memory_bytes = 64 << 20,
+    )
+    .await;
+    let mut attacker = server.connect("huge").await;
+    let mut neighbour = server.connect("frame_info").await;
+    for i in 1..=3 {
+        let r = attacker.roundtrip(solid_jpeg(8, 8, [0, 0, 0])).await;
+        assert_eq!(r["error"], "pipeline_failure", "{r}");
+        assert!(r["detail"].as_str().unwrap().contains("byte limit"), "{r}");
+        assert_serves(&mut neighbour, i).await;
+    }
+}
+
+#[tokio::test]
+async fn a_component_importing_wasi_files_or_sockets_is_refused_at_load_by_name() {
+    let server = TestServer::start(&[
+        (
+            "wants_wasi",
+            &wasm_pipeline("wants_wasi", "fixture_wants_wasi.wasm", ""),
+        ),
+        ("frame_info", &shipped_pipeline("frame_info")),
+    ])
+    .await;
+    let list = server.get_json("/pipelines").await;
+    let p = list["pipelines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "wants_wasi")
+        .unwrap()
+        .clone();
+    assert_eq!(p["status"], "failed", "{p}");
+    let reason = p["reason"].as_str().unwrap();
+    assert!(reason.contains("wasi:"), "{reason}");
+    assert!(
+        reason.contains("wasi:filesystem")
+            || reason.contains("wasi:sockets")
+            || reason.contains("wasi:io"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("outside the streamhost:node world"),
+        "{reason}"
+    );
+    let mut refused = server.connect("wants_wasi").await;
+    let err = refused.recv_json().await;
+    assert_eq!(err["error"], "invalid_pipeline", "{err}");
+    let mut neighbour = server.connect("frame_info").await;
+    assert_serves(&mut neighbour, 1).await;
 }

@@ -142,6 +142,55 @@ impl TestServer {
         Client { ws }
     }
 
+    /// Opens a session with extra request headers; a refused upgrade comes
+    /// back as `Err((HTTP status, JSON body))`.
+    pub async fn try_connect(
+        &self,
+        query: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<(Client, Option<String>), (u16, Value)> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+        let mut req = self.ws_url(query).into_client_request().unwrap();
+        for (k, v) in headers {
+            req.headers_mut().append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((ws, resp)) => {
+                let protocol = resp
+                    .headers()
+                    .get("sec-websocket-protocol")
+                    .map(|v| v.to_str().unwrap().to_string());
+                Ok((Client { ws }, protocol))
+            }
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                let body = resp.body().clone().unwrap_or_default();
+                let json = serde_json::from_slice(&body)
+                    .unwrap_or_else(|e| panic!("refusal body is not JSON ({e}): {body:?}"));
+                Err((resp.status().as_u16(), json))
+            }
+            Err(e) => panic!("connect failed: {e}"),
+        }
+    }
+
+    /// Opens a session with `Authorization: Bearer <token>`.
+    pub async fn connect_as(&self, token: &str, pipeline: &str) -> Client {
+        let auth = format!("Bearer {token}");
+        match self
+            .try_connect(
+                &format!("?pipeline_id={pipeline}"),
+                &[("authorization", &auth)],
+            )
+            .await
+        {
+            Ok((client, _)) => client,
+            Err(refused) => panic!("refused: {refused:?}"),
+        }
+    }
+
     /// A plain HTTP/1.1 GET: (status, body).
     pub async fn get(&self, path: &str) -> (u16, String) {
         http_get(self.addr, path).await

@@ -79,13 +79,17 @@ impl NodeComponent {
                 reason: format!("{e:#}"),
             })?;
         let ty = component.component_type();
-        if let Some((name, _)) = ty
+        let forbidden: Vec<String> = ty
             .imports(&engine.engine)
-            .find(|(name, _)| !name.starts_with(ALLOWED_IMPORT_PACKAGE))
-        {
+            .map(|(name, _)| name)
+            .filter(|name| !name.starts_with(ALLOWED_IMPORT_PACKAGE))
+            .map(|name| name.chars().take(200).collect())
+            .take(16)
+            .collect();
+        if !forbidden.is_empty() {
             return Err(WasmLoadError::ForbiddenImport {
                 path,
-                import: name.chars().take(200).collect(),
+                import: forbidden.join(", "),
             });
         }
         let instance_pre =

@@ -1,0 +1,292 @@
+//! Tenants: tokens on the upgrade (header, subprotocol, query), pipeline
+//! allow-lists, session and fps quotas, Wasm quotas capping what a manifest
+//! asks for, tenant metric labels, and tokens kept out of the logs.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use streamhost::tenants::token_digest_hex;
+use streamhost_tests::*;
+
+const TOKEN_A: &str = "sh_tenant_a_4f1c9e0b7d2a";
+const TOKEN_B: &str = "sh_tenant_b_93d0c11e8a5f";
+
+fn tenants_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let text = format!(
+        r#"
+[[tenants]]
+id = "acme"
+token_sha256 = ["{a}"]
+pipelines = ["frame_info", "bomb", "greedy"]
+max_sessions = 2
+max_fps = 5.0
+wasm_memory_mb = 16
+
+[[tenants]]
+id = "globex"
+token_sha256 = ["{b}"]
+pipelines = ["*"]
+"#,
+        a = token_digest_hex(TOKEN_A),
+        b = token_digest_hex(TOKEN_B)
+    );
+    let path = dir.join("tenants.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+async fn start(dir: &tempfile::TempDir) -> TestServer {
+    let path = tenants_file(dir.path());
+    let greedy = wasm_pipeline("greedy", "fixture_alloc.wasm", "mb = 1")
+        .replace("kind = \"wasm\"", "kind = \"wasm\"\nmemory_mb = 48");
+    TestServer::start_with(
+        &[
+            ("frame_info", &shipped_pipeline("frame_info")),
+            ("frame_stats", &shipped_pipeline("frame_stats")),
+            (
+                "bomb",
+                &wasm_pipeline("bomb", "fixture_alloc.wasm", "mb = 24"),
+            ),
+            ("greedy", &greedy),
+        ],
+        |c| c.tenants_file = Some(path),
+    )
+    .await
+}
+
+fn frame() -> Vec<u8> {
+    solid_jpeg(32, 24, [10, 200, 30])
+}
+
+/// Sends a frame and returns its answer, skipping `slow_down` warnings.
+async fn answer(client: &mut Client) -> Value {
+    client.send_frame(frame()).await;
+    loop {
+        let r = client.recv_json().await;
+        if r.get("warning").is_none() {
+            return r;
+        }
+    }
+}
+
+#[tokio::test]
+async fn missing_or_wrong_tokens_are_refused_with_401_and_never_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir).await;
+    let (status, body) = server
+        .try_connect("?pipeline_id=frame_info", &[])
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(status, 401);
+    assert_eq!(body["error"], "unauthorized", "{body}");
+    let wrong = "sh_wrong_token_do_not_log_me";
+    for headers in [
+        vec![("authorization", format!("Bearer {wrong}"))],
+        vec![(
+            "sec-websocket-protocol",
+            format!("streamhost, bearer.{wrong}"),
+        )],
+    ] {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, body) = server
+            .try_connect("?pipeline_id=frame_info", &headers)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("unauthorized"))
+        );
+    }
+    let (status, _) = server
+        .try_connect(
+            &format!("?pipeline_id=frame_info&access_token={wrong}"),
+            &[],
+        )
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(status, 401);
+    server
+        .wait_metric("stream_errors{code=\"unauthorized\"}", 4.0)
+        .await;
+    // A valid token's session logs too; neither token appears anywhere in the logs.
+    let mut ok = server.connect_as(TOKEN_A, "frame_info").await;
+    assert_eq!(ok.roundtrip(frame()).await["frame_index"], 1);
+    let logs: String = log_lines().iter().map(Value::to_string).collect();
+    assert!(logs.contains("connection refused: unauthorized"));
+    assert!(!logs.contains(wrong), "a presented token was logged");
+    assert!(!logs.contains(TOKEN_A), "a valid token was logged");
+}
+
+#[tokio::test]
+async fn each_token_reaches_only_its_tenants_pipelines_by_every_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir).await;
+    // Header route.
+    let mut a = server.connect_as(TOKEN_A, "frame_info").await;
+    let r = a.roundtrip(frame()).await;
+    assert_eq!(r["result"]["width"], 32, "{r}");
+    // Browser routes: the token as a subprotocol (the server picks "streamhost"), or a query parameter.
+    let (mut b, protocol) = server
+        .try_connect(
+            "?pipeline_id=frame_stats",
+            &[(
+                "sec-websocket-protocol",
+                &format!("streamhost, bearer.{TOKEN_B}"),
+            )],
+        )
+        .await
+        .unwrap();
+    assert_eq!(protocol.as_deref(), Some("streamhost"));
+    assert_eq!(b.roundtrip(frame()).await["frame_index"], 1);
+    let (mut q, _) = server
+        .try_connect(
+            &format!("?pipeline_id=frame_info&access_token={TOKEN_B}"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(q.roundtrip(frame()).await["result"]["height"], 24);
+    // Tenant A may not open frame_stats, which only B's list (via "*") covers.
+    let mut denied = server.connect_as(TOKEN_A, "frame_stats").await;
+    let err = denied.recv_json().await;
+    assert_eq!(err["error"], "forbidden", "{err}");
+    denied.expect_close(1008).await;
+    // Tenant labels in /metrics.
+    server
+        .wait_metric(
+            "stream_frames_processed{pipeline=\"frame_info\",tenant=\"acme\"}",
+            1.0,
+        )
+        .await;
+    server
+        .wait_metric(
+            "stream_frames_processed{pipeline=\"frame_info\",tenant=\"globex\"}",
+            1.0,
+        )
+        .await;
+    server
+        .wait_metric("stream_tenant_sessions_active{tenant=\"globex\"}", 2.0)
+        .await;
+}
+
+#[tokio::test]
+async fn session_quota_refuses_with_429_and_frees_on_disconnect() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir).await;
+    let first = server.connect_as(TOKEN_A, "frame_info").await;
+    let _second = server.connect_as(TOKEN_A, "frame_info").await;
+    server
+        .wait_metric("stream_tenant_sessions_active{tenant=\"acme\"}", 2.0)
+        .await;
+    let auth = format!("Bearer {TOKEN_A}");
+    let (status, body) = server
+        .try_connect("?pipeline_id=frame_info", &[("authorization", &auth)])
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(status, 429);
+    assert_eq!(body["error"], "too_many_sessions", "{body}");
+    // Another tenant is unaffected.
+    let mut other = server.connect_as(TOKEN_B, "frame_info").await;
+    assert_eq!(other.roundtrip(frame()).await["frame_index"], 1);
+    // A freed slot can be used again.
+    first.close().await;
+    server
+        .wait_metric("stream_tenant_sessions_active{tenant=\"acme\"}", 1.0)
+        .await;
+    let mut again = server.connect_as(TOKEN_A, "frame_info").await;
+    assert_eq!(again.roundtrip(frame()).await["frame_index"], 1);
+}
+
+#[tokio::test]
+async fn the_fps_quota_drops_excess_frames_as_rate_limited_and_answers_each_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir).await;
+    let mut a = server.connect_as(TOKEN_A, "frame_info").await;
+    // 20 frames back to back, each waiting for its reply: far over 5 fps.
+    let mut results = 0;
+    let mut limited = 0;
+    for i in 1..=20u64 {
+        let r = answer(&mut a).await;
+        assert_eq!(r["frame_index"], i, "{r}");
+        if r.get("result").is_some() {
+            results += 1;
+        } else {
+            assert_eq!(
+                r,
+                json!({"frame_index": i, "dropped": true, "reason": "rate_limited"})
+            );
+            limited += 1;
+        }
+    }
+    // A burst of one second's worth (5), plus what refills while 20 round trips run.
+    assert!((5..=9).contains(&results), "results {results}");
+    assert_eq!(results + limited, 20);
+    server
+        .wait_metric(
+            "stream_frames_dropped{pipeline=\"frame_info\",reason=\"rate_limited\",tenant=\"acme\"}",
+            limited as f64,
+        )
+        .await;
+    // Paced under the quota, nothing is dropped.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for _ in 0..3 {
+        let r = answer(&mut a).await;
+        assert!(r.get("result").is_some(), "{r}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // The other tenant has no fps quota.
+    let mut b = server.connect_as(TOKEN_B, "frame_info").await;
+    for _ in 0..10 {
+        assert!(b.roundtrip(frame()).await.get("result").is_some());
+    }
+}
+
+#[tokio::test]
+async fn wasm_quotas_cap_instances_and_what_manifests_may_ask_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir).await;
+    // 24 MiB fits the server's 64 MiB cap (globex) but not acme's 16 MiB quota.
+    let mut b = server.connect_as(TOKEN_B, "bomb").await;
+    let r = b.roundtrip(frame()).await;
+    assert_eq!(r["result"]["mb"], 24, "{r}");
+    let mut a = server.connect_as(TOKEN_A, "bomb").await;
+    let r = a.roundtrip(frame()).await;
+    assert_eq!(r["error"], "pipeline_failure", "{r}");
+    assert!(r["detail"].as_str().unwrap().contains("16 MiB"), "{r}");
+    // A manifest asking for 48 MiB per instance is over acme's quota: refused at connect.
+    let mut greedy = server.connect_as(TOKEN_A, "greedy").await;
+    let err = greedy.recv_json().await;
+    assert_eq!(err["error"], "forbidden", "{err}");
+    assert!(err["detail"].as_str().unwrap().contains("48 MiB"), "{err}");
+    greedy.expect_close(1008).await;
+    // ...and fine for globex.
+    let mut g = server.connect_as(TOKEN_B, "greedy").await;
+    assert_eq!(g.roundtrip(frame()).await["result"]["mb"], 1);
+}
+
+#[tokio::test]
+async fn a_bad_tenants_file_stops_the_server_from_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tenants.toml");
+    std::fs::write(
+        &path,
+        "[[tenants]]\nid = \"x\"\ntoken_sha256 = [\"nothex\"]\npipelines = [\"*\"]\n",
+    )
+    .unwrap();
+    let config = streamhost::Config {
+        tenants_file: Some(path),
+        pipelines_dir: dir.path().to_path_buf(),
+        ..streamhost::Config::default()
+    };
+    let err = streamhost::AppState::build(config)
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        err.as_deref().unwrap_or("").contains("64 hex digits"),
+        "{err:?}"
+    );
+}
