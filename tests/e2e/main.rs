@@ -10,6 +10,7 @@ mod backpressure;
 mod connect;
 mod errors;
 mod frames;
+mod malformed;
 mod manifests;
 mod observability;
 

@@ -12,7 +12,10 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use mozjpeg::{ColorSpace, Decompress};
+use mozjpeg::decompress::DecompressBuilder;
+use mozjpeg::ColorSpace;
+
+use super::jpeg_strict::strict_error_mgr;
 use serde::Deserialize;
 
 use crate::frame::FrameError;
@@ -85,7 +88,10 @@ fn decode_unguarded(
     max_pixels: u64,
 ) -> Result<Image, FrameError> {
     let io_err = |e: std::io::Error| FrameError::Undecodable(e.to_string());
-    let mut dec = Decompress::new_mem(jpeg).map_err(io_err)?;
+    let mut dec = DecompressBuilder::new()
+        .with_err(strict_error_mgr())
+        .from_mem(jpeg)
+        .map_err(io_err)?;
     let (width, height) = dec.size();
     if width == 0 || height == 0 {
         return Err(FrameError::Undecodable("zero-sized image".into()));

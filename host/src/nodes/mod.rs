@@ -4,6 +4,7 @@
 //! `kind` to one of them.
 
 pub mod jpeg_decode;
+mod jpeg_strict;
 pub mod onnx;
 pub mod text_crop;
 pub mod to_tensor;
