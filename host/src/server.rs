@@ -176,10 +176,14 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (app, state, alive) = (app.clone(), state.clone(), open_connections.clone());
+        // The slot travels with the request, so an upgraded WebSocket keeps
+        // holding it after hyper hands the connection over.
+        let slot = ConnectionSlot(Arc::new(permit));
+        let app = app.clone().layer(axum::Extension(slot.clone()));
+        let (state, alive) = (state.clone(), open_connections.clone());
         tokio::spawn(async move {
             serve_io(stream, app, &state).await;
-            drop((permit, alive));
+            drop((slot, alive));
         });
     }
     drop(listener);
@@ -198,6 +202,11 @@ pub async fn serve(
     );
     Ok(())
 }
+
+/// One of the `STREAMHOST_MAX_CONNECTIONS` slots, held by a connection and,
+/// after an upgrade, by its WebSocket session.
+#[derive(Clone)]
+pub struct ConnectionSlot(#[allow(dead_code)] Arc<tokio::sync::OwnedSemaphorePermit>);
 
 /// Serves one connection (HTTP/1 with WebSocket upgrades) over any byte
 /// stream, with the header-read timeout and graceful shutdown of [`serve`].

@@ -38,6 +38,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
+use axum::Extension;
 use futures_util::future::OptionFuture;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::{JoinError, JoinHandle};
@@ -46,7 +47,7 @@ use crate::backpressure::{FrameRate, SlowdownDetector};
 use crate::frame::validate_jpeg;
 use crate::pipeline::exec::{FrameOutcome, SessionRunner};
 use crate::pipeline::registry::Plan;
-use crate::server::{refusal, AppState};
+use crate::server::{refusal, AppState, ConnectionSlot};
 use crate::session::{next_session_id, SessionCounters};
 use crate::tenants::{AuthError, Tenant};
 use crate::wasm::InstanceLimits;
@@ -93,6 +94,7 @@ fn presented_token<'a>(
 /// (server limit) and 429 `too_many_sessions` (the tenant's `max_sessions`).
 pub async fn upgrade(
     State(state): State<AppState>,
+    connection: Option<Extension<ConnectionSlot>>,
     headers: HeaderMap,
     query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
     ws: WebSocketUpgrade,
@@ -155,7 +157,7 @@ pub async fn upgrade(
                 state,
                 pipeline_id,
                 tenant,
-                (server_slot, tenant_slot),
+                (server_slot, tenant_slot, connection),
             )
         })
 }
@@ -208,7 +210,11 @@ async fn session(
     state: AppState,
     pipeline_id: Option<String>,
     tenant: Arc<Tenant>,
-    _slots: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+    _slots: (
+        OwnedSemaphorePermit,
+        OwnedSemaphorePermit,
+        Option<Extension<ConnectionSlot>>,
+    ),
 ) {
     let session_id = next_session_id();
     let send_timeout = state.config.send_timeout;
@@ -415,6 +421,9 @@ impl Session {
         if self.slowdown.record(true) {
             return self.warn_slow_down(socket).await;
         }
+        // A flooding client would otherwise have many frames dropped per turn
+        // of the runtime; yielding here makes sessions take turns frame by frame.
+        tokio::task::yield_now().await;
         Flow::Continue
     }
 

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod backpressure;
+mod clients;
 mod connect;
 mod errors;
 mod frames;
@@ -18,4 +19,5 @@ mod ocr;
 mod pipelines;
 mod sandbox;
 mod shutdown;
+mod soak;
 mod tenancy;

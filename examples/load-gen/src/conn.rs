@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::connect::Ws;
-use crate::ledger::{Answer, Ledger, MAX_OUTSTANDING};
+use crate::ledger::{Answer, Ledger};
 use crate::reply::{self, Reply};
 use crate::session::SessionStats;
 use crate::spec::Mode;
@@ -44,6 +44,8 @@ pub(crate) struct ConnPlan<'a> {
     /// For an abrupt end, reset the TCP connection (RST) rather than just dropping it (FIN).
     pub(crate) reset: bool,
     pub(crate) drain_timeout: Duration,
+    /// Most unanswered frames before sending waits (flood) or skips (paced).
+    pub(crate) window: usize,
 }
 
 /// How a connection ended.
@@ -202,14 +204,14 @@ async fn send_side(
                     () = wait(&mut progress, |p| p.done) => continue,
                     _ = ticker.tick() => {}
                 }
-                if outstanding >= MAX_OUTSTANDING {
+                if outstanding >= plan.window {
                     lock(shared).stats.counters.window_full += 1;
                     continue;
                 }
             }
-            Pace::Flood if outstanding >= MAX_OUTSTANDING => {
+            Pace::Flood if outstanding >= plan.window => {
                 lock(shared).stats.counters.window_full += 1;
-                let floor = sent - MAX_OUTSTANDING as u64;
+                let floor = sent - plan.window as u64;
                 tokio::select! {
                     biased;
                     () = &mut end => break Stop::Deadline,

@@ -50,6 +50,9 @@ struct Args {
     /// At the end, how long to wait for outstanding replies, in ms.
     #[arg(long, default_value_t = 5000)]
     drain_timeout_ms: u64,
+    /// Most unanswered frames per connection (1..=4096).
+    #[arg(long, default_value_t = 4096)]
+    window: usize,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Write the JSON report here.
@@ -128,6 +131,7 @@ fn spec_from(args: &Args, frames: Vec<Bytes>) -> Result<LoadSpec, String> {
         token: args.token.clone(),
         churn: args.churn_ms.map(Duration::from_millis),
         drain_timeout: Duration::from_millis(args.drain_timeout_ms),
+        window: args.window,
         seed: args.seed,
     })
 }

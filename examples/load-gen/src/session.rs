@@ -28,6 +28,7 @@ pub(crate) struct SessionPlan {
     interval: Option<Duration>,
     churn: Option<Duration>,
     drain_timeout: Duration,
+    window: usize,
     seed: u64,
 }
 
@@ -42,6 +43,7 @@ impl SessionPlan {
             interval: spec.interval(),
             churn: spec.churn,
             drain_timeout: spec.drain_timeout,
+            window: spec.window,
             seed: spec.seed,
         }
     }
@@ -89,6 +91,7 @@ pub(crate) async fn run(index: usize, plan: Arc<SessionPlan>, deadline: Instant)
                     abrupt: cut_at.is_some(),
                     reset: cut_at.is_some() && rng.below(2) == 0,
                     drain_timeout: plan.drain_timeout,
+                    window: plan.window,
                 };
                 if conn::run(*ws, &conn_plan, &mut stats).await == ConnEnd::ServerClosed {
                     backoff(deadline).await;

@@ -41,6 +41,9 @@ pub struct LoadSpec {
     pub churn: Option<Duration>,
     /// At the end, how long to wait for outstanding replies before closing.
     pub drain_timeout: Duration,
+    /// Most unanswered frames one connection may have (flood and paced modes wait or skip
+    /// beyond it); at most [`crate::ledger::MAX_OUTSTANDING`].
+    pub window: usize,
     pub seed: u64,
 }
 
@@ -57,6 +60,7 @@ impl Default for LoadSpec {
             token: None,
             churn: None,
             drain_timeout: Duration::from_secs(5),
+            window: crate::ledger::MAX_OUTSTANDING,
             seed: 1,
         }
     }
@@ -123,6 +127,12 @@ impl LoadSpec {
         }
         if self.flood && self.fps > 0.0 {
             return bad("flood and fps > 0 exclude each other");
+        }
+        if self.window == 0 || self.window > crate::ledger::MAX_OUTSTANDING {
+            return bad(&format!(
+                "window must be 1..={}",
+                crate::ledger::MAX_OUTSTANDING
+            ));
         }
         if self.duration.is_zero() {
             return bad("duration must be positive");
