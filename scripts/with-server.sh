@@ -19,4 +19,4 @@ for _ in $(seq 1 100); do
     sleep 0.2
 done
 curl -fsS "http://$ADDR/health" >/dev/null || { echo "with-server: server not healthy; see $LOG" >&2; exit 1; }
-"$@"
+STREAMHOST_SERVER_PID=$PID "$@"

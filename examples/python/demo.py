@@ -168,6 +168,13 @@ async def s4_valid_frame(args):
         reply = await recv_json(ws, timeout=30.0)  # the first frame may warm a model up
     check(reply.get("frame_index") == 1, f"expected frame_index 1: {reply}")
     check(isinstance(reply.get("result"), dict), f"expected a result object: {reply}")
+    lines = reply["result"].get("text")
+    if isinstance(lines, list):
+        # ocr / yolo_ocr: show what was read, not 300 characters of boxes.
+        read = [line.get("text") for line in lines if isinstance(line, dict)]
+        detections = reply["result"].get("detections")
+        extra = f", {len(detections)} detections" if isinstance(detections, list) else ""
+        return f"frame_index 1, text read: {read}{extra}"
     text = json.dumps(reply)
     return text if len(text) < 300 else text[:300] + "..."
 
