@@ -5,7 +5,7 @@ PLUGIN_DIR ?= target/plugins
 STREAMHOST_LISTEN ?= 127.0.0.1:8000
 export STREAMHOST_PLUGIN_DIR ?= $(PLUGIN_DIR)
 
-.PHONY: help setup plugins models build run test lint fmt demo bench-setup accuracy bench load clean
+.PHONY: help setup plugins models build run test lint fmt demo bench-setup accuracy bench load fuzz clean
 
 help:
 	@echo "make run    - set up, build plugins and server, serve on $(STREAMHOST_LISTEN)"
@@ -15,6 +15,7 @@ help:
 	@echo "make accuracy - compare the ocr pipeline with RapidOCR 3.10 on the generated corpus"
 	@echo "make bench  - per-stage times, latency and throughput vs RapidOCR; prints the ratios"
 	@echo "make load   - load and soak scenarios with the load generator (numbers for BENCHMARKS.md)"
+	@echo "make fuzz   - build the cargo-fuzz targets (fuzz/) and run each for FUZZ_SECONDS (default 60)"
 
 setup:
 	@bash scripts/setup.sh
@@ -59,6 +60,11 @@ LOAD_ADDR ?= 127.0.0.1:8766
 load: build
 	$(CARGO) build --release -p streamhost-load
 	scripts/with-server.sh $(LOAD_ADDR) scripts/load-report.sh $(LOAD_ADDR)
+
+FUZZ_SECONDS ?= 60
+
+fuzz: setup plugins
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 DEMO_PIPELINE ?= frame_info
 

@@ -240,7 +240,8 @@ impl Config {
     /// The frame budget's message limit for the WebSocket layer: twice the frame
     /// limit, so a frame somewhat over budget still reaches the contract's
     /// `frame_too_large` reply instead of a bare protocol close; anything beyond
-    /// that is cut off by the WebSocket layer (close code 1009) before it is buffered.
+    /// that is cut off by the WebSocket layer (it drops the connection, without a
+    /// close frame) before it is buffered.
     pub fn ws_message_limit(&self) -> usize {
         self.max_frame_bytes.saturating_mul(2)
     }

@@ -12,6 +12,7 @@
 pub mod backpressure;
 pub mod config;
 pub mod frame;
+pub mod fuzz_entry;
 pub mod logging;
 pub mod metrics;
 pub mod nodes;

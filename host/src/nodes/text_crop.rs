@@ -51,6 +51,29 @@ pub struct TextCropConfig {
     pub max_boxes: usize,
 }
 
+/// Largest crop height or width: the recogniser's input, never a frame-sized buffer per box.
+pub const MAX_CROP_SIDE: u32 = 4096;
+
+impl TextCropConfig {
+    /// Load-time check: sizes in 1..=[`MAX_CROP_SIDE`], min_width <= max_width, at
+    /// most 1000 boxes, so a manifest cannot make every frame allocate gigabytes.
+    pub fn validate(&self) -> Result<(), String> {
+        let sides = [self.height, self.min_width, self.max_width];
+        if sides.iter().any(|s| !(1..=MAX_CROP_SIDE).contains(s)) {
+            return Err(format!(
+                "height, min_width and max_width must be in 1..={MAX_CROP_SIDE}"
+            ));
+        }
+        if self.min_width > self.max_width {
+            return Err("min_width must not exceed max_width".into());
+        }
+        if !(1..=1000).contains(&self.max_boxes) {
+            return Err("max_boxes must be in 1..=1000".into());
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TextCropError {
     #[error("expects an rgb8 or bgr8 image, got {0}")]

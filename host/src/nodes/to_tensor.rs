@@ -98,6 +98,21 @@ pub struct ToTensorConfig {
 /// Largest tensor side this node produces (bounds memory per frame).
 pub const MAX_SIDE: u32 = 4096;
 
+impl ToTensorConfig {
+    /// Load-time check of what serde cannot express: a letterbox target must
+    /// have sides in 1..=[`MAX_SIDE`] (a zero side used to panic per frame).
+    pub fn validate(&self) -> Result<(), String> {
+        if let Resize::Letterbox { width, height, .. } = self.resize {
+            if !(1..=MAX_SIDE).contains(&width) || !(1..=MAX_SIDE).contains(&height) {
+                return Err(format!(
+                    "letterbox width and height must be in 1..={MAX_SIDE}, got {width}x{height}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ToTensorError {
     #[error("expects an rgb8 or bgr8 image, got {0}")]
@@ -262,6 +277,25 @@ pub fn resize_rgb(img: &Image, w: u32, h: u32) -> Result<Vec<u8>, ToTensorError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_letterbox_side_of_zero_is_refused_at_load() {
+        let cfg = |width, height| ToTensorConfig {
+            resize: Resize::Letterbox {
+                width,
+                height,
+                pad: 114,
+                center: false,
+            },
+            ..serde_json::from_str::<ToTensorConfig>(
+                r#"{"channels":"rgb","resize":{"mode":"letterbox","width":8,"height":8}}"#,
+            )
+            .unwrap_or_else(|e| unreachable!("{e}"))
+        };
+        assert!(cfg(0, 5).validate().is_err());
+        assert!(cfg(5, MAX_SIDE + 1).validate().is_err());
+        assert_eq!(cfg(640, 640).validate(), Ok(()));
+    }
 
     fn image(w: u32, h: u32, format: PixelFormat, px: [u8; 3]) -> Image {
         Image {

@@ -388,13 +388,17 @@ impl Loader<'_> {
                 if inputs.len() != 1 {
                     return Err("to_tensor takes exactly one input, an image".into());
                 }
-                Ok(NodeOp::ToTensor(typed_config(&n.config)?))
+                let config: ToTensorConfig = typed_config(&n.config)?;
+                config.validate()?;
+                Ok(NodeOp::ToTensor(config))
             }
             "text_crop" => {
                 if inputs.len() != 2 {
                     return Err("text_crop takes two inputs: the image, then the boxes".into());
                 }
-                Ok(NodeOp::TextCrop(typed_config(&n.config)?))
+                let config: TextCropConfig = typed_config(&n.config)?;
+                config.validate()?;
+                Ok(NodeOp::TextCrop(config))
             }
             "onnx" => {
                 if inputs.is_empty() {
