@@ -19,5 +19,4 @@ mod ocr;
 mod pipelines;
 mod sandbox;
 mod shutdown;
-mod soak;
 mod tenancy;
