@@ -38,7 +38,7 @@ pub use counts::{CappedCounts, Counters, Violations};
 pub use error::LoadError;
 pub use latency::LatencySummary;
 pub use report::{LoadReport, SessionReport, TotalsReport};
-pub use spec::{LoadSpec, Mode};
+pub use spec::{with_pipeline_query, LoadSpec, Mode};
 
 /// Runs the load described by `spec` and reports what happened.
 ///

@@ -164,6 +164,12 @@ pub fn stream_url(base: &str, pipeline: &str) -> String {
         };
         format!("{}{STREAM_PATH}{query}", host.trim_end_matches('/'))
     };
+    with_pipeline_query(&base, pipeline)
+}
+
+/// `base` with `pipeline_id=<pipeline>` (percent-encoded) added to its query
+/// string; shared with `examples/stream-client`.
+pub fn with_pipeline_query(base: &str, pipeline: &str) -> String {
     let sep = if base.ends_with('?') || base.ends_with('&') {
         ""
     } else if base.contains('?') {

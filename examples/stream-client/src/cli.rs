@@ -79,29 +79,10 @@ fn parse_fps(s: &str) -> Result<f64, String> {
     }
 }
 
-/// `base` with `pipeline_id=<pipeline>` added to its query string.
+/// `base` with `pipeline_id=<pipeline>` added to its query string (the load
+/// generator's helper, so both clients build the URL the same way).
 pub fn stream_url(base: &str, pipeline: &str) -> String {
-    let sep = if base.ends_with('?') || base.ends_with('&') {
-        ""
-    } else if base.contains('?') {
-        "&"
-    } else {
-        "?"
-    };
-    format!("{base}{sep}pipeline_id={}", encode_query_value(pipeline))
-}
-
-/// Percent-encodes all but RFC 3986 unreserved characters.
-fn encode_query_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    streamhost_load::with_pipeline_query(base, pipeline)
 }
 
 #[cfg(test)]
