@@ -39,7 +39,7 @@ use crate::pipeline::registry::LoadContext;
 use crate::pipeline::{PipelineRegistry, PipelineStatus};
 use crate::tenants::{Tenancy, TenantsError};
 use crate::wasm::{SandboxLimits, WasmEngine};
-use crate::wire::WireError;
+use crate::wire::Refusal;
 use crate::ws;
 
 /// Everything a request handler may need; cheap to clone.
@@ -296,12 +296,13 @@ async fn pipelines(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(json!({ "pipelines": list }))
 }
 
-/// An HTTP-level refusal (before any WebSocket exists): `{error, detail}` with
-/// the given status.
-pub fn refusal(status: StatusCode, err: &WireError) -> Response {
+/// An HTTP-level refusal (before any WebSocket exists): the refusal's status
+/// and `{error, detail}`.
+pub fn refusal(why: Refusal, detail: impl Into<String>) -> Response {
+    let status = StatusCode::from_u16(why.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
     (
         status,
-        Json(json!({ "error": err.code.as_str(), "detail": err.detail })),
+        Json(json!({ "error": why.code().as_str(), "detail": detail.into() })),
     )
         .into_response()
 }

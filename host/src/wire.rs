@@ -140,15 +140,32 @@ impl DropReason {
     }
 }
 
-/// The HTTP status a refusal at the WebSocket upgrade carries, before any
-/// WebSocket exists (the body is the usual `{error, detail}`).
-pub fn http_status(code: ErrorCode) -> u16 {
-    match code {
-        ErrorCode::Unauthorized => 401,
-        ErrorCode::Forbidden => 403,
-        ErrorCode::TooManySessions => 503,
-        ErrorCode::InternalError => 500,
-        _ => 400,
+/// Why a WebSocket upgrade is refused before any WebSocket exists. The reply
+/// is an HTTP response with this status and the usual `{error, detail}` body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Missing or unknown API token.
+    Unauthorized,
+    /// `STREAMHOST_MAX_SESSIONS` sessions are open.
+    ServerFull,
+    /// The tenant's `max_sessions` sessions are open.
+    TenantFull,
+}
+
+impl Refusal {
+    pub fn http_status(self) -> u16 {
+        match self {
+            Refusal::Unauthorized => 401,
+            Refusal::ServerFull => 503,
+            Refusal::TenantFull => 429,
+        }
+    }
+
+    pub fn code(self) -> ErrorCode {
+        match self {
+            Refusal::Unauthorized => ErrorCode::Unauthorized,
+            Refusal::ServerFull | Refusal::TenantFull => ErrorCode::TooManySessions,
+        }
     }
 }
 
@@ -298,6 +315,26 @@ mod tests {
                 ErrorCode::InvalidFrame,
                 "Not a valid JPEG image: bad huffman"
             )
+        );
+    }
+
+    #[test]
+    fn upgrade_refusals_carry_their_documented_status_and_code() {
+        let shown: Vec<(u16, &str)> = [
+            Refusal::Unauthorized,
+            Refusal::ServerFull,
+            Refusal::TenantFull,
+        ]
+        .iter()
+        .map(|r| (r.http_status(), r.code().as_str()))
+        .collect();
+        assert_eq!(
+            shown,
+            [
+                (401, "unauthorized"),
+                (503, "too_many_sessions"),
+                (429, "too_many_sessions")
+            ]
         );
     }
 

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use axum::Extension;
 use futures_util::future::OptionFuture;
@@ -51,7 +51,7 @@ use crate::server::{refusal, AppState, ConnectionSlot};
 use crate::session::{next_session_id, SessionCounters};
 use crate::tenants::{AuthError, Tenant};
 use crate::wasm::InstanceLimits;
-use crate::wire::{http_status, DropReason, ErrorCode, Reply, WireError};
+use crate::wire::{DropReason, ErrorCode, Refusal, Reply, WireError};
 
 type InFlight = JoinHandle<Result<(SessionRunner, FrameOutcome), JoinError>>;
 
@@ -100,9 +100,9 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     let query = query.map(|Query(q)| q).unwrap_or_default();
-    let refuse = |status: StatusCode, err: WireError| {
-        state.metrics.error(err.code);
-        refusal(status, &err)
+    let refuse = |why: Refusal, detail: String| {
+        state.metrics.error(why.code());
+        refusal(why, detail)
     };
     let tenant = match state
         .tenancy
@@ -115,34 +115,23 @@ pub async fn upgrade(
                 AuthError::Invalid => "invalid",
             };
             tracing::warn!(token = reason, "connection refused: unauthorized");
-            let status = StatusCode::from_u16(http_status(ErrorCode::Unauthorized))
-                .unwrap_or(StatusCode::UNAUTHORIZED);
-            return refuse(
-                status,
-                WireError::new(ErrorCode::Unauthorized, e.to_string()),
-            );
+            return refuse(Refusal::Unauthorized, e.to_string());
         }
     };
     let Ok(server_slot) = state.sessions.clone().try_acquire_owned() else {
         tracing::warn!(limit = state.config.max_sessions, tenant = %tenant.id, "connection refused: session limit reached");
         return refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            WireError::new(
-                ErrorCode::TooManySessions,
-                "Server is at its session limit; retry later",
-            ),
+            Refusal::ServerFull,
+            "Server is at its session limit; retry later".into(),
         );
     };
     let Some(tenant_slot) = tenant.try_session() else {
         tracing::warn!(tenant = %tenant.id, limit = tenant.quotas.max_sessions, "connection refused: tenant session quota reached");
         return refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            WireError::new(
-                ErrorCode::TooManySessions,
-                format!(
-                    "Your quota of {} concurrent sessions is in use",
-                    tenant.quotas.max_sessions
-                ),
+            Refusal::TenantFull,
+            format!(
+                "Your quota of {} concurrent sessions is in use",
+                tenant.quotas.max_sessions
             ),
         );
     };

@@ -32,7 +32,7 @@ pub enum WasmCallError {
     #[error("exceeded its {0:?} time limit")]
     Timeout(Duration),
     #[error("exceeded its {} MiB memory cap", .0 >> 20)]
-    MemoryCap(usize),
+    InstanceLimiter(usize),
     #[error("trapped: {0}")]
     Trap(String),
     #[error("could not be instantiated: {0}")]
@@ -53,7 +53,7 @@ impl WasmCallError {
         matches!(
             self,
             WasmCallError::Timeout(_)
-                | WasmCallError::MemoryCap(_)
+                | WasmCallError::InstanceLimiter(_)
                 | WasmCallError::Trap(_)
                 | WasmCallError::Instantiate(_)
         )
@@ -70,7 +70,7 @@ pub struct LogContext {
 
 /// Caps the sum of all linear memories of one instance, and its counts of
 /// instances, memories and tables.
-struct MemoryCap {
+struct InstanceLimiter {
     cap: usize,
     used: usize,
     hit: bool,
@@ -78,7 +78,7 @@ struct MemoryCap {
     max_table_elements: usize,
 }
 
-impl ResourceLimiter for MemoryCap {
+impl ResourceLimiter for InstanceLimiter {
     fn memory_growing(
         &mut self,
         current: usize,
@@ -151,7 +151,7 @@ impl LogBudget {
 
 /// The data a node's `Store` carries.
 pub struct NodeStore {
-    limiter: MemoryCap,
+    limiter: InstanceLimiter,
     log: LogContext,
     log_budget: LogBudget,
 }
@@ -210,7 +210,7 @@ impl NodeInstance {
     ) -> Result<Self, WasmCallError> {
         let sandbox = engine.limits();
         let data = NodeStore {
-            limiter: MemoryCap {
+            limiter: InstanceLimiter {
                 cap: limits.memory_bytes,
                 used: 0,
                 hit: false,
@@ -293,7 +293,7 @@ impl NodeInstance {
 
     fn classify_trap(&self, e: wasmtime::Error) -> WasmCallError {
         if self.store.data().limiter.hit {
-            return WasmCallError::MemoryCap(self.store.data().limiter.cap);
+            return WasmCallError::InstanceLimiter(self.store.data().limiter.cap);
         }
         match e.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => WasmCallError::Timeout(self.call_timeout),
@@ -317,7 +317,7 @@ mod tests {
 
     #[test]
     fn the_memory_cap_adds_up_every_memory_of_an_instance() {
-        let mut cap = MemoryCap {
+        let mut cap = InstanceLimiter {
             cap: 64 << 20,
             used: 0,
             hit: false,
@@ -353,12 +353,12 @@ mod tests {
     #[test]
     fn errors_say_when_the_instance_is_lost() {
         assert!(WasmCallError::Timeout(Duration::from_secs(1)).instance_lost());
-        assert!(WasmCallError::MemoryCap(1).instance_lost());
+        assert!(WasmCallError::InstanceLimiter(1).instance_lost());
         assert!(WasmCallError::Trap("x".into()).instance_lost());
         assert!(!WasmCallError::InvalidInput("x".into()).instance_lost());
         assert!(!WasmCallError::Failed("x".into()).instance_lost());
         assert_eq!(
-            WasmCallError::MemoryCap(64 << 20).to_string(),
+            WasmCallError::InstanceLimiter(64 << 20).to_string(),
             "exceeded its 64 MiB memory cap"
         );
     }
