@@ -11,7 +11,7 @@ help:
 	@echo "make run    - set up, build plugins and server, serve on $(STREAMHOST_LISTEN)"
 	@echo "make test   - set up, then fmt check, clippy and every test"
 	@echo "make demo   - run the seed demo script against a running server (DEMO_PIPELINE=frame_info; yolo_ocr shows the text read)"
-	@echo "make models - fetch ONNX Runtime and the models from PyPI wheels (sha256-checked)"
+	@echo "make models - fetch ONNX Runtime and the models from PyPI wheels (sha256-checked), derive the int8 detector"
 	@echo "make accuracy - compare the ocr pipeline with RapidOCR 3.10 on the generated corpus"
 	@echo "make bench  - per-stage times, latency and throughput vs RapidOCR; prints the ratios"
 	@echo "make load   - load and soak scenarios with the load generator (numbers for BENCHMARKS.md)"
@@ -25,6 +25,7 @@ plugins: setup
 
 models: setup
 	bash scripts/fetch-models.sh models .deps/onnxruntime
+	bash scripts/quantize-models.sh models
 
 build: plugins models
 	$(CARGO) build --release -p streamhost
