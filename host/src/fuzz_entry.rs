@@ -11,6 +11,7 @@
 //! crash, the test into a failure. A panic anywhere below is a bug too.
 
 use crate::frame::{validate_jpeg, FrameError};
+use crate::nodes::argmax::ArgmaxConfig;
 use crate::nodes::jpeg_decode::{decode, JpegDecodeConfig};
 use crate::nodes::text_crop::TextCropConfig;
 use crate::nodes::to_tensor::{geometry, Resize, ToTensorConfig, MAX_SIDE};
@@ -147,6 +148,9 @@ fn native_config(kind: &str, config: &toml::Table) -> Check {
         }
         "text_crop" => {
             let _ = typed::<TextCropConfig>(config).map(|c| c.validate());
+        }
+        "argmax" => {
+            let _ = typed::<ArgmaxConfig>(config);
         }
         "to_tensor" => {
             // What the registry accepts at load: parsed and validated.

@@ -3,6 +3,7 @@
 //! (or a loaded model) over host values; `pipeline::registry` maps a manifest
 //! `kind` to one of them.
 
+pub mod argmax;
 pub mod jpeg_decode;
 mod jpeg_strict;
 pub mod onnx;

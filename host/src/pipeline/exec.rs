@@ -19,7 +19,7 @@ use serde_json::Value as Json;
 use super::dag::{Edge, Source};
 use super::registry::{NodeOp, Plan};
 use crate::frame::FrameError;
-use crate::nodes::{jpeg_decode, text_crop, to_tensor};
+use crate::nodes::{argmax, jpeg_decode, text_crop, to_tensor};
 use crate::value::{Tensor, Value};
 use crate::wasm::instance::LogContext;
 use crate::wasm::{InstanceLimits, NodeInstance, WasmEngine};
@@ -312,6 +312,15 @@ impl NodeCtx<'_> {
                     _ => Err(fail("expects an image and a JSON list of boxes".into())),
                 }
             }
+            (NodeOp::Argmax(config), NodeState::Native) => match inputs.first() {
+                Some((_, Value::Tensors(ts))) => {
+                    let offered: Vec<&Tensor> = ts.iter().collect();
+                    argmax::argmax(&offered, config)
+                        .map(|ts| Value::Tensors(Arc::new(ts)))
+                        .map_err(|e| fail(e.to_string()))
+                }
+                other => Err(fail(format!("expects tensors, got {}", kind_of(other)))),
+            },
             (NodeOp::Onnx(model), NodeState::Native) => {
                 let mut offered: Vec<&Tensor> = Vec::new();
                 for (name, value) in &inputs {

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use super::dag::{Dag, Edge, Source};
 use super::manifest::{Manifest, NodeManifest, FRAME_INPUT, MAX_MANIFEST_BYTES};
+use crate::nodes::argmax::ArgmaxConfig;
 use crate::nodes::jpeg_decode::JpegDecodeConfig;
 use crate::nodes::onnx::{OnnxModel, OnnxSizing};
 use crate::nodes::text_crop::TextCropConfig;
@@ -31,6 +32,7 @@ pub enum NodeOp {
     JpegDecode(JpegDecodeConfig),
     ToTensor(ToTensorConfig),
     TextCrop(TextCropConfig),
+    Argmax(ArgmaxConfig),
     Onnx(Arc<OnnxModel>),
     Wasm {
         component: Arc<NodeComponent>,
@@ -125,7 +127,14 @@ pub struct Pipeline {
 }
 
 /// The native node kinds and `wasm`.
-pub const KINDS: &[&str] = &["jpeg_decode", "to_tensor", "text_crop", "onnx", "wasm"];
+pub const KINDS: &[&str] = &[
+    "jpeg_decode",
+    "to_tensor",
+    "text_crop",
+    "argmax",
+    "onnx",
+    "wasm",
+];
 
 /// Where a pipeline's files come from and how models are sized.
 #[derive(Debug, Clone)]
@@ -399,6 +408,12 @@ impl Loader<'_> {
                 let config: TextCropConfig = typed_config(&n.config)?;
                 config.validate()?;
                 Ok(NodeOp::TextCrop(config))
+            }
+            "argmax" => {
+                if inputs.len() != 1 {
+                    return Err("argmax takes exactly one input, a tensor list".into());
+                }
+                Ok(NodeOp::Argmax(typed_config(&n.config)?))
             }
             "onnx" => {
                 if inputs.is_empty() {

@@ -11,6 +11,11 @@
 //! disagrees with that count is refused rather than decoded into garbage. The argmax scan is
 //! the hot loop (N x T x C is millions of floats for a big alphabet): it runs over fixed-width
 //! lanes so it vectorises. `decode` is plain Rust and tested on the host.
+//!
+//! The shipped pipelines put the host's native `argmax` node in front, so the decoder gets the
+//! reduced form instead: tensors `index` and `score` (`[N, T]`, each step's best class and its
+//! probability) and `classes` (`[1]`, C). Copying the full `[N, T, C]` into this instance cost
+//! more than the decoding; both forms go through the same `decode_line`.
 
 wit_bindgen::generate!({ path: "../../wit", world: "node-world" });
 
@@ -20,6 +25,7 @@ use std::cell::RefCell;
 
 use exports::streamhost::node::node::{Guest, Input, NodeError, Value};
 use serde::{Deserialize, Serialize};
+use streamhost::node::types::Tensor;
 
 struct CtcDecode;
 
@@ -147,29 +153,119 @@ pub fn decode(probs: &[f32], n: usize, t: usize, classes: &[String]) -> Vec<Line
     probs
         .chunks_exact(t * c)
         .take(n)
-        .map(|line| {
-            let mut text = String::new();
-            let (mut sum, mut kept) = (0f64, 0usize);
-            let mut previous = None;
-            for step in line.chunks_exact(c) {
-                let (index, prob) = argmax(step);
-                if index != 0 && previous != Some(index) {
-                    if let Some(s) = classes.get(index) {
-                        text.push_str(s);
-                    }
-                    sum += round5(f64::from(prob));
-                    kept += 1;
-                }
-                previous = Some(index);
-            }
-            let score = if kept == 0 {
-                0.0
-            } else {
-                round5(sum / kept as f64)
-            };
-            Line { text, score }
-        })
+        .map(|line| decode_line(line.chunks_exact(c).map(argmax), classes))
         .collect()
+}
+
+/// Greedy CTC over one line's steps, each already reduced to (best class, its probability):
+/// merge repeats, drop the blank, average the kept probabilities.
+pub fn decode_line(steps: impl Iterator<Item = (usize, f32)>, classes: &[String]) -> Line {
+    let mut text = String::new();
+    let (mut sum, mut kept) = (0f64, 0usize);
+    let mut previous = None;
+    for (index, prob) in steps {
+        if index != 0 && previous != Some(index) {
+            if let Some(s) = classes.get(index) {
+                text.push_str(s);
+            }
+            sum += round5(f64::from(prob));
+            kept += 1;
+        }
+        previous = Some(index);
+    }
+    let score = if kept == 0 {
+        0.0
+    } else {
+        round5(sum / kept as f64)
+    };
+    Line { text, score }
+}
+
+/// Decodes the reduced form (`index`, `score`: `[N, T]`); an index that is not a class of the
+/// alphabet is an error, not a silently dropped character.
+pub fn decode_reduced(
+    index: &[f32],
+    score: &[f32],
+    t: usize,
+    classes: &[String],
+) -> Result<Vec<Line>, String> {
+    if t == 0 {
+        return Ok(Vec::new());
+    }
+    let mut lines = Vec::with_capacity(index.len() / t);
+    for (idx, sc) in index.chunks_exact(t).zip(score.chunks_exact(t)) {
+        let mut steps = Vec::with_capacity(t);
+        for (&i, &p) in idx.iter().zip(sc) {
+            if !(i >= 0.0 && i.fract() == 0.0 && (i as usize) < classes.len()) {
+                return Err(format!(
+                    "index {i} is not a class of the alphabet (0..{})",
+                    classes.len()
+                ));
+            }
+            steps.push((i as usize, p));
+        }
+        lines.push(decode_line(steps.into_iter(), classes));
+    }
+    Ok(lines)
+}
+
+/// The class-count check shared by both input forms.
+fn check_classes(c: usize, classes: &[String]) -> Result<(), NodeError> {
+    if c == classes.len() {
+        return Ok(());
+    }
+    Err(NodeError::InvalidInput(format!(
+        "the model has {c} classes but the alphabet gives {} (blank + {} characters{}); \
+         is `alphabet` this model's `character` metadata?",
+        classes.len(),
+        classes.len() - 1,
+        if classes.last().is_some_and(|s| s == " ") {
+            " incl. the appended space"
+        } else {
+            ""
+        }
+    )))
+}
+
+/// The argmax node's output: `index` and `score` of one shape `[N, T]`, `classes` `[1]`.
+fn process_reduced(tensors: &[&Tensor], classes: &[String]) -> Result<Vec<Line>, NodeError> {
+    let find = |name: &str| {
+        tensors.iter().find(|t| t.name == name).ok_or_else(|| {
+            NodeError::InvalidInput(format!(
+                "the reduced form needs tensors index, score and classes; {name} is missing"
+            ))
+        })
+    };
+    let (index, score, count) = (find("index")?, find("score")?, find("classes")?);
+    let &[c] = count.data.as_slice() else {
+        return Err(NodeError::InvalidInput(
+            "classes must hold one value, the model's class count".into(),
+        ));
+    };
+    let &[n, t] = index.shape.as_slice() else {
+        return Err(NodeError::InvalidInput(format!(
+            "index has shape {:?}; expected [N, T]",
+            index.shape
+        )));
+    };
+    let (n, t) = (n as usize, t as usize);
+    if score.shape != index.shape
+        || index.data.len() as u64 != (n as u64) * (t as u64)
+        || score.data.len() != index.data.len()
+    {
+        return Err(NodeError::InvalidInput(format!(
+            "index {:?} ({} values) and score {:?} ({} values) do not agree",
+            index.shape,
+            index.data.len(),
+            score.shape,
+            score.data.len()
+        )));
+    }
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    check_classes(c as usize, classes)?;
+    decode_reduced(&index.data, &score.data, t, classes).map_err(NodeError::InvalidInput)
 }
 
 impl Guest for CtcDecode {
@@ -200,8 +296,15 @@ impl Guest for CtcDecode {
                 }
             }
         }
+        let reduced = tensors.iter().any(|t| t.name == "index");
         let lines = match tensors.as_slice() {
             [] => Vec::new(),
+            _ if reduced => CLASSES.with_borrow(|classes| {
+                let classes = classes.as_ref().ok_or_else(|| {
+                    NodeError::InvalidConfig("ctc-decode has no alphabet (init failed?)".into())
+                })?;
+                process_reduced(&tensors, classes)
+            })?,
             [t] => CLASSES.with_borrow(|classes| {
                 let classes = classes.as_ref().ok_or_else(|| {
                     NodeError::InvalidConfig("ctc-decode has no alphabet (init failed?)".into())
@@ -221,14 +324,8 @@ impl Guest for CtcDecode {
                         t.data.len()
                     )));
                 }
-                if n > 0 && c != classes.len() {
-                    return Err(NodeError::InvalidInput(format!(
-                        "the model has {c} classes but the alphabet gives {} (blank + {} characters{}); \
-                         is `alphabet` this model's `character` metadata?",
-                        classes.len(),
-                        classes.len() - 1,
-                        if classes.last().is_some_and(|s| s == " ") { " incl. the appended space" } else { "" }
-                    )));
+                if n > 0 {
+                    check_classes(c, classes)?;
                 }
                 Ok(decode(&t.data, n, steps, classes))
             })?,
@@ -357,6 +454,70 @@ mod tests {
                 data,
             }]),
         }
+    }
+
+    fn reduced(index: Vec<f32>, score: Vec<f32>, shape: &[u32], classes: f32) -> Input {
+        let t = |name: &str, shape: &[u32], data: Vec<f32>| Tensor {
+            name: name.into(),
+            shape: shape.to_vec(),
+            data,
+        };
+        Input {
+            name: "rec_max".into(),
+            value: Value::Tensors(vec![
+                t("index", shape, index),
+                t("score", shape, score),
+                t("classes", &[1], vec![classes]),
+            ]),
+        }
+    }
+
+    #[test]
+    fn reduced_form_decodes_like_the_full_one() {
+        let t = table();
+        let picks = [(1, 0.9), (1, 0.8), (0, 0.99), (1, 0.7), (4, 0.5), (3, 0.88)];
+        let full = decode(&steps(5, &picks), 1, picks.len(), &t);
+        let index: Vec<f32> = picks.iter().map(|&(k, _)| k as f32).collect();
+        let score: Vec<f32> = picks.iter().map(|&(_, p)| p).collect();
+        assert_eq!(
+            decode_reduced(&index, &score, picks.len(), &t).unwrap(),
+            full
+        );
+        assert_eq!(full[0].text, "aa c");
+        // An index outside the alphabet, negative or fractional, is refused.
+        for bad in [5.0, -1.0, 1.5, f32::NAN] {
+            assert!(decode_reduced(&[bad], &[0.9], 1, &t).is_err(), "{bad}");
+        }
+
+        CtcDecode::init("{\"alphabet\": \"a\\nb\\nc\"}".into()).unwrap();
+        let out = CtcDecode::process(vec![reduced(vec![3.0, 4.0], vec![1.0, 1.0], &[1, 2], 5.0)])
+            .unwrap();
+        assert!(
+            matches!(out, Value::Json(t) if t == "{\"lines\":[{\"text\":\"c \",\"score\":1.0}]}")
+        );
+        let none = CtcDecode::process(vec![reduced(vec![], vec![], &[0, 40], 5.0)]).unwrap();
+        assert!(matches!(none, Value::Json(t) if t == "{\"lines\":[]}"));
+        // The model's class count is still checked against the alphabet.
+        match CtcDecode::process(vec![reduced(vec![1.0], vec![0.9], &[1, 1], 6.0)]) {
+            Err(NodeError::InvalidInput(m)) => assert!(m.contains('6') && m.contains('5'), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // Disagreeing shapes, a missing score.
+        assert!(
+            CtcDecode::process(vec![reduced(vec![1.0], vec![0.9, 0.9], &[1, 1], 5.0)]).is_err()
+        );
+        let missing = Input {
+            name: "x".into(),
+            value: Value::Tensors(vec![Tensor {
+                name: "index".into(),
+                shape: vec![1, 1],
+                data: vec![1.0],
+            }]),
+        };
+        assert!(matches!(
+            CtcDecode::process(vec![missing]),
+            Err(NodeError::InvalidInput(_))
+        ));
     }
 
     #[test]
