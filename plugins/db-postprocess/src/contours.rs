@@ -18,25 +18,40 @@ use crate::geom::HullStart;
 /// (1,1) makes each output pixel the OR of itself and its left, upper and upper-left neighbours.
 /// `prob.len()` must be `width * height`.
 pub fn binarize(prob: &[f32], width: usize, height: usize, thresh: f32, dilate: bool) -> Vec<u8> {
-    let mut seg: Vec<u8> = prob.iter().map(|&p| u8::from(p > thresh)).collect();
+    let seg: Vec<u8> = prob.iter().map(|&p| u8::from(p > thresh)).collect();
     if !dilate || width == 0 {
         return seg;
     }
-    // Horizontal pass in place, right to left so each pixel reads its original left neighbour.
-    for row in seg.chunks_exact_mut(width) {
-        for x in (1..row.len()).rev() {
-            row[x] |= row[x - 1];
+    // Each pass reads one buffer and writes another, so every loop is a plain element-wise OR
+    // the compiler vectorises (an in-place pass would carry a dependency from pixel to pixel).
+    // Horizontal: each pixel ORs its left neighbour.
+    let mut horizontal = vec![0u8; seg.len()];
+    for (out, row) in horizontal
+        .chunks_exact_mut(width)
+        .zip(seg.chunks_exact(width))
+    {
+        out[0] = row[0];
+        for ((o, &here), &left) in out[1..].iter_mut().zip(&row[1..]).zip(row) {
+            *o = here | left;
         }
     }
-    // Vertical pass, bottom to top for the same reason.
-    for y in (1..height).rev() {
-        let (above, below) = seg.split_at_mut(y * width);
-        let upper = &above[(y - 1) * width..];
-        for (b, &a) in below[..width].iter_mut().zip(upper) {
-            *b |= a;
+    // Vertical: each row ORs the row above.
+    let mut out = seg;
+    out[..width].copy_from_slice(&horizontal[..width]);
+    for y in 1..height {
+        let (above, here) = (
+            &horizontal[(y - 1) * width..y * width],
+            &horizontal[y * width..(y + 1) * width],
+        );
+        for ((o, &h), &a) in out[y * width..(y + 1) * width]
+            .iter_mut()
+            .zip(here)
+            .zip(above)
+        {
+            *o = h | a;
         }
     }
-    seg
+    out
 }
 
 /// A horizontal run `x0..=x1` on row `y`.
@@ -103,23 +118,38 @@ fn collect_runs(bitmap: &[u8], width: usize, value: u8) -> (Vec<Run>, Vec<usize>
     for (y, row) in bitmap.chunks_exact(width).enumerate() {
         let mut x = 0;
         while x < width {
+            let end = run_end(row, x);
             if row[x] == value {
-                let x0 = x;
-                while x < width && row[x] == value {
-                    x += 1;
-                }
                 runs.push(Run {
                     y: y as u32,
-                    x0: x0 as u32,
-                    x1: (x - 1) as u32,
+                    x0: x as u32,
+                    x1: (end - 1) as u32,
                 });
-            } else {
-                x += 1;
             }
+            x = end;
         }
         row_start.push(runs.len());
     }
     (runs, row_start)
+}
+
+/// The end (exclusive) of the run of equal bytes starting at `x`: eight bytes at a time while a
+/// whole word matches (text maps are mostly long runs of background), then byte by byte.
+fn run_end(row: &[u8], mut x: usize) -> usize {
+    let v = row[x];
+    let word = u64::from_ne_bytes([v; 8]);
+    while let Some(chunk) = row.get(x..x + 8) {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(chunk);
+        if u64::from_ne_bytes(bytes) != word {
+            break;
+        }
+        x += 8;
+    }
+    while x < row.len() && row[x] == v {
+        x += 1;
+    }
+    x
 }
 
 /// The contours DB post-processing looks at, in OpenCV's order, each as the points whose convex
