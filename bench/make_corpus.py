@@ -325,8 +325,8 @@ def main():
 
     missing = [n for n in FONTS if find_font(n) is None]
     if missing:
-        sys.exit("missing fonts %s: apt-get install fonts-dejavu-core fonts-liberation "
-                 "(bench/setup_venv.sh does)" % missing)
+        sys.exit("missing fonts %s: apt-get install fonts-dejavu-core fonts-dejavu-extra "
+                 "fonts-liberation (scripts/setup.sh does)" % missing)
     out = args.out_dir
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("f*.jpg"):

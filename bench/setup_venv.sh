@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything the bench scripts need; idempotent and quiet when already done.
-#   - fonts for make_corpus.py (Debian: fonts-dejavu-core, fonts-liberation)
+#   - fonts for make_corpus.py (scripts/setup.sh installs them)
 #   - darknet's test photos, extracted from the Debian package into bench/.cache/darknet
 #     (the package is downloaded, not installed; optional, make_corpus.py falls back to
 #     procedural backgrounds, and truth.json says which it used)
@@ -24,21 +24,8 @@ apt_update() {
     fi
 }
 
-# 1. Fonts.
-have_fonts() {
-    [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] &&
-        [ -f /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf ]
-}
-if ! have_fonts; then
-    echo "setup_venv: installing fonts-dejavu-core fonts-liberation"
-    if ! timeout 300 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-        fonts-dejavu-core fonts-liberation >/dev/null 2>&1; then
-        apt_update
-        timeout 300 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            fonts-dejavu-core fonts-liberation >/dev/null
-    fi
-    have_fonts || { echo "setup_venv: fonts still missing" >&2; exit 1; }
-fi
+# 1. Fonts (and the rest of the base set-up): scripts/setup.sh installs them.
+bash "$BENCH/../scripts/setup.sh"
 
 # 2. darknet's test photos (best effort).
 PHOTOS="$BENCH/.cache/darknet"

@@ -28,14 +28,6 @@ say() { printf 'fuzz: %s\n' "$*" >&2; }
 
 [[ $SECONDS_PER_TARGET =~ ^[0-9]+$ ]] || { say "SECONDS_PER_TARGET must be a number, got '$SECONDS_PER_TARGET'"; exit 2; }
 
-# libfuzzer-sys compiles libFuzzer's C++ sources.
-if ! command -v c++ >/dev/null 2>&1; then
-    say "installing g++ (libFuzzer is C++)"
-    if [[ $(id -u) -eq 0 ]]; then sudo=(); else sudo=(sudo); fi
-    "${sudo[@]}" apt-get update -qq
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends g++ >/dev/null
-fi
-
 if [[ $(cargo fuzz --version 2>/dev/null) != "cargo-fuzz $CARGO_FUZZ_VERSION" ]]; then
     say "installing cargo-fuzz $CARGO_FUZZ_VERSION"
     timeout 900 cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --quiet

@@ -11,20 +11,6 @@ as_root() {
 }
 
 apt_updated=0
-need_pkg() { # need_pkg COMMAND PACKAGE: install PACKAGE when COMMAND is missing
-    command -v "$1" >/dev/null 2>&1 && return 0
-    say "installing $2 (for $1)"
-    if [[ $apt_updated -eq 0 ]]; then as_root apt-get update -qq; apt_updated=1; fi
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null
-}
-
-command -v cargo >/dev/null || { say "cargo not found: install Rust with rustup (https://rustup.rs)"; exit 1; }
-need_pkg nasm nasm   # mozjpeg's SIMD decoder is assembled with nasm
-need_pkg cc gcc      # mozjpeg-sys builds libjpeg-turbo's C sources
-need_pkg python3 python3
-need_pkg unzip unzip # scripts/fetch-models.sh unpacks wheels
-need_pkg curl curl     # scripts/with-server.sh waits for /health
-
 need_apt() { # need_apt CHECK-COMMAND PACKAGE...: install the packages when the check fails
     local check="$1"; shift
     bash -c "$check" >/dev/null 2>&1 && return 0
@@ -32,7 +18,21 @@ need_apt() { # need_apt CHECK-COMMAND PACKAGE...: install the packages when the 
     if [[ $apt_updated -eq 0 ]]; then as_root apt-get update -qq; apt_updated=1; fi
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
-# scripts/quantize-models.sh makes a venv and renders calibration frames with these fonts.
+need_pkg() { need_apt "command -v $1" "$2"; } # need_pkg COMMAND PACKAGE
+
+command -v cargo >/dev/null || { say "cargo not found: install Rust with rustup (https://rustup.rs)"; exit 1; }
+need_pkg nasm nasm   # mozjpeg's SIMD decoder is assembled with nasm
+need_pkg cc gcc      # mozjpeg-sys builds libjpeg-turbo's C sources
+need_pkg c++ g++     # libfuzzer-sys compiles libFuzzer's C++ (make fuzz)
+need_pkg python3 python3
+need_pkg unzip unzip # scripts/fetch-models.sh unpacks wheels
+need_pkg curl curl   # scripts/with-server.sh waits for /health
+need_apt 'python3 -m pip --version' python3-pip        # fetch-models.sh: pip download
+# scripts/quantize-models.sh makes a venv and renders calibration frames (bench/make_corpus.py)
+# with these fonts; DejaVu's condensed faces are in -extra, not -core.
 need_apt 'python3 -c "import ensurepip, venv"' python3-venv
-need_apt 'test -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf -a -f /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf' \
-    fonts-dejavu-core fonts-liberation
+fonts=/usr/share/fonts/truetype
+need_apt "test -f $fonts/dejavu/DejaVuSans-Bold.ttf -a -f $fonts/dejavu/DejaVuSansCondensed-Bold.ttf" \
+    fonts-dejavu-core fonts-dejavu-extra
+need_apt "test -f $fonts/liberation/LiberationSans-Regular.ttf -a -f $fonts/liberation/LiberationSansNarrow-Bold.ttf" \
+    fonts-liberation

