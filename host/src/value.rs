@@ -66,6 +66,16 @@ pub struct Tensor {
     pub data: Vec<f32>,
 }
 
+impl Tensor {
+    /// Checks the value count against the shape (their product, without overflow).
+    pub fn is_consistent(&self) -> bool {
+        self.shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d as usize))
+            == Some(self.data.len())
+    }
+}
+
 /// An axis-aligned box in frame pixel coordinates.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BBox {
@@ -162,6 +172,20 @@ mod tests {
             data: vec![],
         };
         assert!(!huge.is_consistent());
+    }
+
+    #[test]
+    fn tensor_consistency_checks_the_value_count() {
+        let t = |shape: &[u32], len: usize| Tensor {
+            name: "t".into(),
+            shape: shape.to_vec(),
+            data: vec![0.0; len],
+        };
+        assert!(t(&[2, 3], 6).is_consistent());
+        assert!(t(&[], 1).is_consistent());
+        assert!(t(&[0, 7], 0).is_consistent());
+        assert!(!t(&[2, 3], 5).is_consistent());
+        assert!(!t(&[u32::MAX, u32::MAX, u32::MAX], 0).is_consistent());
     }
 
     #[test]

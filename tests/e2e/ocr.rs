@@ -200,6 +200,56 @@ config = { model = "PP-OCRv6_det_small.onnx" }
     );
 }
 
+#[tokio::test]
+async fn the_argmax_stage_reduces_the_last_axis_and_reports_ambiguity() {
+    // to_tensor emits `x` [1,3,32,64] and `meta`; argmax reduces the chosen one.
+    let manifest = |id: &str, argmax_config: &str| {
+        format!(
+            r#"
+id = "{id}"
+[[nodes]]
+id = "decode"
+kind = "jpeg_decode"
+config = {{ format = "rgb8" }}
+[[nodes]]
+id = "pre"
+kind = "to_tensor"
+inputs = ["decode"]
+config = {{ channels = "rgb", resize = {{ mode = "letterbox", width = 64, height = 32 }} }}
+[[nodes]]
+id = "max"
+kind = "argmax"
+inputs = ["pre"]
+{argmax_config}
+"#
+        )
+    };
+    let named = manifest("named", r#"config = { tensor = "x" }"#);
+    let ambiguous = manifest("ambiguous", "");
+    let server = TestServer::start(&[("named", &named), ("ambiguous", &ambiguous)]).await;
+
+    let mut client = server.connect("named").await;
+    let reply = client.roundtrip(gradient_jpeg(128, 64)).await;
+    assert_eq!(
+        reply["result"]["tensors"],
+        serde_json::json!([
+            {"name": "index", "shape": [1, 3, 32]},
+            {"name": "score", "shape": [1, 3, 32]},
+            {"name": "classes", "shape": [1]},
+        ]),
+        "{reply}"
+    );
+
+    // Two tensors offered and none named: the frame fails with the reason, the session lives.
+    let mut client = server.connect("ambiguous").await;
+    for _ in 0..2 {
+        let reply = client.roundtrip(gradient_jpeg(128, 64)).await;
+        assert_eq!(reply["error"], "pipeline_failure", "{reply}");
+        let detail = reply["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("name one with `tensor`"), "{reply}");
+    }
+}
+
 /// Frames from the accuracy corpus (`bench/make_corpus.py`, procedural backgrounds only),
 /// with the lines our `ocr` pipeline and RapidOCR 3.10 both read on them, and the top-left
 /// corner of each line's box as we found it when the golden was recorded.

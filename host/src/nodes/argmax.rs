@@ -61,29 +61,22 @@ pub fn argmax(offered: &[&Tensor], config: &ArgmaxConfig) -> Result<Vec<Tensor>,
         (None, [only]) => only,
         (None, several) => return Err(ArgmaxError::Ambiguous(several.len(), names())),
     };
-    let Some((&classes, rows_shape)) = tensor.shape.split_last() else {
-        return Err(ArgmaxError::NoClassAxis {
-            name: tensor.name.clone(),
-            shape: tensor.shape.clone(),
-        });
+    let (classes, rows_shape) = match tensor.shape.split_last() {
+        Some((&classes, rows_shape)) if classes > 0 => (classes, rows_shape),
+        _ => {
+            return Err(ArgmaxError::NoClassAxis {
+                name: tensor.name.clone(),
+                shape: tensor.shape.clone(),
+            })
+        }
     };
-    if classes == 0 {
-        return Err(ArgmaxError::NoClassAxis {
-            name: tensor.name.clone(),
-            shape: tensor.shape.clone(),
-        });
-    }
     if classes > MAX_CLASSES {
         return Err(ArgmaxError::TooManyClasses {
             name: tensor.name.clone(),
             classes,
         });
     }
-    let expected = tensor
-        .shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d as usize));
-    if expected != Some(tensor.data.len()) {
+    if !tensor.is_consistent() {
         return Err(ArgmaxError::ShapeMismatch {
             name: tensor.name.clone(),
             shape: tensor.shape.clone(),
@@ -179,6 +172,19 @@ mod tests {
         assert_eq!(out[1], tensor("score", &[2, 2], vec![0.7, 0.5, 0.2, 0.9]));
         assert_eq!(out[2], tensor("classes", &[1], vec![3.0]));
         Ok(())
+    }
+
+    /// The rows `ctc-decode`'s own argmax is tested on (`argmax_first_maximum`): the two must
+    /// agree, since a pipeline may feed the decoder either form.
+    #[test]
+    fn agrees_with_the_ctc_decoders_argmax() {
+        assert_eq!(row_argmax(&[0.1, 0.7, 0.2]), (1, 0.7));
+        assert_eq!(row_argmax(&[0.5, 0.5]), (0, 0.5));
+        let mut long = vec![0.0f32; 37];
+        long[20] = 0.9;
+        long[36] = 0.9;
+        assert_eq!(row_argmax(&long), (20, 0.9));
+        assert_eq!(row_argmax(&[f32::NAN, 0.2]), (1, 0.2));
     }
 
     #[test]

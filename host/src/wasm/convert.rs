@@ -126,23 +126,20 @@ pub fn from_wit_value(value: wit::ValueResult) -> Result<Value, String> {
         wit::ValueResult::Tensors(ts) => {
             let mut out = Vec::with_capacity(ts.len());
             for t in ts {
-                let expected = t
-                    .shape
-                    .iter()
-                    .try_fold(1usize, |acc, d| acc.checked_mul(*d as usize));
-                if expected != Some(t.data.len()) {
-                    return Err(format!(
-                        "tensor '{}' of shape {:?} carries {} values",
-                        t.name,
-                        t.shape,
-                        t.data.len()
-                    ));
-                }
-                out.push(Tensor {
+                let tensor = Tensor {
                     name: t.name,
                     shape: t.shape,
                     data: t.data,
-                });
+                };
+                if !tensor.is_consistent() {
+                    return Err(format!(
+                        "tensor '{}' of shape {:?} carries {} values",
+                        tensor.name,
+                        tensor.shape,
+                        tensor.data.len()
+                    ));
+                }
+                out.push(tensor);
             }
             Value::Tensors(Arc::new(out))
         }

@@ -186,27 +186,33 @@ pub fn decode_line(steps: impl Iterator<Item = (usize, f32)>, classes: &[String]
 pub fn decode_reduced(
     index: &[f32],
     score: &[f32],
+    n: usize,
     t: usize,
     classes: &[String],
 ) -> Result<Vec<Line>, String> {
     if t == 0 {
-        return Ok(Vec::new());
+        // No steps: every line is empty, as in `decode`.
+        return Ok(decode(&[], n, 0, classes));
     }
-    let mut lines = Vec::with_capacity(index.len() / t);
-    for (idx, sc) in index.chunks_exact(t).zip(score.chunks_exact(t)) {
-        let mut steps = Vec::with_capacity(t);
-        for (&i, &p) in idx.iter().zip(sc) {
-            if !(i >= 0.0 && i.fract() == 0.0 && (i as usize) < classes.len()) {
-                return Err(format!(
-                    "index {i} is not a class of the alphabet (0..{})",
-                    classes.len()
-                ));
-            }
-            steps.push((i as usize, p));
-        }
-        lines.push(decode_line(steps.into_iter(), classes));
+    if let Some(i) = index
+        .iter()
+        .find(|&&i| !(i >= 0.0 && i.fract() == 0.0 && (i as usize) < classes.len()))
+    {
+        return Err(format!(
+            "index {i} is not a class of the alphabet (0..{})",
+            classes.len()
+        ));
     }
-    Ok(lines)
+    Ok(index
+        .chunks_exact(t)
+        .zip(score.chunks_exact(t))
+        .map(|(idx, sc)| {
+            decode_line(
+                idx.iter().map(|&i| i as usize).zip(sc.iter().copied()),
+                classes,
+            )
+        })
+        .collect())
 }
 
 /// The class-count check shared by both input forms.
@@ -265,7 +271,30 @@ fn process_reduced(tensors: &[&Tensor], classes: &[String]) -> Result<Vec<Line>,
         return Ok(Vec::new());
     }
     check_classes(c as usize, classes)?;
-    decode_reduced(&index.data, &score.data, t, classes).map_err(NodeError::InvalidInput)
+    decode_reduced(&index.data, &score.data, n, t, classes).map_err(NodeError::InvalidInput)
+}
+
+/// The recogniser's full output: one tensor `[N, T, C]` of per-step class probabilities.
+fn process_full(t: &Tensor, classes: &[String]) -> Result<Vec<Line>, NodeError> {
+    let &[n, steps, c] = t.shape.as_slice() else {
+        return Err(NodeError::InvalidInput(format!(
+            "tensor {:?} has shape {:?}; expected [N, T, C]",
+            t.name, t.shape
+        )));
+    };
+    let (n, steps, c) = (n as usize, steps as usize, c as usize);
+    if (n as u64) * (steps as u64) * (c as u64) != t.data.len() as u64 {
+        return Err(NodeError::InvalidInput(format!(
+            "tensor {:?} of shape {:?} has {} values",
+            t.name,
+            t.shape,
+            t.data.len()
+        )));
+    }
+    if n > 0 {
+        check_classes(c, classes)?;
+    }
+    Ok(decode(&t.data, n, steps, classes))
 }
 
 impl Guest for CtcDecode {
@@ -297,45 +326,20 @@ impl Guest for CtcDecode {
             }
         }
         let reduced = tensors.iter().any(|t| t.name == "index");
-        let lines = match tensors.as_slice() {
-            [] => Vec::new(),
-            _ if reduced => CLASSES.with_borrow(|classes| {
-                let classes = classes.as_ref().ok_or_else(|| {
-                    NodeError::InvalidConfig("ctc-decode has no alphabet (init failed?)".into())
-                })?;
-                process_reduced(&tensors, classes)
-            })?,
-            [t] => CLASSES.with_borrow(|classes| {
-                let classes = classes.as_ref().ok_or_else(|| {
-                    NodeError::InvalidConfig("ctc-decode has no alphabet (init failed?)".into())
-                })?;
-                let &[n, steps, c] = t.shape.as_slice() else {
-                    return Err(NodeError::InvalidInput(format!(
-                        "tensor {:?} has shape {:?}; expected [N, T, C]",
-                        t.name, t.shape
-                    )));
-                };
-                let (n, steps, c) = (n as usize, steps as usize, c as usize);
-                if (n as u64) * (steps as u64) * (c as u64) != t.data.len() as u64 {
-                    return Err(NodeError::InvalidInput(format!(
-                        "tensor {:?} of shape {:?} has {} values",
-                        t.name,
-                        t.shape,
-                        t.data.len()
-                    )));
-                }
-                if n > 0 {
-                    check_classes(c, classes)?;
-                }
-                Ok(decode(&t.data, n, steps, classes))
-            })?,
-            several => {
-                return Err(NodeError::InvalidInput(format!(
+        let lines = CLASSES.with_borrow(|classes| {
+            let classes = classes.as_ref().ok_or_else(|| {
+                NodeError::InvalidConfig("ctc-decode has no alphabet (init failed?)".into())
+            })?;
+            match tensors.as_slice() {
+                [] => Ok(Vec::new()),
+                _ if reduced => process_reduced(&tensors, classes),
+                [t] => process_full(t, classes),
+                several => Err(NodeError::InvalidInput(format!(
                     "ctc-decode takes one tensor, got {}",
                     several.len()
-                )))
+                ))),
             }
-        };
+        })?;
         serde_json::to_string(&Output { lines })
             .map(Value::Json)
             .map_err(|e| NodeError::Failed(format!("cannot serialise result: {e}")))
@@ -348,7 +352,6 @@ export!(CtcDecode);
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
-    use streamhost::node::types::Tensor;
 
     /// One-hot-ish rows: each step puts `p` on its class and spreads the rest evenly.
     fn steps(classes: usize, picks: &[(usize, f32)]) -> Vec<f32> {
@@ -480,13 +483,19 @@ mod tests {
         let index: Vec<f32> = picks.iter().map(|&(k, _)| k as f32).collect();
         let score: Vec<f32> = picks.iter().map(|&(_, p)| p).collect();
         assert_eq!(
-            decode_reduced(&index, &score, picks.len(), &t).unwrap(),
+            decode_reduced(&index, &score, 1, picks.len(), &t).unwrap(),
             full
         );
         assert_eq!(full[0].text, "aa c");
+        // No steps: N empty lines, as the full form gives (ocr-assemble pairs them with boxes).
+        assert_eq!(
+            decode_reduced(&[], &[], 2, 0, &t).unwrap(),
+            decode(&[], 2, 0, &t)
+        );
+        assert_eq!(decode_reduced(&[], &[], 2, 0, &t).unwrap().len(), 2);
         // An index outside the alphabet, negative or fractional, is refused.
         for bad in [5.0, -1.0, 1.5, f32::NAN] {
-            assert!(decode_reduced(&[bad], &[0.9], 1, &t).is_err(), "{bad}");
+            assert!(decode_reduced(&[bad], &[0.9], 1, 1, &t).is_err(), "{bad}");
         }
 
         CtcDecode::init("{\"alphabet\": \"a\\nb\\nc\"}".into()).unwrap();

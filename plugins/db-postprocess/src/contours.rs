@@ -19,7 +19,7 @@ use crate::geom::HullStart;
 /// `prob.len()` must be `width * height`.
 pub fn binarize(prob: &[f32], width: usize, height: usize, thresh: f32, dilate: bool) -> Vec<u8> {
     let seg: Vec<u8> = prob.iter().map(|&p| u8::from(p > thresh)).collect();
-    if !dilate || width == 0 {
+    if !dilate || width == 0 || height == 0 {
         return seg;
     }
     // Each pass reads one buffer and writes another, so every loop is a plain element-wise OR
@@ -352,6 +352,83 @@ pub fn candidates(bitmap: &[u8], width: usize, height: usize, max_candidates: us
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The 2x2 dilation written the obvious way: each pixel ORs itself and its left, upper and
+    /// upper-left neighbours.
+    fn dilate_reference(seg: &[u8], w: usize, h: usize) -> Vec<u8> {
+        let at = |x: usize, y: usize| seg[y * w + x];
+        let mut out = vec![0; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let mut v = at(x, y);
+                if x > 0 {
+                    v |= at(x - 1, y);
+                }
+                if y > 0 {
+                    v |= at(x, y - 1);
+                }
+                if x > 0 && y > 0 {
+                    v |= at(x - 1, y - 1);
+                }
+                out[y * w + x] = v;
+            }
+        }
+        out
+    }
+
+    /// The per-byte run scan the word-at-a-time one replaced.
+    fn runs_reference(bitmap: &[u8], width: usize, value: u8) -> Vec<(u32, u32, u32)> {
+        let mut runs = Vec::new();
+        for (y, row) in bitmap.chunks_exact(width).enumerate() {
+            let mut x = 0;
+            while x < width {
+                if row[x] == value {
+                    let x0 = x;
+                    while x < width && row[x] == value {
+                        x += 1;
+                    }
+                    runs.push((y as u32, x0 as u32, (x - 1) as u32));
+                } else {
+                    x += 1;
+                }
+            }
+        }
+        runs
+    }
+
+    #[test]
+    fn dilation_and_runs_match_the_plain_loops_on_random_maps() {
+        // A small xorshift: deterministic, no dependency.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for w in 1..=19 {
+            for h in 1..=4 {
+                for density in [2u64, 8, 64] {
+                    // Sparse maps exercise the 8-byte skips, dense ones the byte loop.
+                    let prob: Vec<f32> = (0..w * h)
+                        .map(|_| if next() % density == 0 { 0.9 } else { 0.1 })
+                        .collect();
+                    let seg = binarize(&prob, w, h, 0.3, false);
+                    let grown = binarize(&prob, w, h, 0.3, true);
+                    assert_eq!(grown, dilate_reference(&seg, w, h), "{w}x{h}");
+                    for value in [0, 1] {
+                        let got: Vec<_> = collect_runs(&grown, w, value)
+                            .0
+                            .iter()
+                            .map(|r| (r.y, r.x0, r.x1))
+                            .collect();
+                        assert_eq!(got, runs_reference(&grown, w, value), "{w}x{h} {value}");
+                    }
+                }
+            }
+        }
+        assert!(binarize(&[], 4, 0, 0.3, true).is_empty());
+    }
 
     fn bitmap(rows: &[&str]) -> (Vec<u8>, usize, usize) {
         let w = rows[0].len();
