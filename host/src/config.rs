@@ -36,6 +36,9 @@ pub struct SettingDoc {
 }
 
 /// The documented table of every setting. Keep in step with [`Config::from_lookup`].
+/// The highest frames-per-second quota a server or tenant may set.
+pub const MAX_FPS: f64 = 10_000.0;
+
 pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAMHOST_LISTEN", default: "127.0.0.1:8000", meaning: "Address the HTTP/WebSocket server binds (also `--listen`)." },
     SettingDoc { env: "STREAMHOST_PIPELINES_DIR", default: "pipelines", meaning: "Directory of pipeline manifests (`*.toml`) loaded at start (also `--pipelines`)." },
@@ -60,6 +63,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAMHOST_PING_INTERVAL_SECS", default: "30", meaning: "How often the server pings each session's client; a live client's automatic pong keeps it from the idle timeout." },
     SettingDoc { env: "STREAMHOST_MAX_SESSIONS", default: "1024", meaning: "WebSocket sessions open at once, all tenants together; further upgrades are refused with HTTP 503 `too_many_sessions`." },
     SettingDoc { env: "STREAMHOST_MAX_CONNECTIONS", default: "2048", meaning: "TCP connections open at once (HTTP and WebSocket); a connection over the limit is closed as soon as it is accepted." },
+    SettingDoc { env: "STREAMHOST_MAX_HEADER_BYTES", default: "65536", meaning: "Largest HTTP request head (request line and headers) a connection may send; at least 8192. Larger heads are refused with 431." },
     SettingDoc { env: "STREAMHOST_HEADER_READ_TIMEOUT_SECS", default: "10", meaning: "A connection that has not sent complete request headers within this time (also between keep-alive requests) is closed." },
     SettingDoc { env: "STREAMHOST_SEND_TIMEOUT_SECS", default: "10", meaning: "A reply the client does not take within this time (a reader that stopped reading) closes its session." },
     SettingDoc { env: "STREAMHOST_MAX_FRAMES_IN_FLIGHT", default: "0", meaning: "Frames executing at once across all sessions (the admission limit); sessions wait their turn in arrival order. 0 means one per available core." },
@@ -93,6 +97,8 @@ pub struct Config {
     pub max_sessions: usize,
     pub max_connections: usize,
     pub header_read_timeout: Duration,
+    /// Read buffer for HTTP request heads (hyper's `max_buf_size`).
+    pub max_header_bytes: usize,
     pub send_timeout: Duration,
     pub max_frames_in_flight: usize,
     pub max_session_fps: f64,
@@ -128,6 +134,7 @@ impl Default for Config {
             max_sessions: 1024,
             max_connections: 2048,
             header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 64 << 10,
             send_timeout: Duration::from_secs(10),
             max_frames_in_flight: 0,
             max_session_fps: 0.0,
@@ -169,8 +176,15 @@ impl Config {
             Ok(v)
         };
         let max_session_fps: f64 = s.parse("STREAMHOST_MAX_SESSION_FPS", "frames per second")?;
-        if !(0.0..=10_000.0).contains(&max_session_fps) {
+        if !(0.0..=MAX_FPS).contains(&max_session_fps) {
             return Err(s.out_of_range("STREAMHOST_MAX_SESSION_FPS", "must be in [0, 10000]"));
+        }
+        // hyper refuses (panics on) a read buffer under 8 KiB.
+        let max_header_bytes: usize = s.parse("STREAMHOST_MAX_HEADER_BYTES", "byte count")?;
+        if !(8192..=16 << 20).contains(&max_header_bytes) {
+            return Err(
+                s.out_of_range("STREAMHOST_MAX_HEADER_BYTES", "must be in [8192, 16777216]")
+            );
         }
         Ok(Config {
             listen: s.text("STREAMHOST_LISTEN"),
@@ -214,6 +228,7 @@ impl Config {
                 "STREAMHOST_HEADER_READ_TIMEOUT_SECS",
                 "second count",
             )?),
+            max_header_bytes,
             send_timeout: Duration::from_secs(positive(
                 "STREAMHOST_SEND_TIMEOUT_SECS",
                 "second count",
@@ -395,6 +410,17 @@ mod tests {
         ));
         let err = with(&[("STREAMHOST_WASM_MEMORY_MB", "0")]).err();
         assert!(matches!(err, Some(ConfigError::OutOfRange { .. })));
+        // hyper needs at least 8 KiB of read buffer.
+        let err = with(&[("STREAMHOST_MAX_HEADER_BYTES", "4096")]).err();
+        assert!(matches!(
+            err,
+            Some(ConfigError::OutOfRange {
+                name: "STREAMHOST_MAX_HEADER_BYTES",
+                ..
+            })
+        ));
+        let ok = with(&[("STREAMHOST_MAX_HEADER_BYTES", "8192")]).ok();
+        assert_eq!(ok.map(|c| c.max_header_bytes), Some(8192));
     }
 
     #[test]
@@ -409,6 +435,7 @@ mod tests {
             "STREAMHOST_MAX_SESSIONS",
             "STREAMHOST_MAX_SESSION_FPS",
             "STREAMHOST_WASM_MAX_INSTANCES",
+            "STREAMHOST_MAX_HEADER_BYTES",
         ] {
             assert!(
                 !Settings::default_of(name).is_empty(),

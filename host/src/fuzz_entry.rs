@@ -10,6 +10,7 @@
 //! does not place every node once, ...); the fuzz targets turn that into a
 //! crash, the test into a failure. A panic anywhere below is a bug too.
 
+use crate::config::Config;
 use crate::frame::{validate_jpeg, FrameError};
 use crate::nodes::argmax::ArgmaxConfig;
 use crate::nodes::jpeg_decode::{decode, JpegDecodeConfig};
@@ -17,14 +18,22 @@ use crate::nodes::text_crop::TextCropConfig;
 use crate::nodes::to_tensor::{geometry, Resize, ToTensorConfig, MAX_SIDE};
 use crate::pipeline::dag::{Dag, Source};
 use crate::pipeline::manifest::{valid_id, Manifest, MAX_NODES};
+use crate::pipeline::registry::typed_config;
 use crate::value::PixelFormat;
 use crate::wire::{ErrorCode, WireError};
 
 /// What an input broke, if anything.
 pub type Check = Result<(), String>;
 
-/// Frame size limit the frame target validates against (the server's default).
-pub const MAX_FRAME_BYTES: usize = 5 << 20;
+/// The frame size limit the frame target validates against, and its wire label:
+/// the server's defaults.
+fn frame_limit() -> &'static (usize, String) {
+    static LIMIT: std::sync::OnceLock<(usize, String)> = std::sync::OnceLock::new();
+    LIMIT.get_or_init(|| {
+        let config = Config::default();
+        (config.max_frame_bytes, config.max_frame_label())
+    })
+}
 /// Pixel limit for decoding: small, so that a header declaring a huge image
 /// (a decompression bomb) is refused before any pixel buffer exists.
 pub const MAX_PIXELS: u64 = 4_000_000;
@@ -54,14 +63,15 @@ pub fn decode_config_for(data: &[u8]) -> JpegDecodeConfig {
 /// `validate_jpeg`, then (if it passes) `jpeg_decode::decode`, as a session
 /// does with each binary message.
 pub fn frame_decode(data: &[u8]) -> Check {
-    match validate_jpeg(data, MAX_FRAME_BYTES, "5MB") {
+    let (max_frame_bytes, label) = frame_limit();
+    match validate_jpeg(data, *max_frame_bytes, label) {
         Ok(()) => {
             if data.len() < 4 || data[..2] != [0xFF, 0xD8] || data[data.len() - 2..] != [0xFF, 0xD9]
             {
                 return Err("validate_jpeg passed a frame without SOI/EOI markers".into());
             }
         }
-        Err(FrameError::TooLarge { .. }) if data.len() > MAX_FRAME_BYTES => return Ok(()),
+        Err(FrameError::TooLarge { .. }) if data.len() > *max_frame_bytes => return Ok(()),
         Err(FrameError::NotJpeg) => return Ok(()),
         Err(e) => return Err(format!("validate_jpeg: unexpected error {e:?}")),
     }
@@ -138,7 +148,7 @@ pub fn manifest(data: &[u8]) -> Check {
 }
 
 fn typed<T: serde::de::DeserializeOwned>(config: &toml::Table) -> Option<T> {
-    toml::Value::Table(config.clone()).try_into().ok()
+    typed_config(config).ok()
 }
 
 fn native_config(kind: &str, config: &toml::Table) -> Check {

@@ -13,7 +13,7 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::wire::ErrorCode;
+use crate::wire::{DropReason, ErrorCode};
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -136,13 +136,31 @@ impl Metrics {
     pub fn register_pipeline(&self, pipeline: &str, tenants: &[String]) {
         for tenant in tenants {
             self.frames_processed.with_label_values(&[pipeline, tenant]);
-            for reason in ["busy", "rate_limited"] {
+            for reason in DropReason::ALL {
                 self.frames_dropped
-                    .with_label_values(&[pipeline, tenant, reason]);
+                    .with_label_values(&[pipeline, tenant, reason.as_str()]);
             }
             self.tenant_sessions_active.with_label_values(&[tenant]);
         }
         self.slowdown_signals.with_label_values(&[pipeline]);
+    }
+
+    /// The series one session of `pipeline` (nodes `node_ids`) for `tenant`
+    /// writes, looked up once so that a frame costs no label hashing.
+    pub fn session_series(&self, pipeline: &str, tenant: &str, node_ids: &[&str]) -> SessionSeries {
+        SessionSeries {
+            processed: self.frames_processed.with_label_values(&[pipeline, tenant]),
+            dropped: DropReason::ALL.map(|r| {
+                self.frames_dropped
+                    .with_label_values(&[pipeline, tenant, r.as_str()])
+            }),
+            slowdowns: self.slowdown_signals.with_label_values(&[pipeline]),
+            frame_latency: self.frame_latency.with_label_values(&[pipeline]),
+            node_latency: node_ids
+                .iter()
+                .map(|node| self.node_latency.with_label_values(&[pipeline, node]))
+                .collect(),
+        }
     }
 
     pub fn error(&self, code: ErrorCode) {
@@ -159,9 +177,52 @@ impl Metrics {
     }
 }
 
+/// One session's handles on its series (see [`Metrics::session_series`]).
+pub struct SessionSeries {
+    pub processed: IntCounter,
+    /// Indexed like [`DropReason::ALL`].
+    dropped: [IntCounter; 2],
+    pub slowdowns: IntCounter,
+    pub frame_latency: Histogram,
+    /// Indexed like the plan's nodes.
+    pub node_latency: Vec<Histogram>,
+}
+
+impl SessionSeries {
+    pub fn dropped(&self, why: DropReason) -> &IntCounter {
+        match why {
+            DropReason::Busy => &self.dropped[0],
+            DropReason::RateLimited => &self.dropped[1],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_series_write_the_labelled_series() {
+        let m = match Metrics::new() {
+            Ok(m) => m,
+            Err(e) => return assert_eq!(e.to_string(), ""),
+        };
+        let s = m.session_series("p", "t", &["a", "b"]);
+        s.processed.inc();
+        s.dropped(DropReason::RateLimited).inc();
+        s.dropped(DropReason::RateLimited).inc();
+        s.dropped(DropReason::Busy).inc();
+        s.node_latency[1].observe(0.5);
+        assert_eq!(m.frames_processed.with_label_values(&["p", "t"]).get(), 1);
+        let dropped = |r: &str| m.frames_dropped.with_label_values(&["p", "t", r]).get();
+        assert_eq!((dropped("busy"), dropped("rate_limited")), (1, 2));
+        let node = |n: &str| {
+            m.node_latency
+                .with_label_values(&["p", n])
+                .get_sample_count()
+        };
+        assert_eq!((node("a"), node("b")), (0, 1));
+    }
 
     #[test]
     fn exposes_the_contract_names() {

@@ -156,7 +156,6 @@ pub async fn serve(
         tracing::info!("shutdown requested: refusing new connections, draining sessions");
         let _ = tx.send(true);
     });
-    let open_connections = Arc::new(());
     loop {
         let (stream, _peer) = tokio::select! {
             _ = stop_requested(&mut stopping) => break,
@@ -180,21 +179,22 @@ pub async fn serve(
         // holding it after hyper hands the connection over.
         let slot = ConnectionSlot(Arc::new(permit));
         let app = app.clone().layer(axum::Extension(slot.clone()));
-        let (state, alive) = (state.clone(), open_connections.clone());
+        let state = state.clone();
         tokio::spawn(async move {
             serve_io(stream, app, &state).await;
-            drop((slot, alive));
+            drop(slot);
         });
     }
     drop(listener);
-    // Plain HTTP connections finish their request; upgraded ones are sessions.
-    let deadline = Instant::now() + state.config.shutdown_grace;
-    while Arc::strong_count(&open_connections) > 1 && Instant::now() < deadline {
+    // Every connection holds a slot until it is done: a plain HTTP one until its
+    // request is answered, an upgraded one until its session has closed. So all
+    // slots back means nothing is left; the second past the grace period is for
+    // the sessions' close handshakes.
+    let deadline = Instant::now() + state.config.shutdown_grace + Duration::from_secs(1);
+    while state.connections.available_permits() < state.config.max_connections
+        && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let deadline = Instant::now() + state.config.shutdown_grace + std::time::Duration::from_secs(1);
-    while state.metrics.sessions_active.get() > 0 && Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     tracing::info!(
         sessions_left = state.metrics.sessions_active.get(),
@@ -227,7 +227,7 @@ where
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(state.config.header_read_timeout)
-        .max_buf_size(64 << 10);
+        .max_buf_size(state.config.max_header_bytes);
     let conn = builder
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();

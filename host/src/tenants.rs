@@ -32,7 +32,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::config::Config;
+use crate::config::{Config, MAX_FPS};
 use crate::pipeline::manifest::valid_id;
 
 /// The tenant every client is when no tenants file is configured.
@@ -283,8 +283,8 @@ fn build_tenant(e: TenantEntry, ceiling: &Quotas) -> Result<(Tenant, Vec<[u8; 32
     }
     let max_fps = match e.max_fps {
         None => ceiling.max_fps,
-        Some(f) if f > 0.0 && f <= 10_000.0 => Some(ceiling.max_fps.map_or(f, |c: f64| c.min(f))),
-        Some(_) => return Err(invalid(&e.id, "max_fps must be in (0, 10000]")),
+        Some(f) if f > 0.0 && f <= MAX_FPS => Some(ceiling.max_fps.map_or(f, |c: f64| c.min(f))),
+        Some(_) => return Err(invalid(&e.id, format!("max_fps must be in (0, {MAX_FPS}]"))),
     };
     let wasm_memory_bytes = match e.wasm_memory_mb {
         None => ceiling.wasm_memory_bytes,

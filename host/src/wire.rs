@@ -131,7 +131,10 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    /// The metric label.
+    /// Every reason (the metric series registered up front).
+    pub const ALL: [DropReason; 2] = [DropReason::Busy, DropReason::RateLimited];
+
+    /// The metric label (and the reply's `reason`, which a busy drop omits).
     pub fn as_str(self) -> &'static str {
         match self {
             DropReason::Busy => "busy",
@@ -207,10 +210,7 @@ impl Reply {
         Reply::Dropped {
             frame_index,
             dropped: true,
-            reason: match why {
-                DropReason::Busy => None,
-                DropReason::RateLimited => Some("rate_limited"),
-            },
+            reason: (why != DropReason::Busy).then(|| why.as_str()),
         }
     }
 

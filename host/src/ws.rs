@@ -45,6 +45,7 @@ use tokio::task::{JoinError, JoinHandle};
 
 use crate::backpressure::{FrameRate, SlowdownDetector};
 use crate::frame::validate_jpeg;
+use crate::metrics::SessionSeries;
 use crate::pipeline::exec::{FrameOutcome, SessionRunner};
 use crate::pipeline::registry::Plan;
 use crate::server::{refusal, AppState, ConnectionSlot};
@@ -227,7 +228,12 @@ async fn session(
         .inc();
     let _active = ActiveGuard(state.clone(), tenant.clone());
     tracing::info!(%session_id, tenant = %tenant.id, pipeline_id = %plan.id, "session connected");
+    let node_ids: Vec<&str> = plan.nodes.iter().map(|n| n.id.as_str()).collect();
+    let series = state
+        .metrics
+        .session_series(&plan.id, &tenant.id, &node_ids);
     let mut s = Session {
+        series,
         runner: Some(SessionRunner::new(
             plan.clone(),
             state.engine.clone(),
@@ -273,6 +279,8 @@ struct Session {
     in_flight_frame: u64,
     in_flight_since: Instant,
     send_timeout: Duration,
+    /// This session's metric series, resolved once.
+    series: SessionSeries,
 }
 
 /// Whether the loop goes on after handling something.
@@ -397,11 +405,7 @@ impl Session {
         why: DropReason,
     ) -> Flow {
         self.counters.record_dropped();
-        self.state
-            .metrics
-            .frames_dropped
-            .with_label_values(&[&self.plan.id, &self.tenant.id, why.as_str()])
-            .inc();
+        self.series.dropped(why).inc();
         tracing::info!(session_id = %self.session_id, tenant = %self.tenant.id, pipeline_id = %self.plan.id, frame_index, reason = why.as_str(), "frame dropped");
         let sent = send(socket, &Reply::dropped(frame_index, why), self.send_timeout).await;
         if let Flow::End(reason) = self.sent(sent) {
@@ -418,11 +422,7 @@ impl Session {
 
     async fn warn_slow_down(&mut self, socket: &mut WebSocket) -> Flow {
         self.counters.record_slowdown();
-        self.state
-            .metrics
-            .slowdown_signals
-            .with_label_values(&[&self.plan.id])
-            .inc();
+        self.series.slowdowns.inc();
         tracing::info!(session_id = %self.session_id, pipeline_id = %self.plan.id, frame_index = self.counters.frame_index,
             drop_rate = self.slowdown.drop_rate(), "slow_down sent");
         let sent = send(socket, &Reply::slow_down(), self.send_timeout).await;
@@ -460,11 +460,7 @@ impl Session {
         match outcome.result {
             Ok(result) => {
                 self.counters.record_processed();
-                self.state
-                    .metrics
-                    .frames_processed
-                    .with_label_values(&[&self.plan.id, &self.tenant.id])
-                    .inc();
+                self.series.processed.inc();
                 let sent = send(
                     socket,
                     &Reply::result(frame_index, result),
@@ -485,15 +481,10 @@ impl Session {
     }
 
     fn observe(&self, outcome: &FrameOutcome, took: Duration) {
-        let m = &self.state.metrics;
-        m.frame_latency
-            .with_label_values(&[&self.plan.id])
-            .observe(took.as_secs_f64());
+        self.series.frame_latency.observe(took.as_secs_f64());
         for (i, t) in &outcome.node_times {
-            if let Some(node) = self.plan.nodes.get(*i) {
-                m.node_latency
-                    .with_label_values(&[&self.plan.id, &node.id])
-                    .observe(t.as_secs_f64());
+            if let Some(histogram) = self.series.node_latency.get(*i) {
+                histogram.observe(t.as_secs_f64());
             }
         }
     }

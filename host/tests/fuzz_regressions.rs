@@ -105,6 +105,37 @@ fn valid_frames_decode_and_broken_ones_are_invalid_frame() {
     for n in 0..jpeg.len() {
         assert_eq!(fuzz_entry::frame_decode(&jpeg[..n]), Ok(()), "prefix {n}");
     }
+    // The whole frame decodes (the loop above stops one byte short of it) ...
+    let config = streamhost::nodes::jpeg_decode::JpegDecodeConfig::default();
+    let image = streamhost::nodes::jpeg_decode::decode(&jpeg, &config, fuzz_entry::MAX_PIXELS);
+    assert!(
+        image
+            .as_ref()
+            .is_ok_and(|i| (i.width, i.height) == (16, 16)),
+        "{:?}",
+        image.err()
+    );
+    // ... and every cut of its coded data, EOI-terminated so that it passes validation
+    // and reaches the decoder, is refused by the strict decoder (libjpeg alone only
+    // warns and pads with grey).
+    let sos = jpeg
+        .windows(2)
+        .position(|w| w == [0xFF, 0xDA])
+        .unwrap_or(jpeg.len());
+    assert!(sos + 20 < jpeg.len() - 2, "no entropy data found");
+    for n in sos + 20..jpeg.len() - 2 {
+        let mut cut = jpeg[..n].to_vec();
+        cut.extend_from_slice(&[0xFF, 0xD9]);
+        let decoded = streamhost::nodes::jpeg_decode::decode(&cut, &config, fuzz_entry::MAX_PIXELS);
+        // mozjpeg writes progressive JPEGs: a cut on a marker (between two scans) leaves a
+        // valid, shorter JPEG, which decodes; any other cut loses coded data.
+        let on_marker = jpeg[n] == 0xFF || jpeg[n - 1] == 0xFF;
+        assert!(
+            on_marker || matches!(decoded, Err(streamhost::frame::FrameError::Undecodable(_))),
+            "cut at {n}: {:?}",
+            decoded.map(|i| (i.width, i.height))
+        );
+    }
     let mut flipped = jpeg.clone();
     for i in 2..flipped.len() - 2 {
         flipped[i] ^= 0x55;

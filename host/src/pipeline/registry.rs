@@ -249,7 +249,9 @@ struct Loader<'a> {
 }
 
 /// Parses a node's TOML config table into its typed config.
-fn typed_config<T: serde::de::DeserializeOwned>(config: &toml::Table) -> Result<T, String> {
+pub(crate) fn typed_config<T: serde::de::DeserializeOwned>(
+    config: &toml::Table,
+) -> Result<T, String> {
     toml::Value::Table(config.clone())
         .try_into()
         .map_err(|e: toml::de::Error| format!("bad config: {}", e.message()))

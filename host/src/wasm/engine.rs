@@ -60,22 +60,13 @@ impl SandboxLimits {
     }
 }
 
-/// The limits one node instance runs under: the server's, a tenant's quota,
-/// or what a manifest asked for, whichever is least.
+/// The limits one node instance runs under: what its manifest asked for, or
+/// else the ceiling (the server's limits, or the tenant's quota); a node that
+/// asks for more than the ceiling is refused (`NodeAsks::within`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InstanceLimits {
     pub memory_bytes: usize,
     pub call_timeout: Duration,
-}
-
-impl InstanceLimits {
-    /// The tighter of two limits, field by field.
-    pub fn min(self, other: InstanceLimits) -> InstanceLimits {
-        InstanceLimits {
-            memory_bytes: self.memory_bytes.min(other.memory_bytes),
-            call_timeout: self.call_timeout.min(other.call_timeout),
-        }
-    }
 }
 
 /// One per server.

