@@ -32,10 +32,9 @@ async fn closed_within(stream: &mut TcpStream, wait: Duration) -> Option<Duratio
     }
 }
 
-async fn neighbour_ok(server: &TestServer, client: &mut Client, frame_index: u64) {
-    let r = client.roundtrip(gradient_jpeg(48, 32)).await;
-    assert_eq!(r["frame_index"], frame_index, "{r}");
-    assert_eq!(r["result"]["width"], 48, "{r}");
+/// The neighbour is served and the server reports itself healthy.
+async fn neighbour_ok(server: &TestServer, neighbour: &mut Client, frame_index: u64) {
+    neighbour.assert_serves(frame_index).await;
     assert_eq!(server.get_json("/health").await["status"], "ok");
 }
 
@@ -47,16 +46,20 @@ async fn clients_that_never_finish_their_headers_are_cut_off() {
     .await;
     let mut neighbour = server.connect("frame_info").await;
     // Half a request, then silence; and a connection that never says anything.
+    // The header timeout runs from the connect, so the cut-off is timed from there.
+    let connected = Instant::now();
     let mut slow = TcpStream::connect(server.addr).await.unwrap();
     slow.write_all(b"GET /ws/video/stream?pipeline_id=frame_info HTTP/1.1\r\nHost: x\r\n")
         .await
         .unwrap();
     let mut mute = TcpStream::connect(server.addr).await.unwrap();
     neighbour_ok(&server, &mut neighbour, 1).await;
-    let took = closed_within(&mut slow, Duration::from_secs(5)).await;
+    let closed = closed_within(&mut slow, Duration::from_secs(5)).await;
+    let took = connected.elapsed();
+    assert!(closed.is_some(), "a half-sent request was held open");
     assert!(
-        took.is_some_and(|t| t >= Duration::from_millis(900)),
-        "{took:?}"
+        took >= Duration::from_millis(900),
+        "cut off early: {took:?}"
     );
     let took = closed_within(&mut mute, Duration::from_secs(5)).await;
     assert!(
@@ -86,9 +89,20 @@ async fn connections_over_the_limit_are_closed_at_once_and_counted() {
     neighbour.send_frame(gradient_jpeg(48, 32)).await;
     assert_eq!(neighbour.recv_json().await["result"]["width"], 48);
     held.clear();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let (status, _) = server.get("/health").await;
-    assert_eq!(status, 200);
+    // Freed slots are usable again once the server has seen the closes; until
+    // then a GET is cut at accept (an error, or no status line).
+    let mut health = server.try_get("/health").await.map(|(status, _)| status);
+    for _ in 0..100 {
+        if matches!(health, Ok(200)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        health = server.try_get("/health").await.map(|(status, _)| status);
+    }
+    assert!(
+        matches!(health, Ok(200)),
+        "no freed slot served /health within 5 s: {health:?}"
+    );
     assert!(
         server
             .metric("stream_connections_refused")
@@ -103,13 +117,7 @@ async fn a_client_vanishing_mid_frame_frees_its_session() {
     let server = TestServer::start(&[("frame_info", &shipped_pipeline("frame_info"))]).await;
     let mut neighbour = server.connect("frame_info").await;
     for round in 0..3u64 {
-        let mut raw = TcpStream::connect(server.addr).await.unwrap();
-        let req = format!(
-            "GET /ws/video/stream?pipeline_id=frame_info HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\n\
-             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-            server.addr
-        );
-        raw.write_all(req.as_bytes()).await.unwrap();
+        let mut raw = server.raw_upgrade("frame_info").await;
         let mut head = [0u8; 512];
         let n = raw.read(&mut head).await.unwrap();
         assert!(String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 101"));
@@ -167,11 +175,13 @@ async fn a_reader_that_never_reads_loses_its_session_at_the_send_timeout() {
         let send = deaf
             .ws
             .send(Message::Binary(solid_jpeg(8, 8, [1, 2, 3]).into()));
-        if tokio::time::timeout(Duration::from_secs(2), send)
-            .await
-            .is_err()
-        {
-            break; // the server stopped reading us: expected once it is stuck writing
+        if !matches!(
+            tokio::time::timeout(Duration::from_secs(2), send).await,
+            Ok(Ok(()))
+        ) {
+            // The server stopped reading us (expected once it is stuck writing),
+            // or already dropped the session.
+            break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
         if started.elapsed() > Duration::from_secs(20) {
@@ -257,8 +267,15 @@ async fn two_hundred_flooding_sessions_cannot_starve_a_paced_one() {
         "flood: {} results, {} dropped; paced: {} results of {} sent, share per flooder {flooder_share:.1}",
         f.results, f.dropped, p.results, p.frames_sent
     );
+    // The share is a yardstick only if the server did real work: at least 2
+    // results per flooder (about 14 measured), so the bound below asks for 2 or more.
     assert!(
-        p.results as f64 >= (0.6 * flooder_share).max(5.0),
+        f.results >= 400,
+        "too few results to judge fairness ({flooder_share:.1} per flooder): {}",
+        flood.render_table()
+    );
+    assert!(
+        p.results as f64 >= 0.6 * flooder_share,
         "paced session starved ({flooder_share:.1} per flooder): {}",
         paced.render_table()
     );

@@ -82,14 +82,8 @@ async fn a_silent_client_is_closed_after_the_idle_timeout_and_pinged_before() {
     drop(live);
 
     // A raw TCP peer that upgrades and then says nothing is closed by the idle timeout.
-    let mut silent = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let req = format!(
-        "GET /ws/video/stream?pipeline_id=frame_info HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        server.addr
-    );
-    silent.write_all(req.as_bytes()).await.unwrap();
+    let mut silent = server.raw_upgrade("frame_info").await;
+    use tokio::io::AsyncReadExt;
     server.wait_metric("stream_sessions_active", 1.0).await;
     let started = std::time::Instant::now();
     let mut buf = Vec::new();

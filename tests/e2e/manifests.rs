@@ -2,17 +2,8 @@
 //! and refuses connects with `invalid_pipeline` and that reason, while the
 //! good pipelines keep serving.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use streamhost_tests::*;
-
-fn find<'a>(list: &'a Value, id: &str) -> &'a Value {
-    list["pipelines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["id"] == id)
-        .unwrap_or_else(|| panic!("{id} not listed: {list}"))
-}
 
 #[tokio::test]
 async fn failed_pipelines_are_listed_with_reasons_and_refuse_connects() {
@@ -39,7 +30,7 @@ async fn failed_pipelines_are_listed_with_reasons_and_refuse_connects() {
     ])
     .await;
     let list = server.get_json("/pipelines").await;
-    let ready = find(&list, "frame_info");
+    let ready = find_pipeline(&list, "frame_info");
     assert_eq!(ready["status"], "ready");
     assert_eq!(
         ready["nodes"],
@@ -55,7 +46,7 @@ async fn failed_pipelines_are_listed_with_reasons_and_refuse_connects() {
         ("broken", "not valid TOML"),
     ];
     for (id, reason) in expectations {
-        let p = find(&list, id);
+        let p = find_pipeline(&list, id);
         assert_eq!(p["status"], "failed", "{p}");
         assert!(p["reason"].as_str().unwrap().contains(reason), "{id}: {p}");
         let mut client = server.connect(id).await;

@@ -42,6 +42,16 @@ pub fn wasm_pipeline(id: &str, component: &str, config: &str) -> String {
     )
 }
 
+/// The entry for pipeline `id` in a `/pipelines` listing.
+pub fn find_pipeline<'a>(list: &'a Value, id: &str) -> &'a Value {
+    list["pipelines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+        .unwrap_or_else(|| panic!("{id} not listed: {list}"))
+}
+
 /// The shipped frame_info pipeline, read from the repository.
 pub fn shipped_pipeline(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -191,9 +201,30 @@ impl TestServer {
         }
     }
 
+    /// A raw TCP connection that has sent a WebSocket upgrade request for
+    /// `pipeline` and read nothing yet: for clients that misbehave below the
+    /// WebSocket layer.
+    pub async fn raw_upgrade(&self, pipeline: &str) -> TcpStream {
+        let mut stream = TcpStream::connect(self.addr).await.unwrap();
+        let req = format!(
+            "GET /ws/video/stream?pipeline_id={pipeline} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            self.addr
+        );
+        stream.write_all(req.as_bytes()).await.unwrap();
+        stream
+    }
+
     /// A plain HTTP/1.1 GET: (status, body).
     pub async fn get(&self, path: &str) -> (u16, String) {
-        http_get(self.addr, path).await
+        try_http_get(self.addr, path)
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// Like [`get`](Self::get), but a connection the server cuts (or refuses) is an `Err`.
+    pub async fn try_get(&self, path: &str) -> std::io::Result<(u16, String)> {
+        try_http_get(self.addr, path).await
     }
 
     pub async fn get_json(&self, path: &str) -> Value {
@@ -263,15 +294,14 @@ impl Drop for TestServer {
     }
 }
 
-async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
+async fn try_http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).await?;
     let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(req.as_bytes()).await.unwrap();
+    stream.write_all(req.as_bytes()).await?;
     let mut raw = Vec::new();
     tokio::time::timeout(RECV_TIMEOUT, stream.read_to_end(&mut raw))
         .await
-        .unwrap()
-        .unwrap();
+        .map_err(|_| std::io::Error::other(format!("no answer within {RECV_TIMEOUT:?}")))??;
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head
@@ -287,7 +317,7 @@ async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     } else {
         body.to_string()
     };
-    (status, body)
+    Ok((status, body))
 }
 
 fn dechunk(mut body: &str) -> String {
@@ -371,6 +401,14 @@ impl Client {
             Incoming::Close(Some(c)) => assert_eq!(c, code, "close code"),
             other => panic!("expected close {code}, got {other:?}"),
         }
+    }
+
+    /// The healthy-neighbour check the abuse tests repeat: a frame on this
+    /// (`frame_info`) session is answered as result number `frame_index`.
+    pub async fn assert_serves(&mut self, frame_index: u64) {
+        let r = self.roundtrip(gradient_jpeg(48, 32)).await;
+        assert_eq!(r["frame_index"], frame_index, "{r}");
+        assert_eq!(r["result"]["width"], 48, "{r}");
     }
 
     /// Sends `frame` and returns the reply for it (a result, dropped or error).

@@ -111,27 +111,26 @@ pub(crate) async fn run(ws: Ws, plan: &ConnPlan<'_>, stats: &mut SessionStats) -
     let outstanding = shared.ledger.outstanding() as u64;
     let c = &mut shared.stats.counters;
     let end = match send_end {
-        SendEnd::Aborted => {
+        SendEnd::Aborted => ConnEnd::Abrupt,
+        SendEnd::PeerGone => ConnEnd::ServerClosed,
+        SendEnd::Closed if shared.server_first => ConnEnd::ServerClosed,
+        SendEnd::Closed => ConnEnd::Normal,
+    };
+    match end {
+        ConnEnd::Abrupt => {
             c.abrupt_disconnects += 1;
             c.abandoned += outstanding;
-            ConnEnd::Abrupt
         }
-        SendEnd::PeerGone | SendEnd::Closed
-            if shared.server_first || send_end == SendEnd::PeerGone =>
-        {
+        ConnEnd::ServerClosed => {
             c.closed_by_server += 1;
             if shared.fatal_seen {
                 c.unanswered_after_fatal += outstanding;
             } else {
                 c.violations.unanswered_on_server_close += outstanding;
             }
-            ConnEnd::ServerClosed
         }
-        SendEnd::PeerGone | SendEnd::Closed => {
-            c.violations.unanswered_at_end += outstanding;
-            ConnEnd::Normal
-        }
-    };
+        ConnEnd::Normal => c.violations.unanswered_at_end += outstanding,
+    }
     if end == ConnEnd::Abrupt && plan.reset {
         if let Ok(ws) = sink.reunite(stream) {
             // Best effort: without it the drop below still ends the connection, with a FIN.

@@ -1,6 +1,8 @@
 //! Result latencies: a bounded reservoir per session and nearest-rank percentiles.
 //!
-//! Up to [`RESERVOIR_CAP`] samples a session's percentiles are exact; beyond it the reservoir
+//! The whole run shares a budget of [`RUN_SAMPLE_BUDGET`] samples: each session's reservoir holds
+//! [`reservoir_cap`]`(sessions)` of them, between [`MIN_RESERVOIR_CAP`] and [`RESERVOIR_CAP`].
+//! Up to its cap a session's percentiles are exact; beyond it the reservoir
 //! holds a uniform random sample (Vitter's algorithm R) and `max` stays exact. Totals merge the
 //! sessions' reservoirs with each sample weighted by how many results it stands for, so a
 //! sampled session counts as much as its real traffic. Percentiles are nearest-rank: the value
@@ -12,6 +14,16 @@ use crate::rng::SplitMix64;
 
 /// Most latency samples kept per session.
 pub(crate) const RESERVOIR_CAP: usize = 100_000;
+/// Fewest latency samples kept per session, however many sessions share the budget.
+pub(crate) const MIN_RESERVOIR_CAP: usize = 1_000;
+/// Latency samples the whole run aims to keep, shared out evenly between its sessions.
+pub(crate) const RUN_SAMPLE_BUDGET: usize = 2_000_000;
+
+/// Per-session reservoir size for a run of `sessions` sessions: an even share of
+/// [`RUN_SAMPLE_BUDGET`], within [`MIN_RESERVOIR_CAP`]..=[`RESERVOIR_CAP`].
+pub(crate) fn reservoir_cap(sessions: usize) -> usize {
+    (RUN_SAMPLE_BUDGET / sessions.max(1)).clamp(MIN_RESERVOIR_CAP, RESERVOIR_CAP)
+}
 
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -122,6 +134,24 @@ mod tests {
         assert_eq!(weighted_rank(&v, 50.0), Some(20.0));
         assert_eq!(weighted_rank(&v, 100.0), Some(40.0));
         assert_eq!(weighted_rank(&[], 50.0), None);
+    }
+
+    #[test]
+    fn the_run_budget_shrinks_the_per_session_cap() {
+        assert_eq!(reservoir_cap(0), RESERVOIR_CAP);
+        assert_eq!(reservoir_cap(1), RESERVOIR_CAP);
+        assert_eq!(reservoir_cap(20), RESERVOIR_CAP);
+        assert_eq!(reservoir_cap(40), 50_000);
+        assert_eq!(reservoir_cap(200), 10_000);
+        assert_eq!(reservoir_cap(2_000), MIN_RESERVOIR_CAP);
+        assert_eq!(reservoir_cap(crate::spec::MAX_SESSIONS), MIN_RESERVOIR_CAP);
+        // Many sessions keep the run within its budget (until the per-session floor).
+        for sessions in [1, 20, 21, 40, 333, 1_000, 2_000] {
+            assert!(
+                sessions * reservoir_cap(sessions) <= RUN_SAMPLE_BUDGET,
+                "{sessions}"
+            );
+        }
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! normally, or when the server closed without a fatal error first. Frames outstanding when the
 //! client itself cut the connection (`churn`) are expected to go unanswered and are counted as
 //! `abandoned` instead. Memory stays bounded however long a soak runs: latency samples go into a
-//! fixed-size reservoir per session (`latency`), counts keyed by server-supplied strings have a
+//! fixed-size reservoir per session, its size a share of a run-wide sample budget (`latency`),
+//! counts keyed by server-supplied strings have a
 //! key cap (`counts`), outstanding frames per connection are capped (the sender waits or skips a
 //! tick), and the only channels are `watch` cells. Randomness (churn lifetimes, reservoir
 //! sampling) comes from a seeded generator, so a run is repeatable up to the server's timing.

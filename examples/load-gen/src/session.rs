@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use crate::conn::{self, ConnEnd, ConnPlan};
 use crate::connect::{self, Connected};
 use crate::counts::Counters;
-use crate::latency::{Reservoir, RESERVOIR_CAP};
+use crate::latency::{self, Reservoir};
 use crate::rng::SplitMix64;
 use crate::spec::{LoadSpec, Mode};
 
@@ -29,6 +29,8 @@ pub(crate) struct SessionPlan {
     churn: Option<Duration>,
     drain_timeout: Duration,
     window: usize,
+    /// Latency samples each session keeps: its share of the run's budget.
+    reservoir_cap: usize,
     seed: u64,
 }
 
@@ -44,6 +46,7 @@ impl SessionPlan {
             churn: spec.churn,
             drain_timeout: spec.drain_timeout,
             window: spec.window,
+            reservoir_cap: latency::reservoir_cap(spec.sessions),
             seed: spec.seed,
         }
     }
@@ -67,7 +70,7 @@ pub(crate) async fn run(index: usize, plan: Arc<SessionPlan>, deadline: Instant)
         index,
         counters: Counters::default(),
         latency: Reservoir::new(
-            RESERVOIR_CAP,
+            plan.reservoir_cap,
             SplitMix64::derive(plan.seed, stream + 1).next_u64(),
         ),
         active: Duration::ZERO,
@@ -114,4 +117,35 @@ pub(crate) async fn run(index: usize, plan: Arc<SessionPlan>, deadline: Instant)
 
 async fn backoff(deadline: Instant) {
     sleep_until((Instant::now() + RECONNECT_BACKOFF).min(deadline)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::latency::{MIN_RESERVOIR_CAP, RESERVOIR_CAP};
+    use crate::spec::MAX_SESSIONS;
+
+    fn plan(sessions: usize) -> SessionPlan {
+        SessionPlan::from_spec(&LoadSpec {
+            sessions,
+            frames: vec![Bytes::from_static(b"\xff\xd8\xff\xd9")],
+            ..LoadSpec::default()
+        })
+    }
+
+    #[test]
+    fn sessions_share_the_run_sample_budget() {
+        assert_eq!(plan(1).reservoir_cap, RESERVOIR_CAP);
+        assert_eq!(plan(400).reservoir_cap, 5_000);
+        assert_eq!(plan(MAX_SESSIONS).reservoir_cap, MIN_RESERVOIR_CAP);
+        // A session's reservoir never holds more than the plan's cap.
+        let mut r = Reservoir::new(plan(MAX_SESSIONS).reservoir_cap, 1);
+        for i in 0..5_000 {
+            r.record(f64::from(i));
+        }
+        assert_eq!(
+            r.summary().map(|s| (s.count, s.samples)),
+            Some((5_000, MIN_RESERVOIR_CAP))
+        );
+    }
 }

@@ -173,11 +173,19 @@ async fn skipped_reply_is_unanswered_at_end() {
 async fn reordered_replies_are_fine() {
     let r = run(Behaviour::Reordered, 50.0).await;
     let c = &r.totals.counters;
-    assert!(r.ok, "{}", r.render_table());
+    let v = c.violations;
+    // Out-of-order replies are no violation. The mock holds an odd frame until the next even
+    // one arrives, so a session ending on an odd frame leaves it unanswered: at most one per
+    // session (two sessions).
+    assert_eq!(
+        v.unknown_index + v.duplicate + v.unanswered_on_server_close,
+        0,
+        "{}",
+        r.render_table()
+    );
+    assert!(v.unanswered_at_end <= 2, "{}", r.render_table());
     assert!(c.dropped > 0);
     assert_eq!(c.dropped_by_reason.get("busy"), c.dropped);
-    // Every frame answered except possibly a held odd one at the very end.
-    assert!(c.results + c.dropped + 2 >= c.frames_sent);
 }
 
 #[tokio::test]
