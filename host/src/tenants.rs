@@ -34,6 +34,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::{Config, MAX_FPS};
 use crate::pipeline::manifest::valid_id;
+use crate::wasm::InstanceLimits;
 
 /// The tenant every client is when no tenants file is configured.
 pub const OPEN_TENANT: &str = "default";
@@ -86,10 +87,8 @@ pub struct Quotas {
     pub max_sessions: usize,
     /// Frames per second per session; `None` is unlimited.
     pub max_fps: Option<f64>,
-    /// Ceiling for one Wasm node instance's memory.
-    pub wasm_memory_bytes: usize,
-    /// Ceiling for one call into a Wasm node.
-    pub wasm_call_timeout: Duration,
+    /// Ceiling for one Wasm node instance: its memory and each call's time.
+    pub wasm: InstanceLimits,
 }
 
 /// One tenant, shared by all its sessions.
@@ -219,18 +218,22 @@ pub fn token_digest(token: &str) -> [u8; 32] {
 
 /// The hex form the tenants file uses.
 pub fn token_digest_hex(token: &str) -> String {
-    token_digest(token)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&token_digest(token))
+}
+
+/// Lower-case hex of `bytes` (digests in the tenants file, new tokens).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn server_quotas(config: &Config) -> Quotas {
     Quotas {
         max_sessions: config.max_sessions,
         max_fps: Some(config.max_session_fps).filter(|f| *f > 0.0),
-        wasm_memory_bytes: config.wasm_memory_bytes,
-        wasm_call_timeout: config.wasm_call_timeout,
+        wasm: InstanceLimits {
+            memory_bytes: config.wasm_memory_bytes,
+            call_timeout: config.wasm_call_timeout,
+        },
     }
 }
 
@@ -287,15 +290,15 @@ fn build_tenant(e: TenantEntry, ceiling: &Quotas) -> Result<(Tenant, Vec<[u8; 32
         Some(_) => return Err(invalid(&e.id, format!("max_fps must be in (0, {MAX_FPS}]"))),
     };
     let wasm_memory_bytes = match e.wasm_memory_mb {
-        None => ceiling.wasm_memory_bytes,
+        None => ceiling.wasm.memory_bytes,
         Some(mb) => {
             let bytes = (mb as usize).saturating_mul(1 << 20);
-            if mb == 0 || bytes > ceiling.wasm_memory_bytes {
+            if mb == 0 || bytes > ceiling.wasm.memory_bytes {
                 return Err(invalid(
                     &e.id,
                     format!(
                         "wasm_memory_mb must be in 1..={} (STREAMHOST_WASM_MEMORY_MB)",
-                        ceiling.wasm_memory_bytes >> 20
+                        ceiling.wasm.memory_bytes >> 20
                     ),
                 ));
             }
@@ -303,15 +306,15 @@ fn build_tenant(e: TenantEntry, ceiling: &Quotas) -> Result<(Tenant, Vec<[u8; 32
         }
     };
     let wasm_call_timeout = match e.wasm_call_timeout_ms {
-        None => ceiling.wasm_call_timeout,
+        None => ceiling.wasm.call_timeout,
         Some(ms) => {
             let t = Duration::from_millis(ms);
-            if ms == 0 || t > ceiling.wasm_call_timeout {
+            if ms == 0 || t > ceiling.wasm.call_timeout {
                 return Err(invalid(
                     &e.id,
                     format!(
                         "wasm_call_timeout_ms must be in 1..={} (STREAMHOST_WASM_CALL_TIMEOUT_MS)",
-                        ceiling.wasm_call_timeout.as_millis()
+                        ceiling.wasm.call_timeout.as_millis()
                     ),
                 ));
             }
@@ -325,8 +328,10 @@ fn build_tenant(e: TenantEntry, ceiling: &Quotas) -> Result<(Tenant, Vec<[u8; 32
         quotas: Quotas {
             max_sessions,
             max_fps,
-            wasm_memory_bytes,
-            wasm_call_timeout,
+            wasm: InstanceLimits {
+                memory_bytes: wasm_memory_bytes,
+                call_timeout: wasm_call_timeout,
+            },
         },
     };
     Ok((tenant, digests))
@@ -385,7 +390,7 @@ mod tests {
         assert!(a.may_use("frame_info"));
         assert!(!a.may_use("ocr"));
         assert_eq!(a.quotas.max_fps, Some(5.0));
-        assert_eq!(a.quotas.wasm_memory_bytes, 16 << 20);
+        assert_eq!(a.quotas.wasm.memory_bytes, 16 << 20);
         let (s1, s2, s3) = (a.try_session(), a.try_session(), a.try_session());
         assert!(s1.is_some() && s2.is_some() && s3.is_none());
         drop(s1);

@@ -12,6 +12,7 @@ use serde_json::Value as Json;
 
 use crate::frame::FrameError;
 use crate::pipeline::exec::ExecError;
+use crate::ws::AdmitError;
 
 /// The contract's error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -94,6 +95,16 @@ impl WireError {
             code,
             detail: detail.into(),
         }
+    }
+}
+
+impl From<AdmitError> for WireError {
+    fn from(e: AdmitError) -> Self {
+        let code = match e {
+            AdmitError::Pipeline(_) => ErrorCode::InvalidPipeline,
+            AdmitError::NotAllowed(_) | AdmitError::OverQuota { .. } => ErrorCode::Forbidden,
+        };
+        WireError::new(code, e.to_string())
     }
 }
 
@@ -244,6 +255,29 @@ mod tests {
 
     fn parsed(r: Reply) -> Json {
         serde_json::from_str(&r.to_text()).unwrap_or(Json::Null)
+    }
+
+    #[test]
+    fn admission_errors_map_to_their_codes() {
+        use crate::pipeline::registry::LookupError;
+        let unknown = WireError::from(AdmitError::from(LookupError::Unknown("x".into())));
+        assert_eq!(unknown.code, ErrorCode::InvalidPipeline);
+        assert_eq!(unknown.detail, "Unknown pipeline_id 'x'");
+        let denied = WireError::from(AdmitError::NotAllowed("ocr".into()));
+        assert_eq!(denied.code, ErrorCode::Forbidden);
+        assert_eq!(
+            denied.detail,
+            "pipeline 'ocr' is not available to this token"
+        );
+        let over = WireError::from(AdmitError::OverQuota {
+            pipeline: "ocr".into(),
+            reason: "asks for 128 MiB".into(),
+        });
+        assert_eq!(over.code, ErrorCode::Forbidden);
+        assert_eq!(
+            over.detail,
+            "pipeline 'ocr' exceeds this token's quotas: asks for 128 MiB"
+        );
     }
 
     #[test]

@@ -47,7 +47,7 @@ use crate::backpressure::{FrameRate, SlowdownDetector};
 use crate::frame::validate_jpeg;
 use crate::metrics::SessionSeries;
 use crate::pipeline::exec::{FrameOutcome, SessionRunner};
-use crate::pipeline::registry::Plan;
+use crate::pipeline::registry::{LookupError, Plan};
 use crate::server::{refusal, AppState, ConnectionSlot};
 use crate::session::{next_session_id, SessionCounters};
 use crate::tenants::{AuthError, Tenant};
@@ -166,32 +166,34 @@ impl Drop for ActiveGuard {
     }
 }
 
+/// Why a connected client cannot have the pipeline it named (mapped to the
+/// wire in `wire.rs`).
+#[derive(Debug, thiserror::Error)]
+pub enum AdmitError {
+    #[error(transparent)]
+    Pipeline(#[from] LookupError),
+    #[error("pipeline '{0}' is not available to this token")]
+    NotAllowed(String),
+    #[error("pipeline '{pipeline}' exceeds this token's quotas: {reason}")]
+    OverQuota { pipeline: String, reason: String },
+}
+
 /// The pipeline a tenant asked for, with each node's limits under its quotas.
 fn admit_pipeline(
     state: &AppState,
     tenant: &Tenant,
     pipeline_id: Option<&str>,
-) -> Result<(Arc<Plan>, Vec<InstanceLimits>), WireError> {
-    let plan = state
-        .registry
-        .lookup(pipeline_id)
-        .map_err(|e| WireError::new(ErrorCode::InvalidPipeline, e.to_string()))?;
+) -> Result<(Arc<Plan>, Vec<InstanceLimits>), AdmitError> {
+    let plan = state.registry.lookup(pipeline_id)?;
     if !tenant.may_use(&plan.id) {
-        return Err(WireError::new(
-            ErrorCode::Forbidden,
-            format!("pipeline '{}' is not available to this token", plan.id),
-        ));
+        return Err(AdmitError::NotAllowed(plan.id.clone()));
     }
-    let ceiling = InstanceLimits {
-        memory_bytes: tenant.quotas.wasm_memory_bytes,
-        call_timeout: tenant.quotas.wasm_call_timeout,
-    };
-    let limits = plan.instance_limits(ceiling).map_err(|e| {
-        WireError::new(
-            ErrorCode::Forbidden,
-            format!("pipeline '{}' exceeds this token's quotas: {e}", plan.id),
-        )
-    })?;
+    let limits =
+        plan.instance_limits(tenant.quotas.wasm)
+            .map_err(|reason| AdmitError::OverQuota {
+                pipeline: plan.id.clone(),
+                reason,
+            })?;
     Ok((plan, limits))
 }
 
@@ -211,6 +213,7 @@ async fn session(
     let (plan, instance_limits) = match admit_pipeline(&state, &tenant, pipeline_id.as_deref()) {
         Ok(admitted) => admitted,
         Err(err) => {
+            let err = WireError::from(err);
             let shown: String = pipeline_id.unwrap_or_default().chars().take(64).collect();
             tracing::warn!(%session_id, tenant = %tenant.id, pipeline_id = %shown, error = err.code.as_str(), detail = %err.detail, "connect refused");
             state.metrics.error(err.code);
