@@ -16,12 +16,16 @@
 //! key cap (`counts`), outstanding frames per connection are capped (the sender waits or skips a
 //! tick), and the only channels are `watch` cells. Randomness (churn lifetimes, reservoir
 //! sampling) comes from a seeded generator, so a run is repeatable up to the server's timing.
-//! [`run`] is the whole library API: a [`LoadSpec`] in, a serialisable [`LoadReport`] out.
+//! [`run`] is the load API: a [`LoadSpec`] in, a serialisable [`LoadReport`] out. The helpers
+//! both this crate's binary and `examples/stream-client` use are exported too: frame loading
+//! ([`load_frames`]), the stream URL's query ([`with_pipeline_query`]), the `Authorization`
+//! header ([`bearer_auth_header`]) and the parser of the server's replies ([`RawReply`]).
 
 mod conn;
 mod connect;
 mod counts;
 mod error;
+mod frames;
 mod latency;
 mod ledger;
 mod reply;
@@ -37,9 +41,11 @@ use tokio::time::Instant;
 
 pub use counts::{CappedCounts, Counters, Violations};
 pub use error::LoadError;
+pub use frames::{is_jpeg_name, list_frames, load_frames, FramesError};
 pub use latency::LatencySummary;
+pub use reply::RawReply;
 pub use report::{LoadReport, SessionReport, TotalsReport};
-pub use spec::{with_pipeline_query, LoadSpec, Mode};
+pub use spec::{bearer_auth_header, with_pipeline_query, LoadSpec, Mode};
 
 /// Runs the load described by `spec` and reports what happened.
 ///

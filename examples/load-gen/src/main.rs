@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Parser;
-use streamhost_load::{LoadReport, LoadSpec};
+use streamhost_load::{FramesError, LoadReport, LoadSpec};
 
 const EXIT_VIOLATIONS: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -68,49 +68,24 @@ fn default_frame() -> PathBuf {
         .join("frame.jpg")
 }
 
+/// Every frame of every path in turn (each loaded by [`streamhost_load::load_frames`]), or the
+/// default frame when none is given.
 fn load_frames(paths: &[PathBuf]) -> Result<Vec<Bytes>, String> {
-    let defaulted = paths.is_empty();
-    let paths = if defaulted {
-        vec![default_frame()]
-    } else {
-        paths.to_vec()
-    };
-    let mut files = Vec::new();
-    for path in &paths {
-        if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| format!("reading folder {}: {e}", path.display()))?
-                .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.extension().and_then(|x| x.to_str()).is_some_and(|x| {
-                        x.eq_ignore_ascii_case("jpg") || x.eq_ignore_ascii_case("jpeg")
-                    })
-                })
-                .collect();
-            if found.is_empty() {
-                return Err(format!("no *.jpg or *.jpeg files in {}", path.display()));
-            }
-            found.sort();
-            files.extend(found);
-        } else {
-            files.push(path.clone());
-        }
+    if paths.is_empty() {
+        let path = default_frame();
+        return streamhost_load::load_frames(&path).map_err(|e| match e {
+            FramesError::Read { cause, .. } => format!(
+                "default frame {} unreadable ({cause}); pass --frames FILE.jpg",
+                path.display()
+            ),
+            other => other.to_string(),
+        });
     }
-    files
-        .iter()
-        .map(|p| {
-            std::fs::read(p).map(Bytes::from).map_err(|e| {
-                if defaulted {
-                    format!(
-                        "default frame {} unreadable ({e}); pass --frames FILE.jpg",
-                        p.display()
-                    )
-                } else {
-                    format!("reading frame {}: {e}", p.display())
-                }
-            })
-        })
-        .collect()
+    let mut frames = Vec::new();
+    for path in paths {
+        frames.extend(streamhost_load::load_frames(path).map_err(|e| e.to_string())?);
+    }
+    Ok(frames)
 }
 
 fn spec_from(args: &Args, frames: Vec<Bytes>) -> Result<LoadSpec, String> {

@@ -5,6 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::Serialize;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::header::InvalidHeaderValue;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use crate::error::LoadError;
@@ -104,13 +105,11 @@ impl LoadSpec {
 
     /// The `Authorization` header value, if a token is set.
     pub(crate) fn auth_header(&self) -> Result<Option<HeaderValue>, LoadError> {
-        let Some(token) = &self.token else {
-            return Ok(None);
-        };
-        let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|_| LoadError::InvalidSpec("token is not a valid header value".to_string()))?;
-        value.set_sensitive(true);
-        Ok(Some(value))
+        self.token
+            .as_deref()
+            .map(bearer_auth_header)
+            .transpose()
+            .map_err(|_| LoadError::InvalidSpec("token is not a valid header value".to_string()))
     }
 
     /// Checks everything that would otherwise fail in every session alike.
@@ -180,6 +179,14 @@ pub fn with_pipeline_query(base: &str, pipeline: &str) -> String {
     format!("{base}{sep}pipeline_id={}", encode_query_value(pipeline))
 }
 
+/// `Bearer <token>` as an `Authorization` header value, marked sensitive (kept out of debug
+/// output); shared with `examples/stream-client`.
+pub fn bearer_auth_header(token: &str) -> Result<HeaderValue, InvalidHeaderValue> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {token}"))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 /// Percent-encodes all but RFC 3986 unreserved characters.
 fn encode_query_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -226,6 +233,24 @@ mod tests {
             stream_url("ws://h?x=1", "a b"),
             "ws://h/ws/video/stream?x=1&pipeline_id=a%20b"
         );
+    }
+
+    #[test]
+    fn bearer_header() -> Result<(), InvalidHeaderValue> {
+        let value = bearer_auth_header("t0k.en")?;
+        assert_eq!(value, "Bearer t0k.en");
+        assert!(value.is_sensitive());
+        assert!(bearer_auth_header("bad\ntoken").is_err());
+        let with_token = LoadSpec {
+            token: Some("t".into()),
+            ..spec()
+        };
+        assert_eq!(
+            with_token.auth_header().ok().flatten(),
+            Some(HeaderValue::from_static("Bearer t"))
+        );
+        assert_eq!(spec().auth_header().ok().flatten(), None);
+        Ok(())
     }
 
     #[test]

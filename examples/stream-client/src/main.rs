@@ -16,7 +16,6 @@
 //! unreadable frames; 3 when the connection failed, was lost, or the server stopped answering.
 
 mod cli;
-mod frames;
 mod reply;
 mod session;
 mod stats;
@@ -37,7 +36,7 @@ const EXIT_CONNECTION: u8 = 3;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let frames = match frames::load(&args.path) {
+    let frames = match streamhost_load::load_frames(&args.path) {
         Ok(frames) => frames,
         Err(e) => {
             eprintln!("error: {e:#}");

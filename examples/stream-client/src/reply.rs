@@ -17,9 +17,13 @@
 //! Anything else (including text that is not JSON) is [`Reply::Unrecognized`], counted and
 //! printed but never fatal to the client: an example client should survive a server that adds
 //! fields or message kinds.
+//!
+//! The JSON itself is parsed by the load generator's [`RawReply`] (one parser for both
+//! clients); this module only maps its keys to the stream client's own [`Reply`] by the table
+//! above. Unlike the load generator's classification, it keeps each error's `detail` and tells
+//! a per-frame error from a fatal one by `frame_index` alone, not by error code.
 
-use serde::Deserialize;
-use serde_json::Value;
+use streamhost_load::RawReply;
 
 /// One classified server message.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,28 +58,12 @@ impl Reply {
     }
 }
 
-/// The union of all known keys; which ones are present decides the kind.
-#[derive(Deserialize)]
-struct Raw {
-    frame_index: Option<u64>,
-    result: Option<Value>,
-    #[serde(default)]
-    dropped: bool,
-    error: Option<String>,
-    detail: Option<Value>,
-    warning: Option<String>,
-}
-
 /// Classifies one text message from the server.
 pub fn parse(text: &str) -> Reply {
-    let Ok(raw) = serde_json::from_str::<Raw>(text) else {
+    let Some(raw) = RawReply::parse(text) else {
         return Reply::Unrecognized;
     };
-    let detail = match raw.detail {
-        Some(Value::String(s)) => s,
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    };
+    let detail = raw.detail.unwrap_or_default();
     match (raw.frame_index, raw.error, raw.warning) {
         (Some(frame_index), Some(error), _) => Reply::FrameError {
             frame_index,
@@ -83,7 +71,7 @@ pub fn parse(text: &str) -> Reply {
             detail,
         },
         (Some(frame_index), None, _) if raw.dropped => Reply::Dropped { frame_index },
-        (Some(frame_index), None, _) if raw.result.is_some() => Reply::Result { frame_index },
+        (Some(frame_index), None, _) if raw.has_result => Reply::Result { frame_index },
         (Some(_), None, _) => Reply::Unrecognized,
         (None, _, Some(warning)) => Reply::Warning { warning },
         (None, Some(error), None) => Reply::Fatal { error, detail },

@@ -26,13 +26,12 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{timeout, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{header, HeaderValue};
+use tokio_tungstenite::tungstenite::http::header;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::frames::Frame;
 use crate::reply::{self, Reply};
 use crate::summary::Tally;
 
@@ -49,7 +48,8 @@ pub struct Plan {
     /// Full URL including `pipeline_id`.
     pub url: String,
     pub token: Option<String>,
-    pub frames: Vec<Frame>,
+    /// The frames' bytes, as [`streamhost_load::load_frames`] read them.
+    pub frames: Vec<Bytes>,
     /// Frames to send in all, cycling through `frames`.
     pub total: u64,
     /// Pause between frames; `None` sends as fast as the socket allows.
@@ -109,9 +109,8 @@ pub async fn run(plan: Plan) -> Result<Ending> {
         .into_client_request()
         .with_context(|| format!("bad URL {}", plan.url))?;
     if let Some(token) = &plan.token {
-        let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+        let value = streamhost_load::bearer_auth_header(token)
             .context("token is not a valid header value")?;
-        value.set_sensitive(true);
         request.headers_mut().insert(header::AUTHORIZATION, value);
     }
     let (ws, _response) = timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request))
@@ -229,7 +228,7 @@ async fn send_frames(
         lock(&tally).record_sent(sent, Instant::now());
         match timeout(
             plan.drain_timeout,
-            sink.send(Message::Binary(frame.data.clone())),
+            sink.send(Message::Binary(frame.clone())),
         )
         .await
         {

@@ -3,6 +3,11 @@
 //! Nearest-rank percentiles on the sorted samples: the reported value is always one that was
 //! actually measured, which is what a reader of a benchmark summary expects, and it needs no
 //! interpolation policy. With few samples, p99 is simply the maximum.
+//!
+//! This is deliberately not the load generator's weighted rank (`latency::weighted_rank`): with
+//! unit weights it is the same in exact arithmetic, but it rounds differently in floating point
+//! (p7 of 100 samples is the 8th here and the 7th there, as `0.07 * 100` exceeds 7), and for a
+//! NaN `p` this picks the first sample where that picks the last.
 
 use std::time::Duration;
 
@@ -96,6 +101,14 @@ mod tests {
         assert_eq!(nearest_rank(&v, 26.0), Some(20.0));
         assert_eq!(nearest_rank(&v, 100.0), Some(40.0));
         assert_eq!(nearest_rank(&v, 150.0), Some(40.0));
+    }
+
+    #[test]
+    fn rank_is_ceil_of_p_over_100_times_n_in_floating_point() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        // 7.0 / 100.0 * 100.0 is 7.000000000000001, so the rank is 8.
+        assert_eq!(nearest_rank(&v, 7.0), Some(8.0));
+        assert_eq!(nearest_rank(&v, f64::NAN), Some(1.0));
     }
 
     #[test]
