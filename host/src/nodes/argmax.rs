@@ -16,6 +16,8 @@
 //! never wins, a row of only NaN gives index 0 and score `-inf`. Indices are
 //! carried as f32 (tensors are f32 on the wire), exact below 2^24 classes.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 use crate::value::Tensor;
@@ -95,17 +97,17 @@ pub fn argmax(offered: &[&Tensor], config: &ArgmaxConfig) -> Result<Vec<Tensor>,
         Tensor {
             name: "index".into(),
             shape: shape.clone(),
-            data: index,
+            data: Arc::new(index),
         },
         Tensor {
             name: "score".into(),
             shape,
-            data: score,
+            data: Arc::new(score),
         },
         Tensor {
             name: "classes".into(),
             shape: vec![1],
-            data: vec![classes as f32],
+            data: Arc::new(vec![classes as f32]),
         },
     ])
 }
@@ -142,7 +144,7 @@ mod tests {
         Tensor {
             name: name.into(),
             shape: shape.to_vec(),
-            data,
+            data: Arc::new(data),
         }
     }
 
@@ -194,8 +196,8 @@ mod tests {
         data[18_709] = 0.9;
         let t = tensor("x", &[1, 1, 18_710], data);
         let out = argmax(&[&t], &ArgmaxConfig::default())?;
-        assert_eq!(out[0].data, vec![9_000.0]);
-        assert_eq!(out[1].data, vec![0.9]);
+        assert_eq!(*out[0].data, vec![9_000.0]);
+        assert_eq!(*out[1].data, vec![0.9]);
         Ok(())
     }
 
@@ -203,8 +205,8 @@ mod tests {
     fn all_nan_row_gives_index_zero() -> Result<(), ArgmaxError> {
         let t = tensor("x", &[1, 2], vec![f32::NAN, f32::NAN]);
         let out = argmax(&[&t], &ArgmaxConfig::default())?;
-        assert_eq!(out[0].data, vec![0.0]);
-        assert_eq!(out[1].data, vec![f32::NEG_INFINITY]);
+        assert_eq!(*out[0].data, vec![0.0]);
+        assert_eq!(*out[1].data, vec![f32::NEG_INFINITY]);
         Ok(())
     }
 
@@ -215,7 +217,7 @@ mod tests {
         let named = ArgmaxConfig {
             tensor: Some("b".into()),
         };
-        assert_eq!(argmax(&[&a, &b], &named)?[0].data, vec![0.0]);
+        assert_eq!(*argmax(&[&a, &b], &named)?[0].data, vec![0.0]);
         assert!(matches!(
             argmax(&[&a, &b], &ArgmaxConfig::default()),
             Err(ArgmaxError::Ambiguous(2, _))

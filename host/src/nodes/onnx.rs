@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ort::environment::Environment;
 use ort::session::builder::GraphOptimizationLevel;
@@ -201,7 +201,7 @@ impl OnnxModel {
             result.push(Tensor {
                 name: name.to_string(),
                 shape,
-                data: data.to_vec(),
+                data: Arc::new(data.to_vec()),
             });
         }
         Ok(result)

@@ -14,6 +14,8 @@
 //! The node keeps one crop per box, in order, so the recogniser's i-th line
 //! belongs to the detector's i-th box.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::Value as Json;
 
@@ -252,7 +254,7 @@ pub fn text_crop(
     Ok(Tensor {
         name: cfg.name.clone(),
         shape: vec![n as u32, 3, h_out as u32, batch_w as u32],
-        data,
+        data: Arc::new(data),
     })
 }
 
@@ -301,7 +303,7 @@ mod tests {
         Tensor {
             name: e.to_string(),
             shape: vec![],
-            data: vec![],
+            data: Arc::new(vec![]),
         }
     }
 

@@ -16,6 +16,8 @@
 //! `[src_w, src_h, scale_x, scale_y, pad_x, pad_y]` (model = src * scale +
 //! pad), which post-processing nodes use to map results back to frame pixels.
 
+use std::sync::Arc;
+
 use fast_image_resize::images::{Image as FirImage, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use serde::Deserialize;
@@ -246,12 +248,12 @@ pub fn to_tensor(img: &Image, cfg: &ToTensorConfig) -> Result<Vec<Tensor>, ToTen
         Tensor {
             name: cfg.name.clone(),
             shape: vec![1, 3, ch, cw],
-            data,
+            data: Arc::new(data),
         },
         Tensor {
             name: "meta".into(),
             shape: vec![6],
-            data: meta,
+            data: Arc::new(meta),
         },
     ])
 }
@@ -380,7 +382,7 @@ mod tests {
         assert_eq!(t.data[64], 20.0);
         assert_eq!(t.data[128], 10.0);
         assert_eq!(t.data[8 * 4], 114.0, "first padded row");
-        assert_eq!(out[1].data, vec![8.0, 4.0, 1.0, 1.0, 0.0, 0.0]);
+        assert_eq!(*out[1].data, vec![8.0, 4.0, 1.0, 1.0, 0.0, 0.0]);
 
         let db = ToTensorConfig {
             name: "x".into(),
