@@ -16,6 +16,7 @@
 //! `[src_w, src_h, scale_x, scale_y, pad_x, pad_y]` (model = src * scale +
 //! pad), which post-processing nodes use to map results back to frame pixels.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use fast_image_resize::images::{Image as FirImage, ImageRef};
@@ -215,7 +216,12 @@ pub fn to_tensor(img: &Image, cfg: &ToTensorConfig) -> Result<Vec<Tensor>, ToTen
     if cw > MAX_SIDE || ch > MAX_SIDE || rw == 0 || rh == 0 {
         return Err(ToTensorError::Size(cw, ch));
     }
-    let resized = resize_rgb(img, rw, rh)?;
+    // A frame already at the model's size is read in place, not copied.
+    let resized = if (rw, rh) == (img.width, img.height) {
+        Cow::Borrowed(img.data.as_slice())
+    } else {
+        Cow::Owned(resize_rgb(img, rw, rh)?)
+    };
     // Place into the canvas (only letterbox pads).
     let canvas = if (rw, rh) == (cw, ch) {
         resized
@@ -232,7 +238,7 @@ pub fn to_tensor(img: &Image, cfg: &ToTensorConfig) -> Result<Vec<Tensor>, ToTen
                 dst.copy_from_slice(src);
             }
         }
-        canvas
+        Cow::Owned(canvas)
     };
     let mut data = vec![0f32; 3 * cw as usize * ch as usize];
     Normaliser::new(cfg, img.format).planar(&canvas, &mut data);
@@ -352,6 +358,35 @@ mod tests {
             center: true,
         };
         assert_eq!(geometry(&centred, 1280, 720), (640, 360, 640, 640, 0, 140));
+    }
+
+    #[test]
+    fn a_frame_at_the_model_size_is_normalised_in_place() {
+        // 320x256 fits `fit` at 640 unchanged: no resize, the frame's own bytes are read.
+        let mut img = image(320, 256, PixelFormat::Bgr8, [0; 3]);
+        for (i, v) in img.data.iter_mut().enumerate() {
+            *v = (i * 37 % 251) as u8;
+        }
+        let cfg = ToTensorConfig {
+            name: "x".into(),
+            resize: Resize::Fit {
+                limit_side_len: 640,
+                limit_type: LimitType::Max,
+                multiple: 32,
+            },
+            channels: Channels::Rgb,
+            scale: 1.0 / 255.0,
+            mean: [0.5; 3],
+            std: [0.5; 3],
+        };
+        let out = to_tensor(&img, &cfg).unwrap_or_default();
+        assert_eq!(out[0].shape, vec![1, 3, 256, 320]);
+        let norm = |v: u8| (f32::from(v) * cfg.scale - 0.5) / 0.5;
+        let plane = 320 * 256;
+        // RGB planes from BGR bytes: R is byte 2, B byte 0, of each pixel.
+        assert_eq!(out[0].data[0], norm(img.data[2]));
+        assert_eq!(out[0].data[2 * plane + 1], norm(img.data[3]));
+        assert_eq!(out[0].data[plane - 1], norm(img.data[3 * plane - 1]));
     }
 
     #[test]
