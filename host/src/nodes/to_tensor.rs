@@ -305,6 +305,22 @@ mod tests {
         assert_eq!(cfg(640, 640).validate(), Ok(()));
     }
 
+    /// The DB detector's input config (long side capped at 640, (x/255 - 0.5) / 0.5).
+    fn db_fit_640(channels: Channels) -> ToTensorConfig {
+        ToTensorConfig {
+            name: "x".into(),
+            resize: Resize::Fit {
+                limit_side_len: 640,
+                limit_type: LimitType::Max,
+                multiple: 32,
+            },
+            channels,
+            scale: 1.0 / 255.0,
+            mean: [0.5; 3],
+            std: [0.5; 3],
+        }
+    }
+
     fn image(w: u32, h: u32, format: PixelFormat, px: [u8; 3]) -> Image {
         Image {
             width: w,
@@ -367,18 +383,7 @@ mod tests {
         for (i, v) in img.data.iter_mut().enumerate() {
             *v = (i * 37 % 251) as u8;
         }
-        let cfg = ToTensorConfig {
-            name: "x".into(),
-            resize: Resize::Fit {
-                limit_side_len: 640,
-                limit_type: LimitType::Max,
-                multiple: 32,
-            },
-            channels: Channels::Rgb,
-            scale: 1.0 / 255.0,
-            mean: [0.5; 3],
-            std: [0.5; 3],
-        };
+        let cfg = db_fit_640(Channels::Rgb);
         let out = to_tensor(&img, &cfg).unwrap_or_default();
         assert_eq!(out[0].shape, vec![1, 3, 256, 320]);
         let norm = |v: u8| (f32::from(v) * cfg.scale - 0.5) / 0.5;
@@ -419,18 +424,7 @@ mod tests {
         assert_eq!(t.data[8 * 4], 114.0, "first padded row");
         assert_eq!(*out[1].data, vec![8.0, 4.0, 1.0, 1.0, 0.0, 0.0]);
 
-        let db = ToTensorConfig {
-            name: "x".into(),
-            resize: Resize::Fit {
-                limit_side_len: 640,
-                limit_type: LimitType::Max,
-                multiple: 32,
-            },
-            channels: Channels::Bgr,
-            scale: 1.0 / 255.0,
-            mean: [0.5; 3],
-            std: [0.5; 3],
-        };
+        let db = db_fit_640(Channels::Bgr);
         let out =
             to_tensor(&image(64, 32, PixelFormat::Bgr8, [255, 0, 255]), &db).unwrap_or_default();
         assert_eq!(out[0].shape, vec![1, 3, 32, 64]);
