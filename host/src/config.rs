@@ -35,10 +35,13 @@ pub struct SettingDoc {
     pub meaning: &'static str,
 }
 
-/// The documented table of every setting. Keep in step with [`Config::from_lookup`].
 /// The highest frames-per-second quota a server or tenant may set.
 pub const MAX_FPS: f64 = 10_000.0;
 
+/// The most threads one native node may split a frame's work over.
+pub const MAX_NODE_THREADS: usize = 64;
+
+/// The documented table of every setting. Keep in step with [`Config::from_lookup`].
 pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAMHOST_LISTEN", default: "127.0.0.1:8000", meaning: "Address the HTTP/WebSocket server binds (also `--listen`)." },
     SettingDoc { env: "STREAMHOST_PIPELINES_DIR", default: "pipelines", meaning: "Directory of pipeline manifests (`*.toml`) loaded at start (also `--pipelines`)." },
@@ -46,6 +49,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAMHOST_MODEL_DIR", default: "models", meaning: "Directory that relative `model` paths of `onnx` nodes resolve against (`make models` fills it)." },
     SettingDoc { env: "STREAMHOST_ORT_LIB", default: ".deps/onnxruntime/libonnxruntime.so", meaning: "ONNX Runtime shared library loaded at start (`ORT_DYLIB_PATH` is honoured when this is unset)." },
     SettingDoc { env: "STREAMHOST_ONNX_THREADS", default: "0", meaning: "Intra-op threads per ONNX Runtime session; 0 means one per available core." },
+    SettingDoc { env: "STREAMHOST_NODE_THREADS", default: "0", meaning: "Threads one native node (normalising, text crops, argmax) may split one frame's work over; 0 means one per available core, at most 4; 1 keeps it on the frame's thread; at most 64." },
     SettingDoc { env: "STREAMHOST_ONNX_SESSIONS", default: "0", meaning: "ONNX Runtime sessions per model (frames of different sessions run a model concurrently); 0 means one per available core." },
     SettingDoc { env: "STREAM_MAX_FRAME_SIZE_MB", default: "5", meaning: "Largest accepted frame in MiB; larger frames get `frame_too_large` and the session closes." },
     SettingDoc { env: "STREAM_SLOWDOWN_THRESHOLD", default: "0.30", meaning: "Drop rate (0..1) over the drop window above which `{\"warning\":\"slow_down\"}` is sent." },
@@ -83,6 +87,7 @@ pub struct Config {
     pub ort_lib: PathBuf,
     pub onnx_threads: usize,
     pub onnx_sessions: usize,
+    pub node_threads: usize,
     pub max_frame_bytes: usize,
     pub slowdown_threshold: f64,
     pub drop_window: usize,
@@ -120,6 +125,7 @@ impl Default for Config {
             ort_lib: ".deps/onnxruntime/libonnxruntime.so".into(),
             onnx_threads: 0,
             onnx_sessions: 0,
+            node_threads: 0,
             max_frame_bytes: 5 << 20,
             slowdown_threshold: 0.30,
             drop_window: 20,
@@ -186,6 +192,13 @@ impl Config {
                 s.out_of_range("STREAMHOST_MAX_HEADER_BYTES", "must be in [8192, 16777216]")
             );
         }
+        let node_threads: usize = s.parse("STREAMHOST_NODE_THREADS", "thread count")?;
+        if node_threads > MAX_NODE_THREADS {
+            return Err(s.out_of_range(
+                "STREAMHOST_NODE_THREADS",
+                "must be in [0, 64] (MAX_NODE_THREADS)",
+            ));
+        }
         Ok(Config {
             listen: s.text("STREAMHOST_LISTEN"),
             pipelines_dir: s.text("STREAMHOST_PIPELINES_DIR").into(),
@@ -197,6 +210,7 @@ impl Config {
             },
             onnx_threads: s.parse("STREAMHOST_ONNX_THREADS", "thread count")?,
             onnx_sessions: s.parse("STREAMHOST_ONNX_SESSIONS", "session count")?,
+            node_threads,
             max_frame_bytes: (max_frame_mb * (1u64 << 20) as f64) as usize,
             slowdown_threshold,
             drop_window,
@@ -265,6 +279,15 @@ impl Config {
     /// ONNX Runtime intra-op threads per session (resolving 0 to the core count).
     pub fn onnx_threads_resolved(&self) -> usize {
         resolve_cores(self.onnx_threads)
+    }
+
+    /// Threads per native node (resolving 0 to the core count, at most 4:
+    /// these loops are memory-bound, and more threads only add start-up cost).
+    pub fn node_threads_resolved(&self) -> usize {
+        match self.node_threads {
+            0 => resolve_cores(0).min(4),
+            n => n,
+        }
     }
 
     /// ONNX Runtime sessions per model (resolving 0 to the core count).

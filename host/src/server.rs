@@ -129,6 +129,7 @@ impl AppState {
         ExecLimits {
             max_frame_pixels: self.config.max_frame_pixels,
             max_result_bytes: self.config.max_result_bytes,
+            node_threads: self.config.node_threads_resolved(),
         }
     }
 }

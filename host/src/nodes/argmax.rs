@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::par;
 use crate::value::Tensor;
 
 /// The largest class count whose indices are exact in an f32.
@@ -52,7 +53,13 @@ pub enum ArgmaxError {
 }
 
 /// Reduces the chosen tensor; no tensors in (an empty batch upstream) gives no tensors out.
-pub fn argmax(offered: &[&Tensor], config: &ArgmaxConfig) -> Result<Vec<Tensor>, ArgmaxError> {
+///
+/// Rows are reduced over up to `threads` threads ([`par::for_each`]).
+pub fn argmax(
+    offered: &[&Tensor],
+    config: &ArgmaxConfig,
+    threads: usize,
+) -> Result<Vec<Tensor>, ArgmaxError> {
     let names = || offered.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
     let tensor = match (&config.tensor, offered) {
         (_, []) => return Ok(Vec::new()),
@@ -86,12 +93,17 @@ pub fn argmax(offered: &[&Tensor], config: &ArgmaxConfig) -> Result<Vec<Tensor>,
         });
     }
     let rows = tensor.data.len() / classes as usize;
-    let (mut index, mut score) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
-    for row in tensor.data.chunks_exact(classes as usize) {
+    let (mut index, mut score) = (vec![0f32; rows], vec![0f32; rows]);
+    let rows_and_slots: Vec<_> = tensor
+        .data
+        .chunks_exact(classes as usize)
+        .zip(index.iter_mut().zip(score.iter_mut()))
+        .collect();
+    par::for_each(threads, rows_and_slots, |(row, (index, score))| {
         let (i, s) = row_argmax(row);
-        index.push(i as f32);
-        score.push(s);
-    }
+        *index = i as f32;
+        *score = s;
+    });
     let shape = rows_shape.to_vec();
     Ok(vec![
         Tensor {
@@ -149,6 +161,20 @@ mod tests {
     }
 
     #[test]
+    fn splitting_the_rows_over_threads_changes_no_value() -> Result<(), ArgmaxError> {
+        let data = (0..3 * 11 * 37)
+            .map(|i| ((i * 7919) % 1009) as f32)
+            .collect();
+        let t = tensor("probs", &[3, 11, 37], data);
+        let serial = argmax(&[&t], &ArgmaxConfig::default(), 1)?;
+        assert_eq!(serial[0].shape, vec![3, 11]);
+        for threads in [2, 4, 64] {
+            assert_eq!(argmax(&[&t], &ArgmaxConfig::default(), threads)?, serial);
+        }
+        Ok(())
+    }
+
+    #[test]
     fn reduces_the_last_axis_to_index_and_score() -> Result<(), ArgmaxError> {
         // [2, 2, 3]: four steps of three classes.
         let t = tensor(
@@ -169,7 +195,7 @@ mod tests {
                 0.9,
             ],
         );
-        let out = argmax(&[&t], &ArgmaxConfig::default())?;
+        let out = argmax(&[&t], &ArgmaxConfig::default(), 2)?;
         assert_eq!(out[0], tensor("index", &[2, 2], vec![1.0, 0.0, 1.0, 2.0]));
         assert_eq!(out[1], tensor("score", &[2, 2], vec![0.7, 0.5, 0.2, 0.9]));
         assert_eq!(out[2], tensor("classes", &[1], vec![3.0]));
@@ -195,7 +221,7 @@ mod tests {
         data[9_000] = 0.9;
         data[18_709] = 0.9;
         let t = tensor("x", &[1, 1, 18_710], data);
-        let out = argmax(&[&t], &ArgmaxConfig::default())?;
+        let out = argmax(&[&t], &ArgmaxConfig::default(), 2)?;
         assert_eq!(*out[0].data, vec![9_000.0]);
         assert_eq!(*out[1].data, vec![0.9]);
         Ok(())
@@ -204,7 +230,7 @@ mod tests {
     #[test]
     fn all_nan_row_gives_index_zero() -> Result<(), ArgmaxError> {
         let t = tensor("x", &[1, 2], vec![f32::NAN, f32::NAN]);
-        let out = argmax(&[&t], &ArgmaxConfig::default())?;
+        let out = argmax(&[&t], &ArgmaxConfig::default(), 2)?;
         assert_eq!(*out[0].data, vec![0.0]);
         assert_eq!(*out[1].data, vec![f32::NEG_INFINITY]);
         Ok(())
@@ -217,19 +243,19 @@ mod tests {
         let named = ArgmaxConfig {
             tensor: Some("b".into()),
         };
-        assert_eq!(*argmax(&[&a, &b], &named)?[0].data, vec![0.0]);
+        assert_eq!(*argmax(&[&a, &b], &named, 2)?[0].data, vec![0.0]);
         assert!(matches!(
-            argmax(&[&a, &b], &ArgmaxConfig::default()),
+            argmax(&[&a, &b], &ArgmaxConfig::default(), 2),
             Err(ArgmaxError::Ambiguous(2, _))
         ));
         let missing = ArgmaxConfig {
             tensor: Some("c".into()),
         };
         assert!(matches!(
-            argmax(&[&a], &missing),
+            argmax(&[&a], &missing, 2),
             Err(ArgmaxError::NoSuchTensor(..))
         ));
-        assert!(argmax(&[], &ArgmaxConfig::default())?.is_empty());
+        assert!(argmax(&[], &ArgmaxConfig::default(), 2)?.is_empty());
         Ok(())
     }
 
@@ -237,17 +263,17 @@ mod tests {
     fn refuses_malformed_tensors() {
         let scalar = tensor("s", &[], vec![1.0]);
         assert!(matches!(
-            argmax(&[&scalar], &ArgmaxConfig::default()),
+            argmax(&[&scalar], &ArgmaxConfig::default(), 2),
             Err(ArgmaxError::NoClassAxis { .. })
         ));
         let empty_axis = tensor("e", &[2, 0], vec![]);
         assert!(matches!(
-            argmax(&[&empty_axis], &ArgmaxConfig::default()),
+            argmax(&[&empty_axis], &ArgmaxConfig::default(), 2),
             Err(ArgmaxError::NoClassAxis { .. })
         ));
         let short = tensor("short", &[2, 3], vec![1.0; 5]);
         assert!(matches!(
-            argmax(&[&short], &ArgmaxConfig::default()),
+            argmax(&[&short], &ArgmaxConfig::default(), 2),
             Err(ArgmaxError::ShapeMismatch { .. })
         ));
     }

@@ -7,5 +7,6 @@ pub mod argmax;
 pub mod jpeg_decode;
 mod jpeg_strict;
 pub mod onnx;
+pub mod par;
 pub mod text_crop;
 pub mod to_tensor;

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::Value as Json;
 
+use super::par;
 use crate::value::{Image, PixelFormat, Tensor};
 
 fn default_height() -> u32 {
@@ -156,23 +157,111 @@ fn homography(w: f64, h: f64, quad: &[[f32; 2]; 4]) -> Option<[f64; 9]> {
     Some(hm)
 }
 
+/// Rows of one crop sampled by one work item (crops run in parallel by bands).
+const BAND_ROWS: usize = 12;
+
+/// How one box is sampled: the homography from the upright crop to the frame.
+struct Plan {
+    hm: [f64; 9],
+    crop_w: f64,
+    crop_h: f64,
+    rotate: bool,
+    out_w: usize,
+}
+
+/// What every band's sampling shares.
+struct Sampler<'a> {
+    img: &'a Image,
+    order: [usize; 3],
+    h_out: usize,
+    batch_w: usize,
+}
+
+impl Sampler<'_> {
+    /// Writes rows `first_row..` of box `p` into `out` (its three planes' bands).
+    fn fill(&self, p: &Plan, first_row: usize, out: [&mut [f32]; 3]) {
+        let img = self.img;
+        let (max_x, max_y) = (img.width as i64 - 1, img.height as i64 - 1);
+        let stride = img.width as usize * 3;
+        // The three bytes of a pixel (clamped to the frame, so never out of range).
+        let pixel = |x: i64, y: i64| -> [f32; 3] {
+            let at = y.clamp(0, max_y) as usize * stride + x.clamp(0, max_x) as usize * 3;
+            match img.data.get(at..at + 3) {
+                Some(&[a, b, c]) => [f32::from(a), f32::from(b), f32::from(c)],
+                _ => [0.0; 3],
+            }
+        };
+        let (rot_w, rot_h) = if p.rotate {
+            (p.crop_h, p.crop_w)
+        } else {
+            (p.crop_w, p.crop_h)
+        };
+        let (u_step, v_step) = (rot_w / p.out_w as f64, rot_h / self.h_out as f64);
+        let hm = &p.hm;
+        let [o0, o1, o2] = out;
+        let rows = o0
+            .chunks_mut(self.batch_w)
+            .zip(o1.chunks_mut(self.batch_w))
+            .zip(o2.chunks_mut(self.batch_w));
+        for (r, ((r0, r1), r2)) in rows.enumerate() {
+            // Target pixel centres in the upright crop's continuous coordinates.
+            let vc = (first_row + r) as f64 * v_step + 0.5 * v_step;
+            let row = r0.iter_mut().zip(r1.iter_mut()).zip(r2.iter_mut());
+            for (u, ((d0, d1), d2)) in row.take(p.out_w).enumerate() {
+                let uc = u as f64 * u_step + 0.5 * u_step;
+                // Undo np.rot90 (counter-clockwise) for tall boxes.
+                let (cx, cy) = if p.rotate {
+                    (p.crop_w - vc, uc)
+                } else {
+                    (uc, vc)
+                };
+                let inv = 1.0 / (hm[6] * cx + hm[7] * cy + hm[8]);
+                let sx = (hm[0] * cx + hm[1] * cy + hm[2]) * inv - 0.5;
+                let sy = (hm[3] * cx + hm[4] * cy + hm[5]) * inv - 0.5;
+                let (x0, y0) = (floor(sx), floor(sy));
+                let (fx, fy) = ((sx - x0) as f32, (sy - y0) as f32);
+                let (x0, y0) = (x0 as i64, y0 as i64);
+                let (a, b) = (pixel(x0, y0), pixel(x0 + 1, y0));
+                let (c, d) = (pixel(x0, y0 + 1), pixel(x0 + 1, y0 + 1));
+                let value = |k: usize| {
+                    let top = a[k] * (1.0 - fx) + b[k] * fx;
+                    let bottom = c[k] * (1.0 - fx) + d[k] * fx;
+                    // (v / 255 - 0.5) / 0.5, as PaddleOCR normalises.
+                    (top * (1.0 - fy) + bottom * fy) * (2.0 / 255.0) - 1.0
+                };
+                let [k0, k1, k2] = self.order;
+                *d0 = value(k0);
+                *d1 = value(k1);
+                *d2 = value(k2);
+            }
+        }
+    }
+}
+
+/// `v.floor()` without a call into libm (baseline x86-64 has no rounding
+/// instruction, and this runs twice per output pixel); exact for |v| < 2^52,
+/// and crop coordinates are frame pixels.
+fn floor(v: f64) -> f64 {
+    let t = v as i64 as f64;
+    if t > v {
+        t - 1.0
+    } else {
+        t
+    }
+}
+
 /// Crops, rectifies, resizes and batches every box: returns `x` [N,3,H,W].
+/// Bands of rows are sampled over up to `threads` threads ([`par::for_each`]).
 pub fn text_crop(
     img: &Image,
     boxes: &[[[f32; 2]; 4]],
     cfg: &TextCropConfig,
+    threads: usize,
 ) -> Result<Tensor, TextCropError> {
     if !matches!(img.format, PixelFormat::Rgb8 | PixelFormat::Bgr8) || !img.is_consistent() {
         return Err(TextCropError::Format(img.format.as_str()));
     }
     let h_out = cfg.height.max(1) as usize;
-    struct Plan {
-        hm: [f64; 9],
-        crop_w: f64,
-        crop_h: f64,
-        rotate: bool,
-        out_w: usize,
-    }
     let mut plans = Vec::new();
     for quad in boxes.iter().take(cfg.max_boxes) {
         let crop_w = dist(quad[0], quad[1]).max(dist(quad[2], quad[3])).max(1.0) as f64;
@@ -211,46 +300,33 @@ pub fn text_crop(
     } else {
         [2, 1, 0]
     };
-    let (iw, ih) = (img.width as i64, img.height as i64);
-    let px = |x: i64, y: i64, c: usize| -> f32 {
-        let (x, y) = (x.clamp(0, iw - 1), y.clamp(0, ih - 1));
-        img.data[((y * iw + x) * 3) as usize + c] as f32
-    };
-    for (i, p) in plans.iter().enumerate() {
-        let base = i * 3 * plane;
-        let (rot_w, rot_h) = if p.rotate {
-            (p.crop_h, p.crop_w)
-        } else {
-            (p.crop_w, p.crop_h)
+    // Work items: a band of rows of one box, with that band of its three planes.
+    let band_rows = BAND_ROWS.min(h_out);
+    let bands_per_box = h_out.div_ceil(band_rows);
+    let mut tasks: Vec<(usize, usize, [&mut [f32]; 3])> = Vec::new();
+    for (i, planes) in data.chunks_mut(3 * plane).enumerate() {
+        let mut split = planes
+            .chunks_mut(plane)
+            .map(|p| p.chunks_mut(band_rows * batch_w));
+        let (Some(c0), Some(c1), Some(c2)) = (split.next(), split.next(), split.next()) else {
+            continue;
         };
-        for v in 0..h_out {
-            for u in 0..p.out_w {
-                // Target pixel centre in the upright crop's continuous coordinates.
-                let uc = (u as f64 + 0.5) * rot_w / p.out_w as f64;
-                let vc = (v as f64 + 0.5) * rot_h / h_out as f64;
-                // Undo np.rot90 (counter-clockwise) for tall boxes.
-                let (cx, cy) = if p.rotate {
-                    (p.crop_w - vc, uc)
-                } else {
-                    (uc, vc)
-                };
-                let hm = &p.hm;
-                let den = hm[6] * cx + hm[7] * cy + hm[8];
-                let sx = (hm[0] * cx + hm[1] * cy + hm[2]) / den - 0.5;
-                let sy = (hm[3] * cx + hm[4] * cy + hm[5]) / den - 0.5;
-                let (x0, y0) = (sx.floor(), sy.floor());
-                let (fx, fy) = ((sx - x0) as f32, (sy - y0) as f32);
-                let (x0, y0) = (x0 as i64, y0 as i64);
-                for (c, &src_c) in order.iter().enumerate() {
-                    let top = px(x0, y0, src_c) * (1.0 - fx) + px(x0 + 1, y0, src_c) * fx;
-                    let bottom =
-                        px(x0, y0 + 1, src_c) * (1.0 - fx) + px(x0 + 1, y0 + 1, src_c) * fx;
-                    let value = top * (1.0 - fy) + bottom * fy;
-                    data[base + c * plane + v * batch_w + u] = (value / 255.0 - 0.5) / 0.5;
-                }
-            }
+        for (k, ((b0, b1), b2)) in c0.zip(c1).zip(c2).enumerate() {
+            tasks.push((i, k * band_rows, [b0, b1, b2]));
         }
     }
+    debug_assert_eq!(tasks.len(), n * bands_per_box);
+    let sampler = Sampler {
+        img,
+        order,
+        h_out,
+        batch_w,
+    };
+    par::for_each(threads, tasks, |(i, first_row, out)| {
+        if let Some(plan) = plans.get(i) {
+            sampler.fill(plan, first_row, out);
+        }
+    });
     Ok(Tensor {
         name: cfg.name.clone(),
         shape: vec![n as u32, 3, h_out as u32, batch_w as u32],
@@ -290,7 +366,7 @@ mod tests {
     fn an_axis_aligned_box_is_cropped_resized_and_padded() {
         // A 96x24 box straddling the edge: left half black, right half white.
         let quad = [[52.0, 40.0], [148.0, 40.0], [148.0, 64.0], [52.0, 64.0]];
-        let t = text_crop(&halves(), &[quad], &cfg()).unwrap_or_else(panic_free);
+        let t = text_crop(&halves(), &[quad], &cfg(), 2).unwrap_or_else(panic_free);
         // ratio 4 -> 192 px wide at height 48; batch padded to 320.
         assert_eq!(t.shape, vec![1, 3, 48, 320]);
         let at = |u: usize| t.data[10 * 320 + u];
@@ -308,10 +384,49 @@ mod tests {
     }
 
     #[test]
+    fn splitting_the_work_over_threads_changes_no_value() {
+        let img = Image {
+            width: 200,
+            height: 100,
+            format: PixelFormat::Rgb8,
+            data: (0..200 * 100 * 3).map(|i| (i * 7 % 251) as u8).collect(),
+        };
+        let boxes = [
+            [[52.0, 40.0], [148.0, 40.0], [148.0, 64.0], [52.0, 64.0]],
+            [[90.0, 10.0], [110.0, 10.0], [110.0, 90.0], [90.0, 90.0]],
+            [[10.0, 20.0], [80.0, 5.0], [84.0, 25.0], [14.0, 40.0]],
+        ];
+        let serial = text_crop(&img, &boxes, &cfg(), 1).unwrap_or_else(panic_free);
+        assert_eq!(serial.shape, vec![3, 3, 48, 320]);
+        for threads in [2, 5, 64] {
+            let split = text_crop(&img, &boxes, &cfg(), threads).unwrap_or_else(panic_free);
+            assert_eq!(split, serial, "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn floor_agrees_with_the_library_floor() {
+        for v in [
+            -2.5,
+            -1.0,
+            -0.5,
+            -0.0,
+            0.0,
+            0.25,
+            1.0,
+            1.999,
+            639.5,
+            1e9 + 0.5,
+        ] {
+            assert_eq!(floor(v), v.floor(), "{v}");
+        }
+    }
+
+    #[test]
     fn tall_boxes_are_turned_upright() {
         // A 20x80 box on the boundary between halves, rotated: width becomes 80.
         let quad = [[90.0, 10.0], [110.0, 10.0], [110.0, 90.0], [90.0, 90.0]];
-        let t = text_crop(&halves(), &[quad], &cfg()).unwrap_or_else(panic_free);
+        let t = text_crop(&halves(), &[quad], &cfg(), 2).unwrap_or_else(panic_free);
         assert_eq!(t.shape, vec![1, 3, 48, 320]);
         // Upright after a counter-clockwise turn: the right (white) half is on top.
         let top = t.data[5 * 320 + 50];
@@ -325,7 +440,7 @@ mod tests {
         assert_eq!(parse_boxes(&ok).map(|b| b.len()), Ok(1));
         assert!(parse_boxes(&json!({"boxes":[{"points":[[0,0]]}]})).is_err());
         assert!(parse_boxes(&json!({"nope":1})).is_err());
-        let empty = text_crop(&halves(), &[], &cfg()).unwrap_or_else(panic_free);
+        let empty = text_crop(&halves(), &[], &cfg(), 2).unwrap_or_else(panic_free);
         assert_eq!(empty.shape, vec![0, 3, 48, 320]);
     }
 }

@@ -36,11 +36,14 @@ pub enum ExecError {
     Internal(String),
 }
 
-/// Per-frame limits the executor enforces.
+/// Per-frame limits the executor enforces, and how far a native node may
+/// spread one frame's work.
 #[derive(Debug, Clone, Copy)]
 pub struct ExecLimits {
     pub max_frame_pixels: u64,
     pub max_result_bytes: usize,
+    /// Threads a native node (to_tensor, text_crop, argmax) may split its work over.
+    pub node_threads: usize,
 }
 
 /// A frame's result and how long each node took.
@@ -295,9 +298,11 @@ impl NodeCtx<'_> {
                 _ => Err(fail("expects the client's JPEG frame as its input".into())),
             },
             (NodeOp::ToTensor(config), NodeState::Native) => match inputs.first() {
-                Some((_, Value::Image(img))) => to_tensor::to_tensor(img, config)
-                    .map(|ts| Value::Tensors(Arc::new(ts)))
-                    .map_err(|e| fail(e.to_string())),
+                Some((_, Value::Image(img))) => {
+                    to_tensor::to_tensor(img, config, self.limits.node_threads)
+                        .map(|ts| Value::Tensors(Arc::new(ts)))
+                        .map_err(|e| fail(e.to_string()))
+                }
                 other => Err(fail(format!("expects an image, got {}", kind_of(other)))),
             },
             (NodeOp::TextCrop(config), NodeState::Native) => {
@@ -305,8 +310,9 @@ impl NodeCtx<'_> {
                     (Some((_, Value::Image(img))), Some((_, Value::Json(boxes)))) => {
                         let boxes =
                             text_crop::parse_boxes(boxes).map_err(|e| fail(e.to_string()))?;
-                        let crops = text_crop::text_crop(img, &boxes, config)
-                            .map_err(|e| fail(e.to_string()))?;
+                        let crops =
+                            text_crop::text_crop(img, &boxes, config, self.limits.node_threads)
+                                .map_err(|e| fail(e.to_string()))?;
                         Ok(Value::Tensors(Arc::new(vec![crops])))
                     }
                     _ => Err(fail("expects an image and a JSON list of boxes".into())),
@@ -315,7 +321,7 @@ impl NodeCtx<'_> {
             (NodeOp::Argmax(config), NodeState::Native) => match inputs.first() {
                 Some((_, Value::Tensors(ts))) => {
                     let offered: Vec<&Tensor> = ts.iter().collect();
-                    argmax::argmax(&offered, config)
+                    argmax::argmax(&offered, config, self.limits.node_threads)
                         .map(|ts| Value::Tensors(Arc::new(ts)))
                         .map_err(|e| fail(e.to_string()))
                 }
