@@ -549,6 +549,29 @@ mod tests {
         }
     }
 
+    /// A top-left letterbox with raw 0-255 values (YOLOX-style), so tests read pixels back.
+    fn raw_letterbox(
+        name: &str,
+        width: u32,
+        height: u32,
+        pad: u8,
+        channels: Channels,
+    ) -> ToTensorConfig {
+        ToTensorConfig {
+            name: name.into(),
+            resize: Resize::Letterbox {
+                width,
+                height,
+                pad,
+                center: false,
+            },
+            channels,
+            scale: 1.0,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+        }
+    }
+
     #[test]
     fn resampling_follows_opencv_inter_linear() {
         // Shrinking 4 -> 2 reads positions 0.5 and 2.5: the mean of each pair,
@@ -574,19 +597,7 @@ mod tests {
             format: PixelFormat::Rgb8,
             data,
         };
-        let cfg = ToTensorConfig {
-            name: "x".into(),
-            resize: Resize::Letterbox {
-                width: 2,
-                height: 1,
-                pad: 0,
-                center: false,
-            },
-            channels: Channels::Rgb,
-            scale: 1.0,
-            mean: [0.0; 3],
-            std: [1.0; 3],
-        };
+        let cfg = raw_letterbox("x", 2, 1, 0, Channels::Rgb);
         let out = to_tensor(&img, &cfg, 1).unwrap_or_default();
         assert_eq!(out[0].shape, vec![1, 3, 1, 2]);
         // Column pairs (0,100) and (200,250) over row pair (top, 50s), weight 0.5 each way.
@@ -598,19 +609,7 @@ mod tests {
 
     #[test]
     fn normalises_reorders_channels_and_emits_meta() {
-        let cfg = ToTensorConfig {
-            name: "images".into(),
-            resize: Resize::Letterbox {
-                width: 8,
-                height: 8,
-                pad: 114,
-                center: false,
-            },
-            channels: Channels::Bgr,
-            scale: 1.0,
-            mean: [0.0; 3],
-            std: [1.0; 3],
-        };
+        let cfg = raw_letterbox("images", 8, 8, 114, Channels::Bgr);
         let out =
             to_tensor(&image(8, 4, PixelFormat::Rgb8, [10, 20, 30]), &cfg, 2).unwrap_or_default();
         assert_eq!(out.len(), 2);
