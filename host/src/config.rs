@@ -444,6 +444,19 @@ mod tests {
         ));
         let ok = with(&[("STREAMHOST_MAX_HEADER_BYTES", "8192")]).ok();
         assert_eq!(ok.map(|c| c.max_header_bytes), Some(8192));
+        // Node threads: bounded, 0 resolves to the cores (at most 4), n is n.
+        let err = with(&[("STREAMHOST_NODE_THREADS", "65")]).err();
+        assert!(matches!(
+            err,
+            Some(ConfigError::OutOfRange {
+                name: "STREAMHOST_NODE_THREADS",
+                ..
+            })
+        ));
+        let auto = with(&[]).map(|c| c.node_threads_resolved()).unwrap_or(0);
+        assert!((1..=4).contains(&auto), "{auto}");
+        let three = with(&[("STREAMHOST_NODE_THREADS", "3")]).map(|c| c.node_threads_resolved());
+        assert_eq!(three, Ok(3));
     }
 
     #[test]

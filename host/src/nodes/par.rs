@@ -2,13 +2,15 @@
 //!
 //! At one session a frame's native stages (normalising, cropping, argmax) run
 //! while every other core idles, and their time is the frame's latency. They
-//! are memory-bound loops over independent pieces, so cutting the pieces into
-//! contiguous groups and running one group on the calling thread (whose cache
-//! already holds the input) and each other on a scoped thread roughly halves
-//! them on two cores. A thread pool was tried and was slower: handing all the
-//! work to pool threads moved it away from the caller's cache and added a
-//! wake-up per call, which cost more than it saved at these sizes (~1 ms).
-//! Spawning costs tens of microseconds, so a node splits only work worth it.
+//! are loops over independent pieces (rows, bands), so the pieces are cut into
+//! contiguous groups: one group runs on the calling thread (whose cache
+//! already holds the input) and each other on a scoped thread. On two idle
+//! cores that comes near halving a stage; on the 2-vCPU VM the benchmarks ran
+//! on it bought 20-30% (its vCPUs scale poorly). A thread pool was tried and
+//! was slower: handing all the work to pool threads moved it away from the
+//! caller's cache and added a wake-up per call. A thread start costs ~50 us,
+//! which the shipped nodes' work at video sizes (about a millisecond) repays;
+//! `STREAMHOST_NODE_THREADS=1` keeps everything on the frame's thread.
 
 use std::sync::{Arc, Mutex};
 
