@@ -18,7 +18,6 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use streamhost::pipeline::exec::SessionRunner;
 use streamhost::pipeline::registry::NodeOp;
 use streamhost::wasm::InstanceLimits;
 use streamhost::{AppState, Config};
@@ -37,13 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let state = AppState::build(config)?;
     let plan = state.registry.lookup(Some(&pipeline))?;
     let limits = plan.instance_limits(ceiling)?;
-    let mut runner = SessionRunner::new(
-        plan.clone(),
-        state.engine.clone(),
-        state.exec_limits(),
-        limits,
-        "stage-bench".into(),
-    );
+    let mut runner = state.runner(&plan, &limits, "stage-bench");
     let mut frames = Vec::new();
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&corpus)?
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -11,6 +11,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::nodes::onnx::OnnxSizing;
+
 /// Why a setting could not be used.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
@@ -48,8 +50,8 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAMHOST_PLUGIN_DIR", default: "target/plugins", meaning: "Directory that relative `component` paths in manifests resolve against (also `--plugins`)." },
     SettingDoc { env: "STREAMHOST_MODEL_DIR", default: "models", meaning: "Directory that relative `model` paths of `onnx` nodes resolve against (`make models` fills it)." },
     SettingDoc { env: "STREAMHOST_ORT_LIB", default: ".deps/onnxruntime/libonnxruntime.so", meaning: "ONNX Runtime shared library loaded at start (`ORT_DYLIB_PATH` is honoured when this is unset)." },
-    SettingDoc { env: "STREAMHOST_ONNX_THREADS", default: "0", meaning: "Intra-op threads per ONNX Runtime session; 0 means one per available core." },
-    SettingDoc { env: "STREAMHOST_NODE_THREADS", default: "0", meaning: "Threads one native node (normalising, text crops, argmax) may split one frame's work over; 0 means one per available core, at most 4; 1 keeps it on the frame's thread; at most 64." },
+    SettingDoc { env: "STREAMHOST_ONNX_THREADS", default: "0", meaning: "Intra-op threads per ONNX Runtime session. 0: a frame executing alone runs each model on a session with one thread per available core, frames executing concurrently on single-thread sessions; N: every session has N threads." },
+    SettingDoc { env: "STREAMHOST_NODE_THREADS", default: "0", meaning: "Threads one native node (normalising, text crops, argmax) may split one frame's work over while that frame is the only one executing; 0 means one per available core, at most 4; 1 keeps it on the frame's thread; at most 64." },
     SettingDoc { env: "STREAMHOST_ONNX_SESSIONS", default: "0", meaning: "ONNX Runtime sessions per model (frames of different sessions run a model concurrently); 0 means one per available core." },
     SettingDoc { env: "STREAM_MAX_FRAME_SIZE_MB", default: "5", meaning: "Largest accepted frame in MiB; larger frames get `frame_too_large` and the session closes." },
     SettingDoc { env: "STREAM_SLOWDOWN_THRESHOLD", default: "0.30", meaning: "Drop rate (0..1) over the drop window above which `{\"warning\":\"slow_down\"}` is sent." },
@@ -276,9 +278,28 @@ impl Config {
     }
 
     /// The frame limit as the contract's detail text shows it ("5MB").
-    /// ONNX Runtime intra-op threads per session (resolving 0 to the core count).
-    pub fn onnx_threads_resolved(&self) -> usize {
-        resolve_cores(self.onnx_threads)
+    /// How each model's ONNX Runtime sessions are sized. `STREAMHOST_ONNX_THREADS=0`:
+    /// single-thread pooled sessions, plus (with more than one core) a solo
+    /// session with a thread per core for a frame executing alone; `N`: every
+    /// session N threads, no solo session. The pool has
+    /// `STREAMHOST_ONNX_SESSIONS` sessions (0: one per core).
+    pub fn onnx_sizing(&self) -> OnnxSizing {
+        let sessions = resolve_cores(self.onnx_sessions);
+        match self.onnx_threads {
+            0 => {
+                let cores = resolve_cores(0);
+                OnnxSizing {
+                    intra_threads: 1,
+                    sessions,
+                    solo_threads: (cores > 1).then_some(cores),
+                }
+            }
+            n => OnnxSizing {
+                intra_threads: n,
+                sessions,
+                solo_threads: None,
+            },
+        }
     }
 
     /// Threads per native node (resolving 0 to the core count, at most 4:
@@ -288,11 +309,6 @@ impl Config {
             0 => resolve_cores(0).min(4),
             n => n,
         }
-    }
-
-    /// ONNX Runtime sessions per model (resolving 0 to the core count).
-    pub fn onnx_sessions_resolved(&self) -> usize {
-        resolve_cores(self.onnx_sessions)
     }
 
     /// The admission limit (resolving 0 to the core count).
@@ -411,6 +427,31 @@ mod tests {
         assert_eq!(c.slowdown_threshold, 0.5);
         assert_eq!(c.drop_window, 8);
         assert_eq!(c.wasm_call_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn onnx_sessions_are_two_speed_by_default_and_fixed_when_set() {
+        let cores = resolve_cores(0);
+        let sized = |vars: &[(&str, &str)]| with(vars).map(|c| c.onnx_sizing());
+        assert_eq!(
+            sized(&[("STREAMHOST_ONNX_SESSIONS", "3")]),
+            Ok(OnnxSizing {
+                intra_threads: 1,
+                sessions: 3,
+                solo_threads: (cores > 1).then_some(cores),
+            })
+        );
+        assert_eq!(
+            sized(&[
+                ("STREAMHOST_ONNX_THREADS", "2"),
+                ("STREAMHOST_ONNX_SESSIONS", "1")
+            ]),
+            Ok(OnnxSizing {
+                intra_threads: 2,
+                sessions: 1,
+                solo_threads: None,
+            })
+        );
     }
 
     #[test]

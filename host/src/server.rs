@@ -33,12 +33,12 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::nodes::onnx::OnnxSizing;
-use crate::pipeline::exec::ExecLimits;
-use crate::pipeline::registry::LoadContext;
+use crate::pipeline::exec::{ExecLimits, SessionRunner};
+use crate::pipeline::occupancy::Occupancy;
+use crate::pipeline::registry::{LoadContext, Plan};
 use crate::pipeline::{PipelineRegistry, PipelineStatus};
 use crate::tenants::{Tenancy, TenantsError};
-use crate::wasm::{SandboxLimits, WasmEngine};
+use crate::wasm::{InstanceLimits, SandboxLimits, WasmEngine};
 use crate::wire::Refusal;
 use crate::ws;
 
@@ -57,6 +57,9 @@ pub struct AppState {
     /// Frames executing at once (`STREAMHOST_MAX_FRAMES_IN_FLIGHT`); FIFO, so
     /// sessions waiting for a turn are served in arrival order.
     pub admission: Arc<Semaphore>,
+    /// Frames executing now (at most the admission limit), which decides how
+    /// many threads a frame's nodes may use.
+    pub occupancy: Occupancy,
     pub shutdown: watch::Receiver<bool>,
     shutdown_tx: Arc<watch::Sender<bool>>,
 }
@@ -91,10 +94,7 @@ impl AppState {
             plugin_dir: config.plugin_dir.clone(),
             model_dir: config.model_dir.clone(),
             ort_lib: config.ort_lib.clone(),
-            onnx: OnnxSizing {
-                intra_threads: config.onnx_threads_resolved(),
-                sessions: config.onnx_sessions_resolved(),
-            },
+            onnx: config.onnx_sizing(),
         };
         let registry = PipelineRegistry::load_dir(&config.pipelines_dir, &load, &engine).map_err(
             |source| StartError::Pipelines {
@@ -116,6 +116,7 @@ impl AppState {
             sessions: Arc::new(Semaphore::new(config.max_sessions)),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             admission: Arc::new(Semaphore::new(config.max_frames_in_flight_resolved())),
+            occupancy: Occupancy::default(),
             config: Arc::new(config),
             registry: Arc::new(registry),
             engine: Arc::new(engine),
@@ -131,6 +132,23 @@ impl AppState {
             max_result_bytes: self.config.max_result_bytes,
             node_threads: self.config.node_threads_resolved(),
         }
+    }
+
+    /// A fresh executor for one session of `plan`, counted in this server's occupancy.
+    pub fn runner(
+        &self,
+        plan: &Arc<Plan>,
+        instance_limits: &[InstanceLimits],
+        session_id: &str,
+    ) -> SessionRunner {
+        SessionRunner::new(
+            plan.clone(),
+            self.engine.clone(),
+            self.exec_limits(),
+            instance_limits.to_vec(),
+            self.occupancy.clone(),
+            session_id.to_string(),
+        )
     }
 }
 

@@ -237,13 +237,7 @@ async fn session(
         .session_series(&plan.id, &tenant.id, &node_ids);
     let mut s = Session {
         series,
-        runner: Some(SessionRunner::new(
-            plan.clone(),
-            state.engine.clone(),
-            state.exec_limits(),
-            instance_limits.clone(),
-            session_id.clone(),
-        )),
+        runner: Some(state.runner(&plan, &instance_limits, &session_id)),
         instance_limits,
         slowdown: SlowdownDetector::new(state.config.drop_window, state.config.slowdown_threshold),
         rate: tenant.quotas.max_fps.map(FrameRate::new),
@@ -443,12 +437,10 @@ impl Session {
             Ok(done) => done,
             Err(e) => {
                 // The executor panicked: its instances are gone; start afresh.
-                self.runner = Some(SessionRunner::new(
-                    self.plan.clone(),
-                    self.state.engine.clone(),
-                    self.state.exec_limits(),
-                    self.instance_limits.clone(),
-                    self.session_id.clone(),
+                self.runner = Some(self.state.runner(
+                    &self.plan,
+                    &self.instance_limits,
+                    &self.session_id,
                 ));
                 let err = WireError::new(
                     ErrorCode::InternalError,

@@ -312,3 +312,68 @@ async fn ocr_matches_the_golden_outputs() {
         }
     }
 }
+
+#[test]
+fn a_frame_alone_and_concurrent_frames_read_the_same_from_a_model() {
+    // The solo session (here four threads) and the single-thread pooled one
+    // share the work out differently, which may move the last bits of a float
+    // (ONNX Runtime blocks its loops by thread count); what a decoder reads
+    // from the output, each step's winning class, must not differ.
+    use streamhost::nodes::onnx::{OnnxModel, OnnxSizing};
+    use streamhost::value::Tensor;
+    let sizing = OnnxSizing {
+        intra_threads: 1,
+        sessions: 1,
+        solo_threads: Some(4),
+    };
+    let model = OnnxModel::load(
+        std::path::Path::new(env!("STREAMHOST_TEST_ORT_LIB")),
+        &std::path::Path::new(env!("STREAMHOST_TEST_MODEL_DIR")).join("PP-OCRv6_rec_small.onnx"),
+        sizing,
+    )
+    .unwrap();
+    let shape = vec![2, 3, 48, 160];
+    let len = shape.iter().product::<u32>() as usize;
+    let input = Tensor {
+        name: "x".into(),
+        shape,
+        data: std::sync::Arc::new(
+            (0..len)
+                .map(|i| ((i * 7919) % 255) as f32 / 127.5 - 1.0)
+                .collect(),
+        ),
+    };
+    let solo = model.run(&[&input], true).unwrap();
+    let pooled = model.run(&[&input], false).unwrap();
+    assert_eq!(solo.len(), 1);
+    assert_eq!(solo[0].shape, pooled[0].shape);
+    let classes = solo[0].shape[2] as usize;
+    assert_eq!(classes, 18710, "{:?}", solo[0].shape);
+    let winner = |row: &[f32]| {
+        row.iter().enumerate().fold(
+            (0, f32::MIN),
+            |best, (i, &v)| if v > best.1 { (i, v) } else { best },
+        )
+    };
+    let rows = solo[0]
+        .data
+        .chunks_exact(classes)
+        .zip(pooled[0].data.chunks_exact(classes));
+    for (step, (a, b)) in rows.enumerate() {
+        let (wa, wb) = (winner(a), winner(b));
+        assert_eq!(wa.0, wb.0, "step {step}: class {} vs {}", wa.0, wb.0);
+        assert!(
+            (wa.1 - wb.1).abs() < 1e-4,
+            "step {step}: {} vs {}",
+            wa.1,
+            wb.1
+        );
+    }
+    let worst = solo[0]
+        .data
+        .iter()
+        .zip(pooled[0].data.iter())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-4, "largest difference {worst}");
+}

@@ -6,10 +6,17 @@
 //! is opened once, when its pipeline loads, as a small pool of sessions:
 //! `Session::run` needs exclusive access, so a pool lets frames of different
 //! WebSocket sessions run the same model at once; a frame takes the first
-//! idle session and waits for one only when all are busy. Intra-op threads
-//! and the pool size default to the core count and are settable
-//! (`STREAMHOST_ONNX_THREADS`, `STREAMHOST_ONNX_SESSIONS`); spinning is off
-//! so idle pool threads do not burn the cores that other sessions need.
+//! idle session and waits for one only when all are busy. By default the pool
+//! is two-speed: one *solo* session with an intra-op thread per core, which a
+//! frame takes when it is the only one executing (the latency of a lone
+//! stream), and single-thread sessions for frames that run concurrently (each
+//! already has a core of its own, and more threads would only oversubscribe
+//! them: see `pipeline::occupancy`). `STREAMHOST_ONNX_THREADS=N` instead gives
+//! every session N threads and no solo session; `STREAMHOST_ONNX_SESSIONS`
+//! sizes the pool. Spinning is off so idle pool threads do not burn the cores
+//! that other sessions need. The intra-op thread count changes how the work
+//! is shared out; it may move the last bits of a float, not what a decoder
+//! reads from it (tested on the recogniser).
 //!
 //! Inputs are matched to the model's inputs by tensor name; a single-input
 //! model takes the one tensor offered to it when no name matches. An input
@@ -19,7 +26,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use ort::environment::Environment;
 use ort::session::builder::GraphOptimizationLevel;
@@ -83,15 +90,22 @@ impl Clone for OnnxError {
 }
 
 /// How sessions are sized.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OnnxSizing {
+    /// Intra-op threads of each pooled session.
     pub intra_threads: usize,
+    /// Pooled sessions: frames that can run the model at once.
     pub sessions: usize,
+    /// Intra-op threads of the extra session a frame executing alone takes;
+    /// `None`: no such session.
+    pub solo_threads: Option<usize>,
 }
 
 /// One model, opened as a pool of sessions.
 pub struct OnnxModel {
     path: PathBuf,
+    /// For a frame executing alone (see [`OnnxSizing::solo_threads`]).
+    solo: Option<Mutex<Session>>,
     sessions: Vec<Mutex<Session>>,
     next: AtomicUsize,
     input_names: Vec<String>,
@@ -109,22 +123,25 @@ impl OnnxModel {
         if !path.is_file() {
             return Err(fail("file not found (run `make models`)".into()));
         }
-        let mut sessions = Vec::with_capacity(sizing.sessions.max(1));
-        for _ in 0..sizing.sessions.max(1) {
-            let session = Session::builder(env)
+        let open = |threads: usize| -> Result<Mutex<Session>, OnnxError> {
+            Session::builder(env)
                 .map_err(|e| fail(e.to_string()))?
                 .with_optimization_level(GraphOptimizationLevel::Level3)
                 .map_err(|e| fail(e.to_string()))?
-                .with_intra_threads(sizing.intra_threads.max(1))
+                .with_intra_threads(threads.max(1))
                 .map_err(|e| fail(e.to_string()))?
                 .with_inter_threads(1)
                 .map_err(|e| fail(e.to_string()))?
                 .with_intra_op_spinning(false)
                 .map_err(|e| fail(e.to_string()))?
                 .commit_from_file(path)
-                .map_err(|e| fail(e.to_string()))?;
-            sessions.push(Mutex::new(session));
-        }
+                .map(Mutex::new)
+                .map_err(|e| fail(e.to_string()))
+        };
+        let sessions = (0..sizing.sessions.max(1))
+            .map(|_| open(sizing.intra_threads))
+            .collect::<Result<Vec<_>, _>>()?;
+        let solo = sizing.solo_threads.map(open).transpose()?;
         let first = sessions.first().ok_or_else(|| fail("no session".into()))?;
         let (input_names, output_names, metadata) = {
             let s = first
@@ -144,6 +161,7 @@ impl OnnxModel {
         };
         Ok(OnnxModel {
             path: path.to_path_buf(),
+            solo,
             sessions,
             next: AtomicUsize::new(0),
             input_names,
@@ -170,7 +188,9 @@ impl OnnxModel {
     }
 
     /// Runs the model on `offered` tensors; returns its outputs, named.
-    pub fn run(&self, offered: &[&Tensor]) -> Result<Vec<Tensor>, OnnxError> {
+    /// `alone`: the frame is the only one executing, so it may take the solo
+    /// session (when the model has one and it is free).
+    pub fn run(&self, offered: &[&Tensor], alone: bool) -> Result<Vec<Tensor>, OnnxError> {
         let chosen = self.bind_inputs(offered)?;
         if chosen.iter().any(|t| t.shape.contains(&0)) {
             return Ok(Vec::new());
@@ -185,7 +205,7 @@ impl OnnxModel {
                 ort::session::SessionInputValue::from(view),
             ));
         }
-        let mut session = self.acquire()?;
+        let mut session = self.acquire(alone)?;
         let outputs = session
             .run(inputs)
             .map_err(|e| OnnxError::Run(e.to_string()))?;
@@ -235,20 +255,31 @@ impl OnnxModel {
             .collect()
     }
 
-    /// The first idle session, else wait for the next in turn.
-    fn acquire(&self) -> Result<std::sync::MutexGuard<'_, Session>, OnnxError> {
-        for s in &self.sessions {
-            if let Ok(guard) = s.try_lock() {
-                return Ok(guard);
-            }
-        }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.sessions.len().max(1);
-        self.sessions
-            .get(i)
-            .ok_or_else(|| OnnxError::Run("no session".into()))?
-            .lock()
-            .map_err(|_| OnnxError::Run("session lock poisoned".into()))
+    fn acquire(&self, alone: bool) -> Result<MutexGuard<'_, Session>, OnnxError> {
+        pick(self.solo.as_ref(), &self.sessions, &self.next, alone)
     }
+}
+
+/// The session a run takes: the solo one for a frame alone if it is free,
+/// else the first idle pooled one, else (all busy) the next pooled one in
+/// turn, waiting for it. Generic so the policy is tested without a model.
+fn pick<'a, S>(
+    solo: Option<&'a Mutex<S>>,
+    pool: &'a [Mutex<S>],
+    next: &AtomicUsize,
+    alone: bool,
+) -> Result<MutexGuard<'a, S>, OnnxError> {
+    let solo = solo.filter(|_| alone);
+    for s in solo.into_iter().chain(pool) {
+        if let Ok(guard) = s.try_lock() {
+            return Ok(guard);
+        }
+    }
+    let i = next.fetch_add(1, Ordering::Relaxed) % pool.len().max(1);
+    pool.get(i)
+        .ok_or_else(|| OnnxError::Run("no session".into()))?
+        .lock()
+        .map_err(|_| OnnxError::Run("session lock poisoned".into()))
 }
 
 #[cfg(test)]
@@ -260,6 +291,7 @@ mod tests {
         let sizing = OnnxSizing {
             intra_threads: 1,
             sessions: 1,
+            solo_threads: Some(2),
         };
         let err = OnnxModel::load(
             Path::new("/nonexistent/libonnxruntime.so"),
@@ -270,5 +302,25 @@ mod tests {
         assert!(matches!(err, Some(OnnxError::Library { .. })), "{err:?}");
         let msg = err.map(|e| e.to_string()).unwrap_or_default();
         assert!(msg.contains("run `make models`"), "{msg}");
+    }
+
+    #[test]
+    fn a_frame_alone_takes_the_solo_session_others_the_pool() {
+        let solo = Mutex::new("solo");
+        let pool = [Mutex::new("pool0"), Mutex::new("pool1")];
+        let next = AtomicUsize::new(0);
+        let take = |alone| pick(Some(&solo), &pool, &next, alone).map(|g| *g);
+        assert_eq!(take(true), Ok("solo"));
+        assert_eq!(take(false), Ok("pool0"));
+        // The solo session busy: a frame alone falls back to the pool.
+        let held = solo.lock();
+        assert_eq!(take(true), Ok("pool0"));
+        drop(held);
+        // The first pooled session busy: the next idle one.
+        let held = pool[0].lock();
+        assert_eq!(take(false), Ok("pool1"));
+        drop(held);
+        // Without a solo session everything runs pooled.
+        assert_eq!(pick(None, &pool, &next, true).map(|g| *g), Ok("pool0"));
     }
 }

@@ -6,6 +6,9 @@
 //! one frame at a time (the backpressure rule guarantees it) and is called on
 //! a blocking thread, never on the async runtime: nodes do real CPU work.
 //! Waves of independent nodes with more than one member run on scoped threads.
+//! The runner counts its frame in the server's [`Occupancy`] while it runs, and
+//! a node spreads its work over more than one thread only while its frame is
+//! the only one executing.
 //!
 //! A node that fails yields [`ExecError::Node`] naming it; if its instance
 //! trapped, the instance is dropped here and the next frame starts a fresh
@@ -17,6 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value as Json;
 
 use super::dag::{Edge, Source};
+use super::occupancy::Occupancy;
 use super::registry::{NodeOp, Plan};
 use crate::frame::FrameError;
 use crate::nodes::{argmax, jpeg_decode, text_crop, to_tensor};
@@ -42,7 +46,8 @@ pub enum ExecError {
 pub struct ExecLimits {
     pub max_frame_pixels: u64,
     pub max_result_bytes: usize,
-    /// Threads a native node (to_tensor, text_crop, argmax) may split its work over.
+    /// Threads a native node (to_tensor, text_crop, argmax) may split its work
+    /// over while its frame is the only one executing (otherwise one).
     pub node_threads: usize,
 }
 
@@ -70,6 +75,8 @@ pub struct SessionRunner {
     states: Vec<NodeState>,
     /// Each node's Wasm limits for this session (see `Plan::instance_limits`).
     instance_limits: Vec<InstanceLimits>,
+    /// Frames executing server-wide; this runner's frame is counted while it runs.
+    occupancy: Occupancy,
 }
 
 impl SessionRunner {
@@ -80,6 +87,7 @@ impl SessionRunner {
         engine: Arc<WasmEngine>,
         limits: ExecLimits,
         instance_limits: Vec<InstanceLimits>,
+        occupancy: Occupancy,
         session_id: String,
     ) -> Self {
         let states = plan
@@ -97,6 +105,7 @@ impl SessionRunner {
             session_id,
             states,
             instance_limits,
+            occupancy,
         }
     }
 
@@ -106,6 +115,7 @@ impl SessionRunner {
 
     /// Runs the whole DAG on `frame`.
     pub fn run(&mut self, frame: bytes::Bytes) -> FrameOutcome {
+        let _running = self.occupancy.enter();
         let n = self.plan.nodes.len();
         let mut outputs: Vec<Option<Value>> = vec![None; n];
         let mut node_times = Vec::with_capacity(n);
@@ -137,6 +147,7 @@ impl SessionRunner {
                 limits: self.limits,
                 instance_limits: &self.instance_limits,
                 session_id: &self.session_id,
+                occupancy: &self.occupancy,
             };
             let results: Vec<(usize, Result<Value, ExecError>, Duration)> = if jobs.len() == 1 {
                 jobs.into_iter()
@@ -264,6 +275,7 @@ struct NodeCtx<'a> {
     limits: ExecLimits,
     instance_limits: &'a [InstanceLimits],
     session_id: &'a str,
+    occupancy: &'a Occupancy,
 }
 
 impl NodeCtx<'_> {
@@ -285,6 +297,10 @@ impl NodeCtx<'_> {
         state: &mut NodeState,
     ) -> Result<Value, ExecError> {
         let node = &self.plan.nodes[i];
+        // Decided as the node starts: a frame that arrives meanwhile only
+        // makes the next node narrow (see `occupancy`).
+        let alone = self.occupancy.alone();
+        let threads = if alone { self.limits.node_threads } else { 1 };
         let fail = |reason: String| ExecError::Node {
             node: node.id.clone(),
             reason,
@@ -298,11 +314,9 @@ impl NodeCtx<'_> {
                 _ => Err(fail("expects the client's JPEG frame as its input".into())),
             },
             (NodeOp::ToTensor(config), NodeState::Native) => match inputs.first() {
-                Some((_, Value::Image(img))) => {
-                    to_tensor::to_tensor(img, config, self.limits.node_threads)
-                        .map(|ts| Value::Tensors(Arc::new(ts)))
-                        .map_err(|e| fail(e.to_string()))
-                }
+                Some((_, Value::Image(img))) => to_tensor::to_tensor(img, config, threads)
+                    .map(|ts| Value::Tensors(Arc::new(ts)))
+                    .map_err(|e| fail(e.to_string())),
                 other => Err(fail(format!("expects an image, got {}", kind_of(other)))),
             },
             (NodeOp::TextCrop(config), NodeState::Native) => {
@@ -310,9 +324,8 @@ impl NodeCtx<'_> {
                     (Some((_, Value::Image(img))), Some((_, Value::Json(boxes)))) => {
                         let boxes =
                             text_crop::parse_boxes(boxes).map_err(|e| fail(e.to_string()))?;
-                        let crops =
-                            text_crop::text_crop(img, &boxes, config, self.limits.node_threads)
-                                .map_err(|e| fail(e.to_string()))?;
+                        let crops = text_crop::text_crop(img, &boxes, config, threads)
+                            .map_err(|e| fail(e.to_string()))?;
                         Ok(Value::Tensors(Arc::new(vec![crops])))
                     }
                     _ => Err(fail("expects an image and a JSON list of boxes".into())),
@@ -321,7 +334,7 @@ impl NodeCtx<'_> {
             (NodeOp::Argmax(config), NodeState::Native) => match inputs.first() {
                 Some((_, Value::Tensors(ts))) => {
                     let offered: Vec<&Tensor> = ts.iter().collect();
-                    argmax::argmax(&offered, config, self.limits.node_threads)
+                    argmax::argmax(&offered, config, threads)
                         .map(|ts| Value::Tensors(Arc::new(ts)))
                         .map_err(|e| fail(e.to_string()))
                 }
@@ -341,7 +354,7 @@ impl NodeCtx<'_> {
                     }
                 }
                 model
-                    .run(&offered)
+                    .run(&offered, alone)
                     .map(|ts| Value::Tensors(Arc::new(ts)))
                     .map_err(|e| fail(e.to_string()))
             }

@@ -4,11 +4,13 @@
 //! shape (ids, edges, cycles, one output) and orders it; [`registry`] loads a
 //! directory of manifests at start, compiling every component once, and keeps
 //! a failed pipeline listed with its reason instead of refusing to start;
-//! [`exec`] runs one frame through one session's instances of the nodes.
+//! [`exec`] runs one frame through one session's instances of the nodes;
+//! [`occupancy`] counts the frames executing, so a frame alone may use every core.
 
 pub mod dag;
 pub mod exec;
 pub mod manifest;
+pub mod occupancy;
 pub mod registry;
 
 pub use registry::{Pipeline, PipelineRegistry, PipelineStatus};
