@@ -6,9 +6,11 @@
 Why: the DB detector is three quarters of an `ocr` frame. Static int8 quantisation (QDQ format,
 per-channel int8 weights, uint8 activations with MinMax ranges) lets ONNX Runtime run its convs
 on the CPU's integer dot-product units: about 3x faster here (AVX-512 VNNI), with the same
-probability map to three decimals, so the same boxes. The DB head (every node downstream of the
-neck's last Concat: a conv, two transposed convs and the sigmoid that make the full-resolution
-map) stays fp32: it costs nothing measurable and keeps the map's values near the 0.3 threshold
+probability map to three decimals, so the same boxes. Without those units (AVX2 only) the int8
+kernels were no faster than fp32 and far less exact, so the pipelines name this file as an
+`int8_model`, which the server runs only where the CPU has them (STREAMHOST_INT8_MODELS).
+The DB head (every node downstream of the neck's last Concat: a conv, two transposed convs and
+the sigmoid that make the full-resolution map) stays fp32: it costs nothing measurable and keeps the map's values near the 0.3 threshold
 exact; quantising it too made a busy no-text frame (tests/golden/f037.jpg) report a junk line.
 The recogniser stays fp32: int8 turned two of 90 corpus lines into misreads ("0rder", a lost
 space) for almost no time saved.

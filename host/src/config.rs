@@ -52,6 +52,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAMHOST_ORT_LIB", default: ".deps/onnxruntime/libonnxruntime.so", meaning: "ONNX Runtime shared library loaded at start (`ORT_DYLIB_PATH` is honoured when this is unset)." },
     SettingDoc { env: "STREAMHOST_ONNX_THREADS", default: "0", meaning: "Intra-op threads per ONNX Runtime session. 0: a frame executing alone runs each model on a session with one thread per available core, frames executing concurrently on single-thread sessions; N: every session has N threads." },
     SettingDoc { env: "STREAMHOST_NODE_THREADS", default: "0", meaning: "Threads one native node (normalising, text crops, argmax) may split one frame's work over while that frame is the only one executing; 0 means one per available core, at most 4; 1 keeps it on the frame's thread; at most 64." },
+    SettingDoc { env: "STREAMHOST_INT8_MODELS", default: "auto", meaning: "Whether an `onnx` node's `int8_model` replaces its `model`: `auto` where the CPU has integer dot-product instructions (x86-64 AVX512-VNNI or AVX-VNNI, aarch64 dotprod), `on` always, `off` never." },
     SettingDoc { env: "STREAMHOST_ONNX_SESSIONS", default: "0", meaning: "ONNX Runtime sessions per model (frames of different sessions run a model concurrently); 0 means one per available core." },
     SettingDoc { env: "STREAM_MAX_FRAME_SIZE_MB", default: "5", meaning: "Largest accepted frame in MiB; larger frames get `frame_too_large` and the session closes." },
     SettingDoc { env: "STREAM_SLOWDOWN_THRESHOLD", default: "0.30", meaning: "Drop rate (0..1) over the drop window above which `{\"warning\":\"slow_down\"}` is sent." },
@@ -79,6 +80,32 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "RUST_LOG", default: "info", meaning: "Log filter (tracing-subscriber EnvFilter syntax); logs are JSON lines on stdout." },
 ];
 
+/// When an `onnx` node's int8-quantised variant runs instead of its model
+/// (`STREAMHOST_INT8_MODELS`). ONNX Runtime's int8 kernels pay where the CPU
+/// has integer dot-product instructions (about 3x faster than fp32 for the
+/// text detector with AVX512-VNNI); on a CPU without them they were no faster
+/// and less exact (16-bit intermediate sums), enough to read a junk line on a
+/// busy frame without text, so `auto` asks the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Int8Models {
+    Auto,
+    On,
+    Off,
+}
+
+impl std::str::FromStr for Int8Models {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "auto" => Ok(Int8Models::Auto),
+            "on" => Ok(Int8Models::On),
+            "off" => Ok(Int8Models::Off),
+            _ => Err(()),
+        }
+    }
+}
+
 /// Limits and defaults the server runs with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -89,6 +116,7 @@ pub struct Config {
     pub ort_lib: PathBuf,
     pub onnx_threads: usize,
     pub onnx_sessions: usize,
+    pub int8_models: Int8Models,
     pub node_threads: usize,
     pub max_frame_bytes: usize,
     pub slowdown_threshold: f64,
@@ -127,6 +155,7 @@ impl Default for Config {
             ort_lib: ".deps/onnxruntime/libonnxruntime.so".into(),
             onnx_threads: 0,
             onnx_sessions: 0,
+            int8_models: Int8Models::Auto,
             node_threads: 0,
             max_frame_bytes: 5 << 20,
             slowdown_threshold: 0.30,
@@ -212,6 +241,7 @@ impl Config {
             },
             onnx_threads: s.parse("STREAMHOST_ONNX_THREADS", "thread count")?,
             onnx_sessions: s.parse("STREAMHOST_ONNX_SESSIONS", "session count")?,
+            int8_models: s.parse("STREAMHOST_INT8_MODELS", "auto, on or off")?,
             node_threads,
             max_frame_bytes: (max_frame_mb * (1u64 << 20) as f64) as usize,
             slowdown_threshold,
@@ -299,6 +329,15 @@ impl Config {
                 sessions,
                 solo_threads: None,
             },
+        }
+    }
+
+    /// Whether int8 model variants run (resolving `auto` by asking the CPU).
+    pub fn int8_models_resolved(&self) -> bool {
+        match self.int8_models {
+            Int8Models::Auto => crate::nodes::onnx::cpu_has_int8_dot_product(),
+            Int8Models::On => true,
+            Int8Models::Off => false,
         }
     }
 
@@ -427,6 +466,23 @@ mod tests {
         assert_eq!(c.slowdown_threshold, 0.5);
         assert_eq!(c.drop_window, 8);
         assert_eq!(c.wasm_call_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn int8_models_are_auto_on_or_off() {
+        let int8 = |v: &str| with(&[("STREAMHOST_INT8_MODELS", v)]).map(|c| c.int8_models);
+        assert_eq!(int8(""), Ok(Int8Models::Auto));
+        assert_eq!(int8("on"), Ok(Int8Models::On));
+        assert_eq!(int8("off"), Ok(Int8Models::Off));
+        assert!(matches!(int8("yes"), Err(ConfigError::Invalid { .. })));
+        let resolved =
+            |v: &str| with(&[("STREAMHOST_INT8_MODELS", v)]).map(|c| c.int8_models_resolved());
+        assert_eq!(resolved("on"), Ok(true));
+        assert_eq!(resolved("off"), Ok(false));
+        assert_eq!(
+            resolved("auto"),
+            Ok(crate::nodes::onnx::cpu_has_int8_dot_product())
+        );
     }
 
     #[test]

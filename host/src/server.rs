@@ -95,6 +95,7 @@ impl AppState {
             model_dir: config.model_dir.clone(),
             ort_lib: config.ort_lib.clone(),
             onnx: config.onnx_sizing(),
+            int8_models: config.int8_models_resolved(),
         };
         let registry = PipelineRegistry::load_dir(&config.pipelines_dir, &load, &engine).map_err(
             |source| StartError::Pipelines {

@@ -377,3 +377,72 @@ fn a_frame_alone_and_concurrent_frames_read_the_same_from_a_model() {
         .fold(0f32, f32::max);
     assert!(worst < 1e-4, "largest difference {worst}");
 }
+
+#[tokio::test]
+async fn the_int8_detector_runs_only_where_int8_models_are_on() {
+    use streamhost::config::Int8Models;
+    use streamhost::pipeline::registry::NodeOp;
+    let cases = [
+        (Int8Models::On, "PP-OCRv6_det_small.int8.onnx"),
+        (Int8Models::Off, "PP-OCRv6_det_small.onnx"),
+    ];
+    for (setting, file) in cases {
+        let server = TestServer::start_with(&[("ocr", &shipped_pipeline("ocr"))], |c| {
+            c.int8_models = setting
+        })
+        .await;
+        let plan = server.state.registry.lookup(Some("ocr")).unwrap();
+        let det = plan.nodes.iter().find(|n| n.id == "det").unwrap();
+        let NodeOp::Onnx(model) = &det.op else {
+            panic!("det is not an onnx node")
+        };
+        assert_eq!(
+            model.path().file_name().and_then(|f| f.to_str()),
+            Some(file),
+            "{setting:?}"
+        );
+        let mut client = server.connect("ocr").await;
+        let reply = client.roundtrip(example_frame("frame.jpg")).await;
+        assert_eq!(
+            texts(&reply["result"]),
+            vec!["HELLO WORLD 2024", "yolo_ocr frame 17", "ABC-123"],
+            "{setting:?}: {reply}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_ragged_batch_of_crops_reads_the_same_through_either_decoder_form() {
+    // The shipped `ocr` crops each line at its own width, so the recogniser
+    // runs once per crop; without the argmax node the Wasm decoder gets the
+    // ragged batch itself, and both must read what a shared batch reads.
+    let shipped = shipped_pipeline("ocr");
+    assert!(
+        shipped.contains(r#"widths = "own""#),
+        "the shipped ocr pipeline no longer crops at own widths"
+    );
+    let full_form = shipped
+        .replace(r#"id = "ocr""#, r#"id = "ocr_full""#)
+        .replace(r#"inputs = ["rec_max"]"#, r#"inputs = ["rec"]"#)
+        .replace(
+            "[[nodes]]\nid = \"rec_max\"\nkind = \"argmax\"\ninputs = [\"rec\"]\n",
+            "",
+        );
+    assert!(!full_form.contains("rec_max"), "{full_form}");
+    let shared = shipped
+        .replace(r#"id = "ocr""#, r#"id = "ocr_shared""#)
+        .replace(r#"widths = "own", min_width = 8"#, r#"widths = "shared""#);
+    let server = TestServer::start(&[
+        ("ocr", &shipped),
+        ("ocr_full", &full_form),
+        ("ocr_shared", &shared),
+    ])
+    .await;
+    let want = vec!["HELLO WORLD 2024", "yolo_ocr frame 17", "ABC-123"];
+    for pipeline in ["ocr", "ocr_full", "ocr_shared"] {
+        let mut client = server.connect(pipeline).await;
+        let reply = client.roundtrip(example_frame("frame.jpg")).await;
+        assert_eq!(texts(&reply["result"]), want, "{pipeline}: {reply}");
+        boxes_inside(&reply["result"], 640.0, 480.0);
+    }
+}

@@ -10,7 +10,9 @@
 //! decoder `index` and `score` (`[N, T]`, a few hundred floats) plus `classes`
 //! (`[1]`, C, so the decoder can still check its alphabet against the model).
 //! The decoding logic (merging repeats, dropping blanks, the alphabet, the
-//! confidence) stays in the replaceable Wasm node.
+//! confidence) stays in the replaceable Wasm node. A ragged batch (the
+//! recogniser run once per crop at its own width) is joined here into one
+//! `[N, T]` pair, so the decoder sees one batch whichever way it was run.
 //!
 //! Semantics match the Wasm decoder's own argmax: the first maximum wins, NaN
 //! never wins, a row of only NaN gives index 0 and score `-inf`. Indices are
@@ -44,6 +46,10 @@ pub enum ArgmaxError {
     NoClassAxis { name: String, shape: Vec<u32> },
     #[error("tensor '{name}' has {classes} classes; indices are exact only up to {MAX_CLASSES}")]
     TooManyClasses { name: String, classes: u32 },
+    #[error(
+        "the tensors named '{0}' are not one ragged batch: each must be [N, T, C] with the same C"
+    )]
+    RaggedMismatch(String),
     #[error("tensor '{name}' of shape {shape:?} holds {len} values")]
     ShapeMismatch {
         name: String,
@@ -54,24 +60,117 @@ pub enum ArgmaxError {
 
 /// Reduces the chosen tensor; no tensors in (an empty batch upstream) gives no tensors out.
 ///
-/// Rows are reduced over up to `threads` threads ([`par::for_each`]).
+/// Several tensors of the chosen name (or, unnamed, all offered tensors when
+/// they share one name) are a ragged batch, such as a recogniser run once per
+/// text crop: each `[n_i, T_i, C]` part is reduced and the parts are joined
+/// along the first axis into `[sum n_i, max T_i]`, each row padded at its end
+/// with index 0 and score 0 (CTC's blank: a greedy decoder reads the same
+/// lines). Rows are reduced over up to `threads` threads ([`par::for_each`]).
 pub fn argmax(
     offered: &[&Tensor],
     config: &ArgmaxConfig,
     threads: usize,
 ) -> Result<Vec<Tensor>, ArgmaxError> {
     let names = || offered.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
-    let tensor = match (&config.tensor, offered) {
+    let wanted = match (&config.tensor, offered) {
         (_, []) => return Ok(Vec::new()),
-        (Some(name), _) => offered
-            .iter()
-            .find(|t| &t.name == name)
-            .ok_or_else(|| ArgmaxError::NoSuchTensor(name.clone(), names()))?,
-        (None, [only]) => only,
-        (None, several) => return Err(ArgmaxError::Ambiguous(several.len(), names())),
+        (Some(name), _) => name.as_str(),
+        (None, [first, ..]) => first.name.as_str(),
     };
-    let (classes, rows_shape) = match tensor.shape.split_last() {
-        Some((&classes, rows_shape)) if classes > 0 => (classes, rows_shape),
+    let parts: Vec<&Tensor> = offered
+        .iter()
+        .filter(|t| t.name == wanted)
+        .copied()
+        .collect();
+    if parts.is_empty() {
+        return Err(ArgmaxError::NoSuchTensor(wanted.to_string(), names()));
+    }
+    if config.tensor.is_none() && parts.len() != offered.len() {
+        return Err(ArgmaxError::Ambiguous(offered.len(), names()));
+    }
+    let mut classes = None;
+    for part in &parts {
+        let c = class_count(part)?;
+        if classes.is_some_and(|seen| seen != c) {
+            return Err(ArgmaxError::RaggedMismatch(wanted.to_string()));
+        }
+        classes = Some(c);
+    }
+    let Some(classes) = classes else {
+        return Ok(Vec::new());
+    };
+    let (shape, lines, steps) = match parts.as_slice() {
+        [one] => {
+            // Any rank: every row of the last axis, in place.
+            let rows_shape = one.shape[..one.shape.len() - 1].to_vec();
+            let rows = one.data.len() / classes as usize;
+            (rows_shape, rows, 1)
+        }
+        several => {
+            let mut lines = 0u32;
+            let mut steps = 0u32;
+            for part in several {
+                let &[n, t, _] = part.shape.as_slice() else {
+                    return Err(ArgmaxError::RaggedMismatch(wanted.to_string()));
+                };
+                lines = lines.saturating_add(n);
+                steps = steps.max(t);
+            }
+            (vec![lines, steps], lines as usize, steps as usize)
+        }
+    };
+    let (mut index, mut score) = (vec![0f32; lines * steps], vec![0f32; lines * steps]);
+    // Each output line (of `steps` slots) takes the next input line's rows.
+    let mut out_lines = index.chunks_mut(steps).zip(score.chunks_mut(steps));
+    let mut rows_and_slots = Vec::with_capacity(lines * steps);
+    for part in &parts {
+        // A lone tensor's every row is a line of one step; a ragged part has n lines of T.
+        let (part_lines, part_steps) = match (parts.len(), part.shape.as_slice()) {
+            (1, _) => (lines, 1),
+            (_, &[n, t, _]) => (n as usize, t as usize),
+            _ => (0, 0),
+        };
+        let line_len = part_steps * classes as usize;
+        for k in 0..part_lines {
+            let Some((index, score)) = out_lines.next() else {
+                break;
+            };
+            let line = part
+                .data
+                .get(k * line_len..(k + 1) * line_len)
+                .unwrap_or(&[]);
+            let rows = line.chunks_exact(classes as usize);
+            rows_and_slots.extend(rows.zip(index.iter_mut().zip(score.iter_mut())));
+        }
+    }
+    par::for_each(threads, rows_and_slots, |(row, (index, score))| {
+        let (i, s) = row_argmax(row);
+        *index = i as f32;
+        *score = s;
+    });
+    Ok(vec![
+        Tensor {
+            name: "index".into(),
+            shape: shape.clone(),
+            data: Arc::new(index),
+        },
+        Tensor {
+            name: "score".into(),
+            shape,
+            data: Arc::new(score),
+        },
+        Tensor {
+            name: "classes".into(),
+            shape: vec![1],
+            data: Arc::new(vec![classes as f32]),
+        },
+    ])
+}
+
+/// The size of `tensor`'s last axis, once its shape, data and class count are checked.
+fn class_count(tensor: &Tensor) -> Result<u32, ArgmaxError> {
+    let classes = match tensor.shape.last() {
+        Some(&classes) if classes > 0 => classes,
         _ => {
             return Err(ArgmaxError::NoClassAxis {
                 name: tensor.name.clone(),
@@ -92,36 +191,7 @@ pub fn argmax(
             len: tensor.data.len(),
         });
     }
-    let rows = tensor.data.len() / classes as usize;
-    let (mut index, mut score) = (vec![0f32; rows], vec![0f32; rows]);
-    let rows_and_slots: Vec<_> = tensor
-        .data
-        .chunks_exact(classes as usize)
-        .zip(index.iter_mut().zip(score.iter_mut()))
-        .collect();
-    par::for_each(threads, rows_and_slots, |(row, (index, score))| {
-        let (i, s) = row_argmax(row);
-        *index = i as f32;
-        *score = s;
-    });
-    let shape = rows_shape.to_vec();
-    Ok(vec![
-        Tensor {
-            name: "index".into(),
-            shape: shape.clone(),
-            data: Arc::new(index),
-        },
-        Tensor {
-            name: "score".into(),
-            shape,
-            data: Arc::new(score),
-        },
-        Tensor {
-            name: "classes".into(),
-            shape: vec![1],
-            data: Arc::new(vec![classes as f32]),
-        },
-    ])
+    Ok(classes)
 }
 
 /// First maximum of `row` (NaN never wins): a lane-wise max the compiler
@@ -276,5 +346,50 @@ mod tests {
             argmax(&[&short], &ArgmaxConfig::default(), 2),
             Err(ArgmaxError::ShapeMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn a_ragged_batch_is_joined_padded_with_the_blank() -> Result<(), ArgmaxError> {
+        // Two crops run apart: [1, 2, 3] and [2, 1, 3] (T = 2 and 1).
+        let a = tensor("y", &[1, 2, 3], vec![0.1, 0.7, 0.2, 0.0, 0.1, 0.9]);
+        let b = tensor("y", &[2, 1, 3], vec![0.6, 0.3, 0.1, 0.2, 0.3, 0.5]);
+        let out = argmax(&[&a, &b], &ArgmaxConfig::default(), 2)?;
+        assert_eq!(
+            out[0],
+            tensor("index", &[3, 2], vec![1.0, 2.0, 0.0, 0.0, 2.0, 0.0])
+        );
+        assert_eq!(
+            out[1],
+            tensor("score", &[3, 2], vec![0.7, 0.9, 0.6, 0.0, 0.5, 0.0])
+        );
+        assert_eq!(out[2], tensor("classes", &[1], vec![3.0]));
+        // Each part reduced alone gives the same rows, unpadded.
+        let alone = argmax(&[&b], &ArgmaxConfig::default(), 1)?;
+        assert_eq!(*alone[0].data, vec![0.0, 2.0]);
+        // A part with no steps still holds its lines' places.
+        let none = tensor("y", &[1, 0, 3], vec![]);
+        let out = argmax(&[&none, &b], &ArgmaxConfig::default(), 1)?;
+        assert_eq!(out[0], tensor("index", &[3, 1], vec![0.0, 0.0, 2.0]));
+        Ok(())
+    }
+
+    #[test]
+    fn ragged_parts_must_agree_on_classes_and_rank() {
+        let a = tensor("y", &[1, 2, 3], vec![0.0; 6]);
+        let four = tensor("y", &[1, 1, 4], vec![0.0; 4]);
+        let flat = tensor("y", &[2, 3], vec![0.0; 6]);
+        for other in [&four, &flat] {
+            assert_eq!(
+                argmax(&[&a, other], &ArgmaxConfig::default(), 1),
+                Err(ArgmaxError::RaggedMismatch("y".into()))
+            );
+        }
+        // Named parts among other tensors: only the named ones are joined.
+        let meta = tensor("meta", &[6], vec![0.0; 6]);
+        let named = ArgmaxConfig {
+            tensor: Some("y".into()),
+        };
+        let out = argmax(&[&meta, &a, &a], &named, 1).map(|t| t[0].shape.clone());
+        assert_eq!(out, Ok(vec![2, 2]));
     }
 }

@@ -22,6 +22,8 @@
 //! model takes the one tensor offered to it when no name matches. An input
 //! with a zero-sized batch (a frame with no text lines, say) skips the run
 //! and yields no tensors, which downstream nodes treat as "nothing found".
+//! Several tensors of one name for a single-input model are a ragged batch:
+//! one run each, outputs in the same order (see [`OnnxModel::run`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -86,6 +88,24 @@ impl Clone for OnnxError {
             },
             OnnxError::Run(r) => OnnxError::Run(r.clone()),
         }
+    }
+}
+
+/// Whether this CPU has the integer dot-product instructions ONNX Runtime's
+/// int8 kernels are fast and exact with (see `config::Int8Models`).
+pub fn cpu_has_int8_dot_product() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512vnni")
+            || std::arch::is_x86_feature_detected!("avxvnni")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("dotprod")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
     }
 }
 
@@ -189,14 +209,37 @@ impl OnnxModel {
 
     /// Runs the model on `offered` tensors; returns its outputs, named.
     /// `alone`: the frame is the only one executing, so it may take the solo
-    /// session (when the model has one and it is free).
+    /// session (when the model has one and it is free). A single-input model
+    /// offered several tensors of one name (a ragged batch, such as text crops
+    /// each at its own width) runs once per tensor, in order, and returns each
+    /// run's outputs in that order; parts with a zero-sized dimension are skipped.
     pub fn run(&self, offered: &[&Tensor], alone: bool) -> Result<Vec<Tensor>, OnnxError> {
-        let chosen = self.bind_inputs(offered)?;
-        if chosen.iter().any(|t| t.shape.contains(&0)) {
+        let runs: Vec<Vec<&Tensor>> = self
+            .bind_inputs(offered)?
+            .into_iter()
+            .filter(|chosen| !chosen.iter().any(|t| t.shape.contains(&0)))
+            .collect();
+        if runs.is_empty() {
             return Ok(Vec::new());
         }
+        let mut session = self.acquire(alone)?;
+        let mut result = Vec::with_capacity(runs.len() * self.output_names.len());
+        for chosen in runs {
+            self.run_once(&mut session, &chosen, &mut result)?;
+        }
+        Ok(result)
+    }
+
+    /// One `Session::run` on `chosen` (the model's inputs in order); its
+    /// outputs are appended to `result`.
+    fn run_once(
+        &self,
+        session: &mut Session,
+        chosen: &[&Tensor],
+        result: &mut Vec<Tensor>,
+    ) -> Result<(), OnnxError> {
         let mut inputs = Vec::with_capacity(chosen.len());
-        for (name, t) in self.input_names.iter().zip(&chosen) {
+        for (name, t) in self.input_names.iter().zip(chosen) {
             let shape: Vec<i64> = t.shape.iter().map(|&d| i64::from(d)).collect();
             let view = TensorRef::from_array_view((shape, t.data.as_slice()))
                 .map_err(|e| OnnxError::Run(format!("input '{name}': {e}")))?;
@@ -205,11 +248,9 @@ impl OnnxModel {
                 ort::session::SessionInputValue::from(view),
             ));
         }
-        let mut session = self.acquire(alone)?;
         let outputs = session
             .run(inputs)
             .map_err(|e| OnnxError::Run(e.to_string()))?;
-        let mut result = Vec::with_capacity(outputs.len());
         for (name, value) in outputs.iter() {
             let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| {
                 OnnxError::Run(format!("output '{name}' is not an f32 tensor: {e}"))
@@ -224,35 +265,54 @@ impl OnnxModel {
                 data: Arc::new(data.to_vec()),
             });
         }
-        Ok(result)
+        Ok(())
     }
 
-    /// Picks the offered tensor for each model input.
-    fn bind_inputs<'a>(&self, offered: &[&'a Tensor]) -> Result<Vec<&'a Tensor>, OnnxError> {
+    /// The runs to make: for each, the offered tensor of every model input in
+    /// order. One run, except a ragged batch for a single-input model.
+    fn bind_inputs<'a>(&self, offered: &[&'a Tensor]) -> Result<Vec<Vec<&'a Tensor>>, OnnxError> {
+        let named = |name: &str| -> Vec<&'a Tensor> {
+            offered.iter().filter(|t| t.name == name).copied().collect()
+        };
         if let [only_input] = self.input_names.as_slice() {
-            let by_name = offered.iter().find(|t| &t.name == only_input);
-            let candidates: Vec<&&Tensor> = offered.iter().filter(|t| t.name != "meta").collect();
-            return match (by_name, candidates.as_slice()) {
-                (Some(t), _) => Ok(vec![*t]),
-                (None, [one]) => Ok(vec![**one]),
-                _ => Err(OnnxError::Run(format!(
+            let mut parts = named(only_input);
+            if parts.is_empty() {
+                // The model's input under another name: the one name offered besides `meta`.
+                let others: Vec<&'a Tensor> = offered
+                    .iter()
+                    .filter(|t| t.name != "meta")
+                    .copied()
+                    .collect();
+                if others
+                    .first()
+                    .is_some_and(|first| others.iter().all(|t| t.name == first.name))
+                {
+                    parts = others;
+                }
+            }
+            if parts.is_empty() {
+                return Err(OnnxError::Run(format!(
                     "model input '{only_input}' matches none of the offered tensors {:?}",
                     offered.iter().map(|t| &t.name).collect::<Vec<_>>()
-                ))),
-            };
+                )));
+            }
+            return Ok(parts.into_iter().map(|t| vec![t]).collect());
         }
-        self.input_names
+        let chosen = self
+            .input_names
             .iter()
-            .map(|name| {
-                offered
-                    .iter()
-                    .find(|t| &t.name == name)
-                    .copied()
-                    .ok_or_else(|| {
-                        OnnxError::Run(format!("no tensor named '{name}' among the inputs"))
-                    })
+            .map(|name| match named(name).as_slice() {
+                [one] => Ok(*one),
+                [] => Err(OnnxError::Run(format!(
+                    "no tensor named '{name}' among the inputs"
+                ))),
+                several => Err(OnnxError::Run(format!(
+                    "{} tensors named '{name}': a ragged batch needs a single-input model",
+                    several.len()
+                ))),
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(vec![chosen])
     }
 
     fn acquire(&self, alone: bool) -> Result<MutexGuard<'_, Session>, OnnxError> {

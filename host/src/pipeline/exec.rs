@@ -326,7 +326,7 @@ impl NodeCtx<'_> {
                             text_crop::parse_boxes(boxes).map_err(|e| fail(e.to_string()))?;
                         let crops = text_crop::text_crop(img, &boxes, config, threads)
                             .map_err(|e| fail(e.to_string()))?;
-                        Ok(Value::Tensors(Arc::new(vec![crops])))
+                        Ok(Value::Tensors(Arc::new(crops)))
                     }
                     _ => Err(fail("expects an image and a JSON list of boxes".into())),
                 }

@@ -143,6 +143,8 @@ pub struct LoadContext {
     pub model_dir: PathBuf,
     pub ort_lib: PathBuf,
     pub onnx: OnnxSizing,
+    /// An `onnx` node's `int8_model` runs instead of its `model`.
+    pub int8_models: bool,
 }
 
 pub struct PipelineRegistry {
@@ -425,11 +427,16 @@ impl Loader<'_> {
                 #[serde(deny_unknown_fields)]
                 struct OnnxConfig {
                     model: String,
+                    /// An int8-quantised variant for CPUs whose int8 kernels pay.
+                    #[serde(default)]
+                    int8_model: Option<String>,
                 }
                 let cfg: OnnxConfig = typed_config(&n.config)?;
-                Ok(NodeOp::Onnx(
-                    self.model(&self.ctx.model_dir.join(&cfg.model))?,
-                ))
+                let file = match cfg.int8_model {
+                    Some(int8) if self.ctx.int8_models => int8,
+                    _ => cfg.model,
+                };
+                Ok(NodeOp::Onnx(self.model(&self.ctx.model_dir.join(file))?))
             }
             other => Err(format!(
                 "unknown kind '{other}' (known kinds: {})",

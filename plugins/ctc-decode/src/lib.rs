@@ -15,7 +15,9 @@
 //! The shipped pipelines put the host's native `argmax` node in front, so the decoder gets the
 //! reduced form instead: tensors `index` and `score` (`[N, T]`, each step's best class and its
 //! probability) and `classes` (`[1]`, C). Copying the full `[N, T, C]` into this instance cost
-//! more than the decoding; both forms go through the same `decode_line`.
+//! more than the decoding; both forms go through the same `decode_line`. A ragged batch (the
+//! recogniser run once per crop at its own width: several `[1, T_i, C]` tensors of one name) is
+//! decoded part by part, its lines in order; the argmax node joins one the same way.
 
 wit_bindgen::generate!({ path: "../../wit", world: "node-world" });
 
@@ -334,9 +336,18 @@ impl Guest for CtcDecode {
                 [] => Ok(Vec::new()),
                 _ if reduced => process_reduced(&tensors, classes),
                 [t] => process_full(t, classes),
+                [first, ..] if tensors.iter().all(|t| t.name == first.name) => {
+                    // A ragged batch (the recogniser run once per crop): its parts' lines in order.
+                    let mut lines = Vec::new();
+                    for t in &tensors {
+                        lines.extend(process_full(t, classes)?);
+                    }
+                    Ok(lines)
+                }
                 several => Err(NodeError::InvalidInput(format!(
-                    "ctc-decode takes one tensor, got {}",
-                    several.len()
+                    "ctc-decode takes one tensor (or a ragged batch of one name), got {} named {:?}",
+                    several.len(),
+                    several.iter().map(|t| t.name.as_str()).collect::<Vec<_>>()
                 ))),
             }
         })?;
