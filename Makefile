@@ -36,10 +36,13 @@ run: build
 
 lint: setup
 	$(CARGO) fmt --all -- --check
+	cd plugins && $(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# The guest crates' own unit tests run natively (plugins/ is a workspace of its own).
 test: lint models
 	$(CARGO) test --workspace
+	cd plugins && $(CARGO) test --release --workspace
 
 BENCH_ADDR ?= 127.0.0.1:8765
 BENCH_PY := bench/.venv/bin/python

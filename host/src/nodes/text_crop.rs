@@ -183,20 +183,65 @@ fn homography(w: f64, h: f64, quad: &[[f32; 2]; 4]) -> Option<[f64; 9]> {
 /// Rows of one crop sampled by one work item (crops run in parallel by bands).
 const BAND_ROWS: usize = 12;
 
-/// How one box is sampled: the homography from the upright crop to the frame.
+/// How one box is sampled. Output pixel `(u, r)` of the box's crop sits at
+/// frame position `(X / W, Y / H)` with `[X, Y, W] = m * [u, r, 1]`: the
+/// homography, the crop's pixel centres, the upright turn and the half-pixel
+/// shift of sampling at pixel centres, composed once per box, so that a
+/// pixel costs three multiply-adds and a division.
 struct Plan {
-    hm: [f64; 9],
-    crop_w: f64,
-    crop_h: f64,
-    rotate: bool,
+    m: [f64; 9],
     out_w: usize,
+}
+
+impl Plan {
+    /// `hm` maps the upright crop rectangle `crop_w` x `crop_h` (before any
+    /// turn) to the frame; the output is `out_w` x `h_out`, turned a quarter
+    /// counter-clockwise when `rotate`.
+    fn new(hm: &[f64; 9], crop: (f64, f64), rotate: bool, out_w: usize, h_out: usize) -> Self {
+        let (crop_w, crop_h) = crop;
+        let (rot_w, rot_h) = if rotate {
+            (crop_h, crop_w)
+        } else {
+            (crop_w, crop_h)
+        };
+        let (su, sv) = (rot_w / out_w as f64, rot_h / h_out as f64);
+        // (u, r, 1) -> the crop coordinates (cx, cy, 1) of the output pixel's
+        // centre; a tall box is sampled turned back (undoing np.rot90).
+        let a: [f64; 9] = if rotate {
+            [
+                0.0,
+                -sv,
+                crop_w - 0.5 * sv,
+                su,
+                0.0,
+                0.5 * su,
+                0.0,
+                0.0,
+                1.0,
+            ]
+        } else {
+            [su, 0.0, 0.5 * su, 0.0, sv, 0.5 * sv, 0.0, 0.0, 1.0]
+        };
+        let mut m = [0f64; 9];
+        for (i, cell) in m.iter_mut().enumerate() {
+            let (row, col) = (i / 3, i % 3);
+            *cell = (0..3).map(|k| hm[row * 3 + k] * a[k * 3 + col]).sum();
+        }
+        // Frame pixel centres sit at integer + 0.5: x -= 0.5 W, y -= 0.5 W.
+        for col in 0..3 {
+            let w = m[6 + col];
+            m[col] -= 0.5 * w;
+            m[3 + col] -= 0.5 * w;
+        }
+        Plan { m, out_w }
+    }
 }
 
 /// What every band's sampling shares.
 struct Sampler<'a> {
     img: &'a Image,
+    /// Output plane k takes byte `order[k]` of a frame pixel (BGR planes).
     order: [usize; 3],
-    h_out: usize,
 }
 
 /// One work item: a band of rows of one crop, in that crop's tensor (its
@@ -208,58 +253,64 @@ struct Band<'a> {
     out: [&'a mut [f32]; 3],
 }
 
+/// `(v / 255 - 0.5) / 0.5`, as PaddleOCR normalises its recogniser's input.
+const NORM_MUL: f32 = 2.0 / 255.0;
+
 impl Sampler<'_> {
     /// Writes rows `first_row..` of box `p` into `out` (its three planes'
     /// bands, rows `width` floats apart).
     fn fill(&self, p: &Plan, first_row: usize, width: usize, out: [&mut [f32]; 3]) {
         let img = self.img;
-        let (max_x, max_y) = (img.width as i64 - 1, img.height as i64 - 1);
+        let (w, h) = (i64::from(img.width), i64::from(img.height));
         let stride = img.width as usize * 3;
-        // The three bytes of a pixel (clamped to the frame, so never out of range).
-        let pixel = |x: i64, y: i64| -> [f32; 3] {
-            let at = y.clamp(0, max_y) as usize * stride + x.clamp(0, max_x) as usize * 3;
-            match img.data.get(at..at + 3) {
-                Some(&[a, b, c]) => [f32::from(a), f32::from(b), f32::from(c)],
-                _ => [0.0; 3],
-            }
-        };
-        let (rot_w, rot_h) = if p.rotate {
-            (p.crop_h, p.crop_w)
-        } else {
-            (p.crop_w, p.crop_h)
-        };
-        let (u_step, v_step) = (rot_w / p.out_w as f64, rot_h / self.h_out as f64);
-        let hm = &p.hm;
+        let data = img.data.as_slice();
+        let m = &p.m;
         let [o0, o1, o2] = out;
         let rows = o0
             .chunks_mut(width)
             .zip(o1.chunks_mut(width))
             .zip(o2.chunks_mut(width));
         for (r, ((r0, r1), r2)) in rows.enumerate() {
-            // Target pixel centres in the upright crop's continuous coordinates.
-            let vc = (first_row + r) as f64 * v_step + 0.5 * v_step;
+            let rf = (first_row + r) as f64;
+            let (bx, by, bw) = (m[1] * rf + m[2], m[4] * rf + m[5], m[7] * rf + m[8]);
             let row = r0.iter_mut().zip(r1.iter_mut()).zip(r2.iter_mut());
             for (u, ((d0, d1), d2)) in row.take(p.out_w).enumerate() {
-                let uc = u as f64 * u_step + 0.5 * u_step;
-                // Undo np.rot90 (counter-clockwise) for tall boxes.
-                let (cx, cy) = if p.rotate {
-                    (p.crop_w - vc, uc)
-                } else {
-                    (uc, vc)
-                };
-                let inv = 1.0 / (hm[6] * cx + hm[7] * cy + hm[8]);
-                let sx = (hm[0] * cx + hm[1] * cy + hm[2]) * inv - 0.5;
-                let sy = (hm[3] * cx + hm[4] * cy + hm[5]) * inv - 0.5;
+                let uf = u as f64;
+                let inv = 1.0 / (m[6] * uf + bw);
+                let (sx, sy) = ((m[0] * uf + bx) * inv, (m[3] * uf + by) * inv);
                 let (x0, y0) = (floor(sx), floor(sy));
                 let (fx, fy) = ((sx - x0) as f32, (sy - y0) as f32);
                 let (x0, y0) = (x0 as i64, y0 as i64);
-                let (a, b) = (pixel(x0, y0), pixel(x0 + 1, y0));
-                let (c, d) = (pixel(x0, y0 + 1), pixel(x0 + 1, y0 + 1));
+                // The 2x2 neighbourhood: read straight when it lies inside the
+                // frame (nearly always), else clamped to the frame's edge.
+                let mut quad = [[0f32; 3]; 4];
+                if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
+                    let at = y0 as usize * stride + x0 as usize * 3;
+                    if let (Some(top), Some(bottom)) =
+                        (data.get(at..at + 6), data.get(at + stride..at + stride + 6))
+                    {
+                        for k in 0..3 {
+                            quad[0][k] = f32::from(top[k]);
+                            quad[1][k] = f32::from(top[3 + k]);
+                            quad[2][k] = f32::from(bottom[k]);
+                            quad[3][k] = f32::from(bottom[3 + k]);
+                        }
+                    }
+                } else {
+                    let texels = [(x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1)];
+                    for (q, (x, y)) in quad.iter_mut().zip(texels) {
+                        let at =
+                            y.clamp(0, h - 1) as usize * stride + x.clamp(0, w - 1) as usize * 3;
+                        if let Some(&[a, b, c]) = data.get(at..at + 3) {
+                            *q = [f32::from(a), f32::from(b), f32::from(c)];
+                        }
+                    }
+                }
+                let [a, b, c, d] = quad;
                 let value = |k: usize| {
                     let top = a[k] * (1.0 - fx) + b[k] * fx;
                     let bottom = c[k] * (1.0 - fx) + d[k] * fx;
-                    // (v / 255 - 0.5) / 0.5, as PaddleOCR normalises.
-                    (top * (1.0 - fy) + bottom * fy) * (2.0 / 255.0) - 1.0
+                    (top * (1.0 - fy) + bottom * fy) * NORM_MUL - 1.0
                 };
                 let [k0, k1, k2] = self.order;
                 *d0 = value(k0);
@@ -310,13 +361,7 @@ pub fn text_crop(
         };
         let out_w =
             ((h_out as f64 * w / h).ceil() as usize).clamp(1, cfg.max_width.max(1) as usize);
-        plans.push(Plan {
-            hm,
-            crop_w,
-            crop_h,
-            rotate,
-            out_w,
-        });
+        plans.push(Plan::new(&hm, (crop_w, crop_h), rotate, out_w, h_out));
     }
     let tensor_width = |w: usize| {
         w.max(cfg.min_width as usize)
@@ -366,7 +411,7 @@ pub fn text_crop(
         }
     }
     debug_assert_eq!(bands.len(), plans.len() * h_out.div_ceil(band_rows));
-    let sampler = Sampler { img, order, h_out };
+    let sampler = Sampler { img, order };
     par::for_each(threads, bands, |band| {
         if let Some(plan) = plans.get(band.crop) {
             sampler.fill(plan, band.first_row, band.width, band.out);
@@ -579,5 +624,46 @@ mod tests {
         assert_eq!(default.map(|c| c.widths).ok(), Some(Widths::Shared));
         let bad: Result<TextCropConfig, _> = serde_json::from_value(json!({"widths": "wide"}));
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn a_plan_maps_output_pixels_as_the_homography_does() {
+        // The composed matrix against the steps it stands for: the output
+        // pixel's centre in the (turned) crop, the homography, the half-pixel shift.
+        let quad = [[10.0, 20.0], [80.0, 5.0], [84.0, 25.0], [14.0, 40.0]];
+        let (crop_w, crop_h) = (71.6, 20.4);
+        let hm = homography(crop_w, crop_h, &quad).unwrap_or([0.0; 9]);
+        for rotate in [false, true] {
+            let (out_w, h_out) = (169, 48);
+            let plan = Plan::new(&hm, (crop_w, crop_h), rotate, out_w, h_out);
+            let (rot_w, rot_h) = if rotate {
+                (crop_h, crop_w)
+            } else {
+                (crop_w, crop_h)
+            };
+            for (u, r) in [(0usize, 0usize), (5, 47), (168, 13), (84, 24)] {
+                let uc = (u as f64 + 0.5) * rot_w / out_w as f64;
+                let vc = (r as f64 + 0.5) * rot_h / h_out as f64;
+                let (cx, cy) = if rotate { (crop_w - vc, uc) } else { (uc, vc) };
+                let w = hm[6] * cx + hm[7] * cy + hm[8];
+                let want = [
+                    (hm[0] * cx + hm[1] * cy + hm[2]) / w - 0.5,
+                    (hm[3] * cx + hm[4] * cy + hm[5]) / w - 0.5,
+                ];
+                let m = &plan.m;
+                let (uf, rf) = (u as f64, r as f64);
+                let w = m[6] * uf + m[7] * rf + m[8];
+                let got = [
+                    (m[0] * uf + m[1] * rf + m[2]) / w,
+                    (m[3] * uf + m[4] * rf + m[5]) / w,
+                ];
+                for k in 0..2 {
+                    assert!(
+                        (got[k] - want[k]).abs() < 1e-9,
+                        "{rotate} ({u},{r}): {got:?} vs {want:?}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -588,6 +588,28 @@ mod tests {
                 Err(NodeError::InvalidInput(_))
             ));
         }
+        // A ragged batch (one run per crop): its parts' lines in order; parts of
+        // different names are refused.
+        let part = |name: &str, shape: &[u32], data: Vec<f32>| Tensor {
+            name: name.into(),
+            shape: shape.to_vec(),
+            data,
+        };
+        let ragged = |second: &str| {
+            CtcDecode::process(vec![Input {
+                name: "rec".into(),
+                value: Value::Tensors(vec![
+                    part("out", &[1, 2, 5], steps(5, &[(1, 1.0), (2, 1.0)])),
+                    part(second, &[1, 1, 5], steps(5, &[(3, 1.0)])),
+                ]),
+            }])
+        };
+        let out = ragged("out").unwrap();
+        assert!(
+            matches!(&out, Value::Json(t) if t == "{\"lines\":[{\"text\":\"ab\",\"score\":1.0},{\"text\":\"c\",\"score\":1.0}]}"),
+            "{out:?}"
+        );
+        assert!(matches!(ragged("other"), Err(NodeError::InvalidInput(_))));
         // Without the space class.
         CtcDecode::init("{\"alphabet\": \"a\\nb\\nc\", \"space\": false}".into()).unwrap();
         assert!(CtcDecode::process(vec![tensor(&[1, 1, 4], vec![0.1, 0.2, 0.3, 0.4])]).is_ok());
