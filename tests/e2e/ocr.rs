@@ -337,11 +337,10 @@ fn a_frame_alone_and_concurrent_frames_read_the_same_from_a_model() {
     let input = Tensor {
         name: "x".into(),
         shape,
-        data: std::sync::Arc::new(
-            (0..len)
-                .map(|i| ((i * 7919) % 255) as f32 / 127.5 - 1.0)
-                .collect(),
-        ),
+        data: (0..len)
+            .map(|i| ((i * 7919) % 255) as f32 / 127.5 - 1.0)
+            .collect::<Vec<f32>>()
+            .into(),
     };
     let solo = model.run(&[&input], true).unwrap();
     let pooled = model.run(&[&input], false).unwrap();

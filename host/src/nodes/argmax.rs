@@ -18,8 +18,6 @@
 //! never wins, a row of only NaN gives index 0 and score `-inf`. Indices are
 //! carried as f32 (tensors are f32 on the wire), exact below 2^24 classes.
 
-use std::sync::Arc;
-
 use serde::Deserialize;
 
 use super::par;
@@ -152,17 +150,17 @@ pub fn argmax(
         Tensor {
             name: "index".into(),
             shape: shape.clone(),
-            data: Arc::new(index),
+            data: index.into(),
         },
         Tensor {
             name: "score".into(),
             shape,
-            data: Arc::new(score),
+            data: score.into(),
         },
         Tensor {
             name: "classes".into(),
             shape: vec![1],
-            data: Arc::new(vec![classes as f32]),
+            data: vec![classes as f32].into(),
         },
     ])
 }
@@ -226,7 +224,7 @@ mod tests {
         Tensor {
             name: name.into(),
             shape: shape.to_vec(),
-            data: Arc::new(data),
+            data: data.into(),
         }
     }
 

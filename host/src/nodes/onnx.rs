@@ -28,14 +28,14 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use ort::environment::Environment;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
-use ort::value::TensorRef;
+use ort::value::{DynValue, TensorRef};
 
-use crate::value::Tensor;
+use crate::value::{Tensor, TensorData};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum OnnxError {
@@ -241,7 +241,7 @@ impl OnnxModel {
         let mut inputs = Vec::with_capacity(chosen.len());
         for (name, t) in self.input_names.iter().zip(chosen) {
             let shape: Vec<i64> = t.shape.iter().map(|&d| i64::from(d)).collect();
-            let view = TensorRef::from_array_view((shape, t.data.as_slice()))
+            let view = TensorRef::from_array_view((shape, &t.data[..]))
                 .map_err(|e| OnnxError::Run(format!("input '{name}': {e}")))?;
             inputs.push((
                 std::borrow::Cow::from(name.as_str()),
@@ -251,18 +251,14 @@ impl OnnxModel {
         let outputs = session
             .run(inputs)
             .map_err(|e| OnnxError::Run(e.to_string()))?;
-        for (name, value) in outputs.iter() {
-            let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| {
+        for (name, value) in outputs {
+            let (shape, data) = OrtOutput::shape_and_data(value).map_err(|e| {
                 OnnxError::Run(format!("output '{name}' is not an f32 tensor: {e}"))
             })?;
-            let shape = shape
-                .iter()
-                .map(|&d| u32::try_from(d).unwrap_or(0))
-                .collect();
             result.push(Tensor {
                 name: name.to_string(),
                 shape,
-                data: Arc::new(data.to_vec()),
+                data,
             });
         }
         Ok(())
@@ -317,6 +313,34 @@ impl OnnxModel {
 
     fn acquire(&self, alone: bool) -> Result<MutexGuard<'_, Session>, OnnxError> {
         pick(self.solo.as_ref(), &self.sessions, &self.next, alone)
+    }
+}
+
+/// A model output left in the buffer ONNX Runtime wrote it to (the value
+/// keeps its allocator alive, so the session may run again meanwhile): the
+/// recogniser's outputs are megabytes a run, and copying them out cost more
+/// than the argmax that reads them.
+struct OrtOutput(DynValue);
+
+impl OrtOutput {
+    /// The output's shape and values, once it is checked to be an f32 tensor.
+    fn shape_and_data(value: DynValue) -> Result<(Vec<u32>, TensorData), ort::Error> {
+        let (shape, _) = value.try_extract_tensor::<f32>()?;
+        let shape = shape
+            .iter()
+            .map(|&d| u32::try_from(d).unwrap_or(0))
+            .collect();
+        Ok((shape, TensorData::new(OrtOutput(value))))
+    }
+}
+
+impl AsRef<[f32]> for OrtOutput {
+    fn as_ref(&self) -> &[f32] {
+        // Checked in `shape_and_data`; the value is never replaced or mutated.
+        self.0
+            .try_extract_tensor::<f32>()
+            .map(|(_, data)| data)
+            .unwrap_or(&[])
     }
 }
 

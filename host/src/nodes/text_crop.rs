@@ -25,7 +25,6 @@
 //! i-th line belongs to the detector's i-th box.
 
 use std::ops::Range;
-use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value as Json;
@@ -423,7 +422,7 @@ pub fn text_crop(
         .map(|((crops, width), data)| Tensor {
             name: cfg.name.clone(),
             shape: vec![crops.len() as u32, 3, h_out as u32, *width as u32],
-            data: Arc::new(data),
+            data: data.into(),
         })
         .collect())
 }
@@ -451,7 +450,7 @@ mod tests {
             other => Tensor {
                 name: format!("not one tensor: {other:?}"),
                 shape: vec![],
-                data: Arc::new(vec![]),
+                data: vec![].into(),
             },
         }
     }

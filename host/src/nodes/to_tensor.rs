@@ -21,8 +21,6 @@
 //! `[src_w, src_h, scale_x, scale_y, pad_x, pad_y]` (model = src * scale +
 //! pad), which post-processing nodes use to map results back to frame pixels.
 
-use std::sync::Arc;
-
 use serde::Deserialize;
 
 use super::par;
@@ -406,12 +404,12 @@ pub fn to_tensor(
         Tensor {
             name: cfg.name.clone(),
             shape: vec![1, 3, ch, cw],
-            data: Arc::new(data),
+            data: data.into(),
         },
         Tensor {
             name: "meta".into(),
             shape: vec![6],
-            data: Arc::new(meta),
+            data: meta.into(),
         },
     ])
 }

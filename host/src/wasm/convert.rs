@@ -129,7 +129,7 @@ pub fn from_wit_value(value: wit::ValueResult) -> Result<Value, String> {
                 let tensor = Tensor {
                     name: t.name,
                     shape: t.shape,
-                    data: Arc::new(t.data),
+                    data: t.data.into(),
                 };
                 if !tensor.is_consistent() {
                     return Err(format!(
