@@ -18,7 +18,19 @@ use crate::geom::HullStart;
 /// (1,1) makes each output pixel the OR of itself and its left, upper and upper-left neighbours.
 /// `prob.len()` must be `width * height`.
 pub fn binarize(prob: &[f32], width: usize, height: usize, thresh: f32, dilate: bool) -> Vec<u8> {
-    let seg: Vec<u8> = prob.iter().map(|&p| u8::from(p > thresh)).collect();
+    // Sixteen at a time, so that the compare and the narrowing to bytes become one Wasm SIMD
+    // step per chunk (the plain map-collect did not vectorise: 0.1 ms more per 640x352 map).
+    let mut seg = vec![0u8; prob.len()];
+    let mut out = seg.chunks_exact_mut(16);
+    let mut src = prob.chunks_exact(16);
+    for (o, p) in out.by_ref().zip(src.by_ref()) {
+        for (o, &p) in o.iter_mut().zip(p) {
+            *o = u8::from(p > thresh);
+        }
+    }
+    for (o, &p) in out.into_remainder().iter_mut().zip(src.remainder()) {
+        *o = u8::from(p > thresh);
+    }
     if !dilate || width == 0 || height == 0 {
         return seg;
     }
