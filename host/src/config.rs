@@ -43,6 +43,10 @@ pub const MAX_FPS: f64 = 10_000.0;
 /// The most threads one native node may split a frame's work over.
 pub const MAX_NODE_THREADS: usize = 64;
 
+/// The most model runs one `onnx` node makes for one frame's ragged batch
+/// (the most boxes `text_crop` may crop, so every shipped layout fits).
+pub const MAX_RAGGED_RUNS: usize = 1000;
+
 /// The documented table of every setting. Keep in step with [`Config::from_lookup`].
 pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAMHOST_LISTEN", default: "127.0.0.1:8000", meaning: "Address the HTTP/WebSocket server binds (also `--listen`)." },

@@ -342,6 +342,23 @@ fn a_frame_alone_and_concurrent_frames_read_the_same_from_a_model() {
             .collect::<Vec<f32>>()
             .into(),
     };
+    // A ragged batch runs once per part, but not without a bound.
+    let crop = Tensor {
+        name: "x".into(),
+        shape: vec![1, 3, 48, 8],
+        data: vec![0.0; 3 * 48 * 8].into(),
+    };
+    let too_many = vec![&crop; streamhost::config::MAX_RAGGED_RUNS + 1];
+    let refused = model.run(&too_many, false).err().map(|e| e.to_string());
+    assert!(
+        refused
+            .as_deref()
+            .is_some_and(|e| e.contains("ragged batch of 1001")),
+        "{refused:?}"
+    );
+    let two = model.run(&[&crop, &crop], false).unwrap();
+    assert_eq!(two.len(), 2);
+    assert_eq!(two[0], two[1]);
     let solo = model.run(&[&input], true).unwrap();
     let pooled = model.run(&[&input], false).unwrap();
     assert_eq!(solo.len(), 1);

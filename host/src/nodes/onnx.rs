@@ -35,6 +35,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::{DynValue, TensorRef};
 
+use crate::config::MAX_RAGGED_RUNS;
 use crate::value::{Tensor, TensorData};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -290,6 +291,12 @@ impl OnnxModel {
                 return Err(OnnxError::Run(format!(
                     "model input '{only_input}' matches none of the offered tensors {:?}",
                     offered.iter().map(|t| &t.name).collect::<Vec<_>>()
+                )));
+            }
+            if parts.len() > MAX_RAGGED_RUNS {
+                return Err(OnnxError::Run(format!(
+                    "a ragged batch of {} tensors named '{only_input}' is over the {MAX_RAGGED_RUNS} runs a frame may make",
+                    parts.len()
                 )));
             }
             return Ok(parts.into_iter().map(|t| vec![t]).collect());

@@ -30,6 +30,7 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 use super::par;
+use crate::config::MAX_RAGGED_RUNS;
 use crate::value::{Image, PixelFormat, Tensor};
 
 fn default_height() -> u32 {
@@ -92,8 +93,8 @@ impl TextCropConfig {
         if self.min_width > self.max_width {
             return Err("min_width must not exceed max_width".into());
         }
-        if !(1..=1000).contains(&self.max_boxes) {
-            return Err("max_boxes must be in 1..=1000".into());
+        if !(1..=MAX_RAGGED_RUNS).contains(&self.max_boxes) {
+            return Err(format!("max_boxes must be in 1..={MAX_RAGGED_RUNS}"));
         }
         Ok(())
     }
@@ -483,17 +484,7 @@ mod tests {
 
     #[test]
     fn splitting_the_work_over_threads_changes_no_value() {
-        let img = Image {
-            width: 200,
-            height: 100,
-            format: PixelFormat::Rgb8,
-            data: (0..200 * 100 * 3).map(|i| (i * 7 % 251) as u8).collect(),
-        };
-        let boxes = [
-            [[52.0, 40.0], [148.0, 40.0], [148.0, 64.0], [52.0, 64.0]],
-            [[90.0, 10.0], [110.0, 10.0], [110.0, 90.0], [90.0, 90.0]],
-            [[10.0, 20.0], [80.0, 5.0], [84.0, 25.0], [14.0, 40.0]],
-        ];
+        let (img, boxes) = three_boxes();
         let serial = batch(text_crop(&img, &boxes, &cfg(), 1));
         assert_eq!(serial.shape, vec![3, 3, 48, 320]);
         for threads in [2, 5, 64] {
