@@ -26,6 +26,11 @@ use crate::value::Tensor;
 /// The largest class count whose indices are exact in an f32.
 pub const MAX_CLASSES: u32 = 1 << 24;
 
+/// The most `[N, T]` slots a ragged batch may be padded out to (32 MiB of
+/// index and score): a thousand crops of the widest text fit many times over,
+/// while parts of mismatched shapes cannot make a frame allocate without bound.
+pub const MAX_JOINED_SLOTS: usize = 1 << 22;
+
 /// Which tensor to reduce when the input holds several (default: the only one).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +53,8 @@ pub enum ArgmaxError {
         "the tensors named '{0}' are not one ragged batch: each must be [N, T, C] with the same C"
     )]
     RaggedMismatch(String),
+    #[error("a ragged batch joined into [{lines}, {steps}] is over {MAX_JOINED_SLOTS} slots")]
+    RaggedTooLarge { lines: u32, steps: u32 },
     #[error("tensor '{name}' of shape {shape:?} holds {len} values")]
     ShapeMismatch {
         name: String,
@@ -113,6 +120,10 @@ pub fn argmax(
                 };
                 lines = lines.saturating_add(n);
                 steps = steps.max(t);
+            }
+            let slots = (lines as usize).saturating_mul(steps as usize);
+            if slots > MAX_JOINED_SLOTS {
+                return Err(ArgmaxError::RaggedTooLarge { lines, steps });
             }
             (vec![lines, steps], lines as usize, steps as usize)
         }
@@ -382,6 +393,16 @@ mod tests {
                 Err(ArgmaxError::RaggedMismatch("y".into()))
             );
         }
+        // Parts whose padding would blow up: one long line beside many short ones.
+        let long = tensor("y", &[1, 5000, 1], vec![0.0; 5000]);
+        let many = tensor("y", &[1000, 1, 1], vec![0.0; 1000]);
+        assert_eq!(
+            argmax(&[&long, &many], &ArgmaxConfig::default(), 1),
+            Err(ArgmaxError::RaggedTooLarge {
+                lines: 1001,
+                steps: 5000
+            })
+        );
         // Named parts among other tensors: only the named ones are joined.
         let meta = tensor("meta", &[6], vec![0.0; 6]);
         let named = ArgmaxConfig {
