@@ -88,8 +88,8 @@ pub const SETTINGS: &[SettingDoc] = &[
 /// (`STREAMHOST_INT8_MODELS`). ONNX Runtime's int8 kernels pay where the CPU
 /// has integer dot-product instructions (about 3x faster than fp32 for the
 /// text detector with AVX512-VNNI); on a CPU without them they were no faster
-/// and less exact (16-bit intermediate sums), enough to read a junk line on a
-/// busy frame without text, so `auto` asks the CPU.
+/// and less exact (as if AVX2's 16-bit intermediate sums saturate), enough to
+/// read a junk line on a busy frame without text, so `auto` asks the CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Int8Models {
     Auto,
@@ -311,7 +311,6 @@ impl Config {
         self.max_frame_bytes.saturating_mul(2)
     }
 
-    /// The frame limit as the contract's detail text shows it ("5MB").
     /// How each model's ONNX Runtime sessions are sized. `STREAMHOST_ONNX_THREADS=0`:
     /// single-thread pooled sessions, plus (with more than one core) a solo
     /// session with a thread per core for a frame executing alone; `N`: every
@@ -359,6 +358,7 @@ impl Config {
         resolve_cores(self.max_frames_in_flight)
     }
 
+    /// The frame limit as the contract's detail text shows it ("5MB").
     pub fn max_frame_label(&self) -> String {
         let mb = self.max_frame_bytes as f64 / (1u64 << 20) as f64;
         if mb.fract() == 0.0 {
