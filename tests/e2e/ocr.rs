@@ -448,6 +448,7 @@ async fn a_ragged_batch_of_crops_reads_the_same_through_either_decoder_form() {
     let shared = shipped
         .replace(r#"id = "ocr""#, r#"id = "ocr_shared""#)
         .replace(r#"widths = "own", min_width = 8"#, r#"widths = "shared""#);
+    assert!(shared.contains(r#"widths = "shared""#), "{shared}");
     let server = TestServer::start(&[
         ("ocr", &shipped),
         ("ocr_full", &full_form),

@@ -104,41 +104,38 @@ pub fn argmax(
     let Some(classes) = classes else {
         return Ok(Vec::new());
     };
-    let (shape, lines, steps) = match parts.as_slice() {
-        [one] => {
-            // Any rank: every row of the last axis, in place.
-            let rows_shape = one.shape[..one.shape.len() - 1].to_vec();
-            let rows = one.data.len() / classes as usize;
-            (rows_shape, rows, 1)
+    // Each part as (lines, steps per line): a lone tensor of any rank is its
+    // rows, one step each; a ragged part `[n, T, C]` is n lines of T steps.
+    let layout: Vec<(usize, usize)> = match parts.as_slice() {
+        [one] => vec![(one.data.len() / classes as usize, 1)],
+        several => several
+            .iter()
+            .map(|part| match part.shape.as_slice() {
+                &[n, t, _] => Ok((n as usize, t as usize)),
+                _ => Err(ArgmaxError::RaggedMismatch(wanted.to_string())),
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let lines = layout
+        .iter()
+        .map(|l| l.0)
+        .fold(0usize, usize::saturating_add);
+    let steps = layout.iter().map(|l| l.1).max().unwrap_or(0);
+    let shape = match parts.as_slice() {
+        [one] => one.shape[..one.shape.len() - 1].to_vec(),
+        _ if lines.saturating_mul(steps) > MAX_JOINED_SLOTS => {
+            return Err(ArgmaxError::RaggedTooLarge {
+                lines: u32::try_from(lines).unwrap_or(u32::MAX),
+                steps: u32::try_from(steps).unwrap_or(u32::MAX),
+            })
         }
-        several => {
-            let mut lines = 0u32;
-            let mut steps = 0u32;
-            for part in several {
-                let &[n, t, _] = part.shape.as_slice() else {
-                    return Err(ArgmaxError::RaggedMismatch(wanted.to_string()));
-                };
-                lines = lines.saturating_add(n);
-                steps = steps.max(t);
-            }
-            let slots = (lines as usize).saturating_mul(steps as usize);
-            if slots > MAX_JOINED_SLOTS {
-                return Err(ArgmaxError::RaggedTooLarge { lines, steps });
-            }
-            (vec![lines, steps], lines as usize, steps as usize)
-        }
+        _ => vec![lines as u32, steps as u32],
     };
     let (mut index, mut score) = (vec![0f32; lines * steps], vec![0f32; lines * steps]);
     // Each output line (of `steps` slots) takes the next input line's rows.
     let mut out_lines = index.chunks_mut(steps).zip(score.chunks_mut(steps));
     let mut rows_and_slots = Vec::with_capacity(lines * steps);
-    for part in &parts {
-        // A lone tensor's every row is a line of one step; a ragged part has n lines of T.
-        let (part_lines, part_steps) = match (parts.len(), part.shape.as_slice()) {
-            (1, _) => (lines, 1),
-            (_, &[n, t, _]) => (n as usize, t as usize),
-            _ => (0, 0),
-        };
+    for (part, &(part_lines, part_steps)) in parts.iter().zip(&layout) {
         let line_len = part_steps * classes as usize;
         for k in 0..part_lines {
             let Some((index, score)) = out_lines.next() else {
