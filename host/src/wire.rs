@@ -8,7 +8,7 @@
 //! session is a property of its code ([`ErrorCode::closes_session`]).
 
 use serde::Serialize;
-use serde_json::Value as Json;
+use serde_json::value::RawValue;
 
 use crate::frame::FrameError;
 use crate::pipeline::exec::ExecError;
@@ -184,11 +184,15 @@ impl Refusal {
 }
 
 /// Every message the server sends on the WebSocket.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum Reply {
-    /// `{"frame_index":n,"result":{...}}`
-    Result { frame_index: u64, result: Json },
+    /// `{"frame_index":n,"result":{...}}`; the result is already JSON text
+    /// (the executor serialised it once, to check its size).
+    Result {
+        frame_index: u64,
+        result: Box<RawValue>,
+    },
     /// `{"frame_index":n,"dropped":true}`, with `"reason":"rate_limited"` when
     /// the session's fps quota (not a frame in flight) dropped it.
     Dropped {
@@ -210,7 +214,7 @@ pub enum Reply {
 }
 
 impl Reply {
-    pub fn result(frame_index: u64, result: Json) -> Self {
+    pub fn result(frame_index: u64, result: Box<RawValue>) -> Self {
         Reply::Result {
             frame_index,
             result,
@@ -252,6 +256,7 @@ impl Reply {
 mod tests {
     use super::*;
     use serde_json::json;
+    use serde_json::Value as Json;
 
     fn parsed(r: Reply) -> Json {
         serde_json::from_str(&r.to_text()).unwrap_or(Json::Null)
@@ -281,9 +286,12 @@ mod tests {
     }
 
     #[test]
-    fn replies_have_the_contract_shapes() {
+    fn replies_have_the_contract_shapes() -> Result<(), serde_json::Error> {
         assert_eq!(
-            parsed(Reply::result(3, json!({"a":1}))),
+            parsed(Reply::result(
+                3,
+                serde_json::value::to_raw_value(&json!({"a":1}))?
+            )),
             json!({"frame_index":3,"result":{"a":1}})
         );
         assert_eq!(
@@ -309,6 +317,7 @@ mod tests {
             )),
             json!({"frame_index":7,"error":"pipeline_failure","detail":"node x failed"})
         );
+        Ok(())
     }
 
     #[test]

@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value as Json;
+use serde_json::value::RawValue;
 
 use super::dag::{Edge, Source};
 use super::occupancy::Occupancy;
@@ -54,7 +54,7 @@ pub struct ExecLimits {
 /// A frame's result and how long each node took.
 #[derive(Debug)]
 pub struct FrameOutcome {
-    pub result: Result<Json, ExecError>,
+    pub result: Result<Box<RawValue>, ExecError>,
     pub node_times: Vec<(usize, Duration)>,
 }
 
@@ -198,18 +198,19 @@ impl SessionRunner {
         FrameOutcome { result, node_times }
     }
 
-    fn finish(&self, v: Value) -> Result<Json, ExecError> {
-        let json = v.into_result();
-        let size = serde_json::to_vec(&json)
-            .map(|b| b.len())
-            .unwrap_or(usize::MAX);
+    /// The result as the JSON text the reply embeds: serialised once, here,
+    /// where its size is checked against the limit.
+    fn finish(&self, v: Value) -> Result<Box<RawValue>, ExecError> {
+        let text = serde_json::value::to_raw_value(&v.into_result())
+            .map_err(|e| ExecError::Internal(format!("result could not be encoded: {e}")))?;
+        let size = text.get().len();
         if size > self.limits.max_result_bytes {
             return Err(ExecError::ResultTooLarge {
                 size,
                 limit: self.limits.max_result_bytes,
             });
         }
-        Ok(json)
+        Ok(text)
     }
 }
 
