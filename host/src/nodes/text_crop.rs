@@ -195,15 +195,18 @@ struct Plan {
 
 impl Plan {
     /// `hm` maps the upright crop rectangle `crop_w` x `crop_h` (before any
-    /// turn) to the frame; the output is `out_w` x `h_out`, turned a quarter
-    /// counter-clockwise when `rotate`.
-    fn new(hm: &[f64; 9], crop: (f64, f64), rotate: bool, out_w: usize, h_out: usize) -> Self {
+    /// turn) to the frame; the output is `h_out` rows high, turned a quarter
+    /// counter-clockwise when `rotate`, and as wide as keeps the (turned)
+    /// crop's aspect, within `1..=max_width`.
+    fn new(hm: &[f64; 9], crop: (f64, f64), rotate: bool, h_out: usize, max_width: u32) -> Self {
         let (crop_w, crop_h) = crop;
         let (rot_w, rot_h) = if rotate {
             (crop_h, crop_w)
         } else {
             (crop_w, crop_h)
         };
+        let out_w =
+            ((h_out as f64 * rot_w / rot_h).ceil() as usize).clamp(1, max_width.max(1) as usize);
         let (su, sv) = (rot_w / out_w as f64, rot_h / h_out as f64);
         // (u, r, 1) -> the crop coordinates (cx, cy, 1) of the output pixel's
         // centre; a tall box is sampled turned back (undoing np.rot90).
@@ -354,14 +357,13 @@ pub fn text_crop(
         let hm = homography(crop_w, crop_h, quad)
             .unwrap_or([1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
         let rotate = crop_h / crop_w >= 1.5;
-        let (w, h) = if rotate {
-            (crop_h, crop_w)
-        } else {
-            (crop_w, crop_h)
-        };
-        let out_w =
-            ((h_out as f64 * w / h).ceil() as usize).clamp(1, cfg.max_width.max(1) as usize);
-        plans.push(Plan::new(&hm, (crop_w, crop_h), rotate, out_w, h_out));
+        plans.push(Plan::new(
+            &hm,
+            (crop_w, crop_h),
+            rotate,
+            h_out,
+            cfg.max_width,
+        ));
     }
     let tensor_width = |w: usize| {
         w.max(cfg.min_width as usize)
@@ -624,8 +626,9 @@ mod tests {
         let (crop_w, crop_h) = (71.6, 20.4);
         let hm = homography(crop_w, crop_h, &quad).unwrap_or([0.0; 9]);
         for rotate in [false, true] {
-            let (out_w, h_out) = (169, 48);
-            let plan = Plan::new(&hm, (crop_w, crop_h), rotate, out_w, h_out);
+            let h_out = 48;
+            let plan = Plan::new(&hm, (crop_w, crop_h), rotate, h_out, 2400);
+            let out_w = plan.out_w;
             let (rot_w, rot_h) = if rotate {
                 (crop_h, crop_w)
             } else {
