@@ -41,7 +41,7 @@ lint: setup
 	cd plugins && $(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # The guest crates' own unit tests run natively (plugins/ is a workspace of its own), in the
-# dev profile: overflow checks on, and a third of the build time of their LTO release profile.
+# dev profile: overflow checks on, and a fifth of the build time of their LTO release profile.
 test: lint models
 	$(CARGO) test --workspace
 	cd plugins && $(CARGO) test --workspace
