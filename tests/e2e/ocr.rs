@@ -313,6 +313,47 @@ async fn ocr_matches_the_golden_outputs() {
     }
 }
 
+#[tokio::test]
+async fn decoding_beside_the_detectors_preprocessing_reads_the_same() {
+    // With two node threads a frame alone has the detector's input computed
+    // from rows as they are decoded; with one, after decoding. The replies
+    // must be identical, on frames resampled (1280x720) and read in place
+    // (640x480), and on a frame that fails halfway through its rows.
+    let mut frames: Vec<Vec<u8>> = GOLDEN
+        .iter()
+        .map(|(file, _)| {
+            std::fs::read(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("golden")
+                    .join(file),
+            )
+            .unwrap()
+        })
+        .collect();
+    frames.push(example_frame("frame.jpg"));
+    let cut = frames[0].len() * 2 / 3;
+    frames.push(frames[0][..cut].to_vec());
+    let mut replies = Vec::new();
+    for threads in [1, 2] {
+        let server = TestServer::start_with(&[("ocr", &shipped_pipeline("ocr"))], |c| {
+            c.node_threads = threads
+        })
+        .await;
+        let mut client = server.connect("ocr").await;
+        let mut got = Vec::new();
+        for frame in &frames {
+            got.push(client.roundtrip(frame.clone()).await);
+        }
+        replies.push(got);
+    }
+    let last = replies[1].last().unwrap();
+    assert_eq!(last["error"], "invalid_frame", "{last}");
+    assert!(replies[1][0]["result"]["text"].as_array().unwrap().len() >= 2);
+    for (i, (one, two)) in replies[0].iter().zip(&replies[1]).enumerate() {
+        assert_eq!(one, two, "frame {i}");
+    }
+}
+
 #[test]
 fn a_frame_alone_and_concurrent_frames_read_the_same_from_a_model() {
     // The solo session (here four threads) and the single-thread pooled one

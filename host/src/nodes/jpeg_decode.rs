@@ -16,6 +16,7 @@ use mozjpeg::decompress::DecompressBuilder;
 use mozjpeg::ColorSpace;
 
 use super::jpeg_strict::strict_error_mgr;
+use super::row_feed::{FeedHeader, FeedSender, RowFeed, FEED_ROWS};
 use serde::Deserialize;
 
 use crate::frame::FrameError;
@@ -67,9 +68,78 @@ pub fn decode(
     config: &JpegDecodeConfig,
     max_pixels: u64,
 ) -> Result<Image, FrameError> {
-    match catch_unwind(AssertUnwindSafe(|| {
-        decode_unguarded(jpeg, config, max_pixels)
-    })) {
+    guarded(|| {
+        let (mut started, header) = start(jpeg, config, max_pixels)?;
+        let data = started.read_scanlines::<u8>().map_err(io_err)?;
+        finish(started, header, data)
+    })
+}
+
+/// Decodes like [`decode`] while `consumers` threads read the rows as they
+/// are written (see [`row_feed`](super::row_feed)): consumer `k` runs
+/// `consume(k, feed)` on a scoped thread started once the header is read.
+/// Returns the image and each consumer's result (`None` for one that could not
+/// be started or panicked). When decoding fails the consumers see their feed
+/// end early, and the error is the one [`decode`] gives.
+pub fn decode_feeding<R: Send>(
+    jpeg: &[u8],
+    config: &JpegDecodeConfig,
+    max_pixels: u64,
+    consumers: usize,
+    consume: impl Fn(usize, RowFeed<'_>) -> R + Sync,
+) -> (Result<Image, FrameError>, Vec<Option<R>>) {
+    let mut results = Vec::new();
+    let image = guarded(|| {
+        let (mut started, header) = start(jpeg, config, max_pixels)?;
+        let stride = header.stride();
+        let mut data = Vec::new();
+        data.try_reserve_exact(stride * header.height as usize)
+            .map_err(|_| FrameError::Undecodable("out of memory".into()))?;
+        data.resize(stride * header.height as usize, 0u8);
+        let consume = &consume;
+        let read = std::thread::scope(|scope| {
+            let mut senders = Vec::with_capacity(consumers);
+            let mut handles = Vec::with_capacity(consumers);
+            for k in 0..consumers {
+                let (tx, rx) = std::sync::mpsc::channel();
+                let feed = RowFeed::new(header, rx);
+                let handle = std::thread::Builder::new()
+                    .name("streamhost-feed".into())
+                    .spawn_scoped(scope, move || consume(k, feed));
+                if handle.is_ok() {
+                    senders.push(tx);
+                }
+                handles.push(handle.ok());
+            }
+            let mut feed = FeedSender::new(senders);
+            let mut read = Ok(());
+            for band in data.chunks_mut(FEED_ROWS * stride.max(1)) {
+                if let Err(e) = started.read_scanlines_into(band) {
+                    read = Err(io_err(e));
+                    break;
+                }
+                feed.send(band);
+            }
+            drop(feed);
+            results = handles
+                .into_iter()
+                .map(|h| h.and_then(|h| h.join().ok()))
+                .collect();
+            read
+        });
+        read?;
+        finish(started, header, data)
+    });
+    (image, results)
+}
+
+fn io_err(e: std::io::Error) -> FrameError {
+    FrameError::Undecodable(e.to_string())
+}
+
+/// Runs `f` with libjpeg's fatal errors (which unwind out of C) caught.
+fn guarded(f: impl FnOnce() -> Result<Image, FrameError>) -> Result<Image, FrameError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
         Ok(result) => result,
         Err(payload) => {
             let reason = payload
@@ -82,12 +152,15 @@ pub fn decode(
     }
 }
 
-fn decode_unguarded(
-    jpeg: &[u8],
+type Started<'a> = mozjpeg::decompress::DecompressStarted<&'a [u8]>;
+
+/// Reads the header, refuses absurd sizes, and starts decompression at the
+/// configured scale and layout.
+fn start<'a>(
+    jpeg: &'a [u8],
     config: &JpegDecodeConfig,
     max_pixels: u64,
-) -> Result<Image, FrameError> {
-    let io_err = |e: std::io::Error| FrameError::Undecodable(e.to_string());
+) -> Result<(Started<'a>, FeedHeader), FrameError> {
     let mut dec = DecompressBuilder::new()
         .with_err(strict_error_mgr())
         .from_mem(jpeg)
@@ -110,16 +183,23 @@ fn decode_unguarded(
         PixelFormat::Rgba8 => ColorSpace::JCS_EXT_RGBA,
         PixelFormat::Gray8 => ColorSpace::JCS_GRAYSCALE,
     };
-    let mut started = dec.to_colorspace(color).map_err(io_err)?;
-    let (out_w, out_h) = (started.width(), started.height());
-    let data = started.read_scanlines::<u8>().map_err(io_err)?;
+    let started = dec.to_colorspace(color).map_err(io_err)?;
+    let side =
+        |s: usize| u32::try_from(s).map_err(|_| FrameError::Undecodable("size overflow".into()));
+    let header = FeedHeader {
+        width: side(started.width())?,
+        height: side(started.height())?,
+        format: config.format,
+    };
+    Ok((started, header))
+}
+
+fn finish(started: Started<'_>, header: FeedHeader, data: Vec<u8>) -> Result<Image, FrameError> {
     started.finish().map_err(io_err)?;
     let image = Image {
-        width: u32::try_from(out_w)
-            .map_err(|_| FrameError::Undecodable("width overflow".into()))?,
-        height: u32::try_from(out_h)
-            .map_err(|_| FrameError::Undecodable("height overflow".into()))?,
-        format: config.format,
+        width: header.width,
+        height: header.height,
+        format: header.format,
         data,
     };
     if !image.is_consistent() {
@@ -128,7 +208,9 @@ fn decode_unguarded(
     Ok(image)
 }
 
-/// Test and example helper: encodes an RGB buffer as a baseline JPEG.
+/// Test and example helper: encodes an RGB buffer as a baseline JPEG (libjpeg's
+/// classic settings, what cameras, browsers, OpenCV and PIL write; mozjpeg's
+/// own default is progressive).
 pub fn encode_rgb(
     width: usize,
     height: usize,
@@ -137,6 +219,7 @@ pub fn encode_rgb(
 ) -> Result<Vec<u8>, String> {
     catch_unwind(AssertUnwindSafe(|| -> std::io::Result<Vec<u8>> {
         let mut comp = mozjpeg::Compress::new(ColorSpace::JCS_RGB);
+        comp.set_fastest_defaults();
         comp.set_size(width, height);
         comp.set_quality(quality);
         let mut started = comp.start_compress(Vec::new())?;
@@ -159,6 +242,22 @@ mod tests {
 
     fn sample(w: usize, h: usize) -> Vec<u8> {
         encode_rgb(w, h, &gradient(w, h), 90.0).unwrap_or_default()
+    }
+
+    /// A progressive JPEG (mozjpeg's default): libjpeg decodes all its scans
+    /// when decompression starts, before the first row is read out.
+    fn progressive(w: usize, h: usize) -> Vec<u8> {
+        catch_unwind(|| -> std::io::Result<Vec<u8>> {
+            let mut comp = mozjpeg::Compress::new(ColorSpace::JCS_RGB);
+            comp.set_size(w, h);
+            comp.set_quality(90.0);
+            let mut started = comp.start_compress(Vec::new())?;
+            started.write_scanlines(&gradient(w, h))?;
+            started.finish()
+        })
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default()
     }
 
     #[test]
@@ -229,6 +328,99 @@ mod tests {
             Err(FrameError::Undecodable(_))
         ));
         assert!(decode(&[], &JpegDecodeConfig::default(), 1 << 30).is_err());
+    }
+
+    /// Every row a consumer of [`decode_feeding`] reads, in order, or `None`
+    /// if its feed ended first.
+    fn read_all(feed: &mut RowFeed<'_>) -> Option<Vec<u8>> {
+        let mut rows = Vec::new();
+        for y in 0..feed.header().height as usize {
+            rows.extend_from_slice(feed.row(y)?);
+        }
+        Some(rows)
+    }
+
+    #[test]
+    fn feeding_rows_to_consumers_changes_no_pixel_and_every_row_reaches_each() {
+        // 150 rows: four whole bands and a short one.
+        for jpeg in [sample(200, 150), progressive(200, 150)] {
+            fed_matches_plain(&jpeg);
+        }
+    }
+
+    fn fed_matches_plain(jpeg: &[u8]) {
+        let configs = [
+            JpegDecodeConfig::default(),
+            JpegDecodeConfig {
+                format: PixelFormat::Bgr8,
+                min_long_side: None,
+            },
+            JpegDecodeConfig {
+                format: PixelFormat::Rgba8,
+                min_long_side: Some(100),
+            },
+            JpegDecodeConfig {
+                format: PixelFormat::Gray8,
+                min_long_side: None,
+            },
+        ];
+        for cfg in configs {
+            let plain = decode(jpeg, &cfg, 1 << 30).map_err(|e| e.to_string());
+            let (fed, seen) =
+                decode_feeding(jpeg, &cfg, 1 << 30, 2, |_, mut feed| read_all(&mut feed));
+            let fed = fed.map_err(|e| e.to_string());
+            let (Ok(plain), Ok(fed)) = (plain, fed) else {
+                return assert_eq!(format!("{cfg:?}"), "a decodable sample");
+            };
+            assert_eq!(
+                (fed.width, fed.height, fed.format),
+                (plain.width, plain.height, plain.format)
+            );
+            assert!(fed.data == plain.data, "{cfg:?}: pixels differ");
+            assert_eq!(seen.len(), 2);
+            for rows in seen {
+                assert!(rows.flatten().as_ref() == Some(&plain.data), "{cfg:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_frame_that_fails_mid_decode_ends_the_feed_and_fails_as_decode_does() {
+        let jpeg = sample(200, 150);
+        let cfg = JpegDecodeConfig::default();
+        // Cut inside the entropy-coded data: the header parses, the rows run out.
+        let truncated = &jpeg[..jpeg.len() * 2 / 3];
+        let plain = decode(truncated, &cfg, 1 << 30).map(|_| ());
+        assert!(
+            matches!(plain, Err(FrameError::Undecodable(_))),
+            "{plain:?}"
+        );
+        // The consumer records how far it got: the decoder's unwinding drops
+        // its results along with the frame.
+        let outcome = std::sync::Mutex::new(None);
+        let (fed, _) = decode_feeding(truncated, &cfg, 1 << 30, 1, |_, mut feed| {
+            let mut rows = 0;
+            while feed.row(rows).is_some() {
+                rows += 1;
+            }
+            if let Ok(mut o) = outcome.lock() {
+                *o = Some((rows, feed.header().height as usize));
+            }
+        });
+        assert_eq!(fed.map(|_| ()), plain);
+        // The consumer started (the header was fine), read some rows, and saw its feed end.
+        let outcome = outcome.lock().map(|o| *o).unwrap_or_default();
+        assert!(
+            matches!(outcome, Some((rows, 150)) if rows > 0 && rows < 150),
+            "{outcome:?}"
+        );
+        // Refused at the header: no consumer is started at all.
+        for (frame, limit) in [(&b"\xFF\xD8garbage\xFF\xD9"[..], 1 << 30), (&jpeg[..], 10)] {
+            let (fed, seen) =
+                decode_feeding(frame, &cfg, limit, 1, |_, mut feed| read_all(&mut feed));
+            assert_eq!(fed.map(|_| ()), decode(frame, &cfg, limit).map(|_| ()));
+            assert!(seen.is_empty());
+        }
     }
 
     #[test]

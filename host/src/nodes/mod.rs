@@ -8,5 +8,6 @@ pub mod jpeg_decode;
 mod jpeg_strict;
 pub mod onnx;
 pub mod par;
+pub mod row_feed;
 pub mod text_crop;
 pub mod to_tensor;

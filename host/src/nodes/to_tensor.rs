@@ -24,6 +24,7 @@
 use serde::Deserialize;
 
 use super::par;
+use super::row_feed::RowFeed;
 use crate::value::{Image, PixelFormat, Tensor};
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -168,34 +169,52 @@ impl Normaliser {
         out
     }
 
+    /// An image already at the model's size, fed row by row while it is
+    /// decoded: the same values as [`Self::planar`], written into a zeroed
+    /// tensor (the zeroing overlaps the decoder too). `None` if the feed ends
+    /// before the last row.
+    fn planar_fed(&self, feed: &mut RowFeed<'_>) -> Option<Vec<f32>> {
+        let header = feed.header();
+        let (w, h) = (header.width as usize, header.height as usize);
+        let plane = w * h;
+        let mut out = vec![0f32; 3 * plane];
+        let (p0, rest) = out.split_at_mut(plane);
+        let (p1, p2) = rest.split_at_mut(plane);
+        let rows = p0
+            .chunks_mut(w.max(1))
+            .zip(p1.chunks_mut(w.max(1)))
+            .zip(p2.chunks_mut(w.max(1)));
+        for (y, ((r0, r1), r2)) in rows.enumerate() {
+            let row = feed.row(y)?;
+            for (dst, (&src, lut)) in [r0, r1, r2].into_iter().zip(self.src.iter().zip(&self.lut)) {
+                for (o, px) in dst.iter_mut().zip(row.chunks_exact(3)) {
+                    *o = lut[usize::from(px[src])];
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// The canvas, every value starting as the padding's (a `fit` canvas is
+    /// all image and is overwritten whole).
+    fn padded_canvas(&self, place: Placement, pad: u8) -> Vec<f32> {
+        let plane = place.cw * place.ch;
+        let mut out: Vec<f32> = Vec::with_capacity(3 * plane);
+        for lut in &self.lut {
+            out.extend(std::iter::repeat_n(lut[usize::from(pad)], plane));
+        }
+        out
+    }
+
     /// Resamples `img` bilinearly into the placement's rectangle of a padded
     /// canvas and normalises it, in one pass per output row: each row blends
     /// its two source rows, then each output pixel its two columns. Bands of
     /// rows run over up to `threads` threads.
     fn resized(&self, img: &Image, place: Placement, pad: u8, threads: usize) -> Vec<f32> {
-        let plane = place.cw * place.ch;
-        // Every value starts as the padding's (a `fit` canvas is all image).
-        let mut out: Vec<f32> = Vec::with_capacity(3 * plane);
-        for lut in &self.lut {
-            out.extend(std::iter::repeat_n(lut[usize::from(pad)], plane));
-        }
-        // Column taps as offsets into an interleaved row (3 values a pixel).
-        let x_taps: Vec<Tap> = taps(img.width as usize, place.rw)
-            .into_iter()
-            .map(|t| Tap {
-                i0: 3 * t.i0,
-                i1: 3 * t.i1,
-                f: t.f,
-            })
-            .collect();
-        let y_taps = taps(img.height as usize, place.rh);
-        let (mul, add) = (self.mul, self.add);
+        let mut out = self.padded_canvas(place, pad);
+        let sampler = Sampler::new(img.width as usize, img.height as usize, place);
         let stride = img.width as usize * 3;
-        let rows = place.py * place.cw..(place.py + place.rh) * place.cw;
-        let mut planes = out
-            .chunks_mut(plane)
-            .filter_map(|p| p.get_mut(rows.clone()));
-        let (Some(p0), Some(p1), Some(p2)) = (planes.next(), planes.next(), planes.next()) else {
+        let Some([p0, p1, p2]) = image_rows(&mut out, place) else {
             return out;
         };
         let band = RESIZE_BAND_ROWS * place.cw;
@@ -213,33 +232,108 @@ impl Normaliser {
                 .chunks_mut(place.cw)
                 .zip(d1.chunks_mut(place.cw))
                 .zip(d2.chunks_mut(place.cw));
-            for (((r0, r1), r2), y) in rows.zip(&y_taps[first_row..]) {
+            for (((r0, r1), r2), y) in rows.zip(&sampler.y_taps[first_row..]) {
                 let top = img.data.get(y.i0 * stride..(y.i0 + 1) * stride);
                 let bottom = img.data.get(y.i1 * stride..(y.i1 + 1) * stride);
                 let (Some(top), Some(bottom)) = (top, bottom) else {
                     continue;
                 };
-                for ((v, &t), &b) in blended.iter_mut().zip(top).zip(bottom) {
-                    let t = f32::from(t);
-                    *v = t + y.f * (f32::from(b) - t);
-                }
-                let span = place.px..place.px + place.rw;
-                let (Some(r0), Some(r1), Some(r2)) = (
-                    r0.get_mut(span.clone()),
-                    r1.get_mut(span.clone()),
-                    r2.get_mut(span),
-                ) else {
-                    continue;
-                };
-                if self.src[0] == 0 {
-                    resample_row::<false>(&blended, &x_taps, [r0, r1, r2], mul, add);
-                } else {
-                    resample_row::<true>(&blended, &x_taps, [r0, r1, r2], mul, add);
-                }
+                self.output_row(&sampler, top, bottom, y.f, &mut blended, [r0, r1, r2]);
             }
         });
         out
     }
+
+    /// [`Self::resized`] for an image fed row by row while it is decoded, on
+    /// the calling thread: the same arithmetic per output row, so the same
+    /// values. `None` if the feed ends before a row it needs.
+    fn resized_fed(&self, feed: &mut RowFeed<'_>, place: Placement, pad: u8) -> Option<Vec<f32>> {
+        let header = feed.header();
+        let mut out = self.padded_canvas(place, pad);
+        let sampler = Sampler::new(header.width as usize, header.height as usize, place);
+        let Some([p0, p1, p2]) = image_rows(&mut out, place) else {
+            return Some(out);
+        };
+        let mut blended = vec![0f32; header.width as usize * 3];
+        let rows = p0
+            .chunks_mut(place.cw)
+            .zip(p1.chunks_mut(place.cw))
+            .zip(p2.chunks_mut(place.cw));
+        for (((r0, r1), r2), y) in rows.zip(&sampler.y_taps) {
+            let top = feed.row(y.i0)?;
+            let bottom = feed.row(y.i1)?;
+            self.output_row(&sampler, top, bottom, y.f, &mut blended, [r0, r1, r2]);
+        }
+        Some(out)
+    }
+
+    /// One output row: source rows `top` and `bottom` blended by `fy`, then
+    /// resampled across into the placement's span of the three planes' rows.
+    fn output_row(
+        &self,
+        sampler: &Sampler,
+        top: &[u8],
+        bottom: &[u8],
+        fy: f32,
+        blended: &mut [f32],
+        rows: [&mut [f32]; 3],
+    ) {
+        for ((v, &t), &b) in blended.iter_mut().zip(top).zip(bottom) {
+            let t = f32::from(t);
+            *v = t + fy * (f32::from(b) - t);
+        }
+        let span = sampler.span.clone();
+        let [r0, r1, r2] = rows;
+        let (Some(r0), Some(r1), Some(r2)) = (
+            r0.get_mut(span.clone()),
+            r1.get_mut(span.clone()),
+            r2.get_mut(span),
+        ) else {
+            return;
+        };
+        if self.src[0] == 0 {
+            resample_row::<false>(blended, &sampler.x_taps, [r0, r1, r2], self.mul, self.add);
+        } else {
+            resample_row::<true>(blended, &sampler.x_taps, [r0, r1, r2], self.mul, self.add);
+        }
+    }
+}
+
+/// Where each output pixel of a placement reads its source: column taps as
+/// offsets into an interleaved row (3 values a pixel), row taps, and the
+/// span of a canvas row the image covers.
+struct Sampler {
+    x_taps: Vec<Tap>,
+    y_taps: Vec<Tap>,
+    span: std::ops::Range<usize>,
+}
+
+impl Sampler {
+    fn new(src_w: usize, src_h: usize, place: Placement) -> Self {
+        let x_taps = taps(src_w, place.rw)
+            .into_iter()
+            .map(|t| Tap {
+                i0: 3 * t.i0,
+                i1: 3 * t.i1,
+                f: t.f,
+            })
+            .collect();
+        Sampler {
+            x_taps,
+            y_taps: taps(src_h, place.rh),
+            span: place.px..place.px + place.rw,
+        }
+    }
+}
+
+/// The rows the image covers in each of the canvas's three planes.
+fn image_rows(out: &mut [f32], place: Placement) -> Option<[&mut [f32]; 3]> {
+    let plane = place.cw * place.ch;
+    let rows = place.py * place.cw..(place.py + place.rh) * place.cw;
+    let mut planes = out
+        .chunks_mut(plane.max(1))
+        .filter_map(|p| p.get_mut(rows.clone()));
+    Some([planes.next()?, planes.next()?, planes.next()?])
 }
 
 /// One output row from a vertically blended source row (interleaved, 3 values
@@ -356,6 +450,76 @@ pub fn geometry(resize: &Resize, w: u32, h: u32) -> (u32, u32, u32, u32, u32, u3
     }
 }
 
+/// What one run of the node computes, decided from the image's size alone.
+struct Layout {
+    norm: Normaliser,
+    place: Placement,
+    pad: u8,
+    /// The image is already at the model's size: no resampling.
+    in_place: bool,
+    meta: Vec<f32>,
+}
+
+impl Layout {
+    fn new(
+        cfg: &ToTensorConfig,
+        width: u32,
+        height: u32,
+        format: PixelFormat,
+    ) -> Result<Self, ToTensorError> {
+        if !matches!(format, PixelFormat::Rgb8 | PixelFormat::Bgr8) {
+            return Err(ToTensorError::Format(format.as_str()));
+        }
+        if width == 0 || height == 0 {
+            return Err(ToTensorError::Inconsistent);
+        }
+        let (rw, rh, cw, ch, px, py) = geometry(&cfg.resize, width, height);
+        if cw > MAX_SIDE || ch > MAX_SIDE || rw == 0 || rh == 0 {
+            return Err(ToTensorError::Size(cw, ch));
+        }
+        let pad = match cfg.resize {
+            Resize::Letterbox { pad, .. } => pad,
+            Resize::Fit { .. } => 0,
+        };
+        Ok(Layout {
+            norm: Normaliser::new(cfg, format),
+            place: Placement {
+                rw: rw as usize,
+                rh: rh as usize,
+                cw: cw as usize,
+                ch: ch as usize,
+                px: px as usize,
+                py: py as usize,
+            },
+            pad,
+            in_place: (rw, rh, cw, ch) == (width, height, width, height),
+            meta: vec![
+                width as f32,
+                height as f32,
+                rw as f32 / width as f32,
+                rh as f32 / height as f32,
+                px as f32,
+                py as f32,
+            ],
+        })
+    }
+
+    fn tensors(self, cfg: &ToTensorConfig, data: Vec<f32>) -> Vec<Tensor> {
+        vec![
+            Tensor {
+                name: cfg.name.clone(),
+                shape: vec![1, 3, self.place.ch as u32, self.place.cw as u32],
+                data: data.into(),
+            },
+            Tensor {
+                name: "meta".into(),
+                shape: vec![6],
+                data: self.meta.into(),
+            },
+        ]
+    }
+}
+
 /// Runs the node: returns the model tensor and the `meta` tensor.
 /// Resampling runs over up to `threads` threads ([`par::for_each`]).
 pub fn to_tensor(
@@ -363,55 +527,38 @@ pub fn to_tensor(
     cfg: &ToTensorConfig,
     threads: usize,
 ) -> Result<Vec<Tensor>, ToTensorError> {
-    if !matches!(img.format, PixelFormat::Rgb8 | PixelFormat::Bgr8) {
-        return Err(ToTensorError::Format(img.format.as_str()));
-    }
-    if !img.is_consistent() || img.width == 0 || img.height == 0 {
+    if !img.is_consistent() && matches!(img.format, PixelFormat::Rgb8 | PixelFormat::Bgr8) {
         return Err(ToTensorError::Inconsistent);
     }
-    let (rw, rh, cw, ch, px, py) = geometry(&cfg.resize, img.width, img.height);
-    if cw > MAX_SIDE || ch > MAX_SIDE || rw == 0 || rh == 0 {
-        return Err(ToTensorError::Size(cw, ch));
-    }
-    let norm = Normaliser::new(cfg, img.format);
+    let layout = Layout::new(cfg, img.width, img.height, img.format)?;
     // A frame already at the model's size is read in place: no resampling.
-    let data = if (rw, rh, cw, ch) == (img.width, img.height, img.width, img.height) {
-        norm.planar(&img.data)
+    let data = if layout.in_place {
+        layout.norm.planar(&img.data)
     } else {
-        let pad = match cfg.resize {
-            Resize::Letterbox { pad, .. } => pad,
-            Resize::Fit { .. } => 0,
-        };
-        let place = Placement {
-            rw: rw as usize,
-            rh: rh as usize,
-            cw: cw as usize,
-            ch: ch as usize,
-            px: px as usize,
-            py: py as usize,
-        };
-        norm.resized(img, place, pad, threads)
+        layout.norm.resized(img, layout.place, layout.pad, threads)
     };
-    let meta = vec![
-        img.width as f32,
-        img.height as f32,
-        rw as f32 / img.width as f32,
-        rh as f32 / img.height as f32,
-        px as f32,
-        py as f32,
-    ];
-    Ok(vec![
-        Tensor {
-            name: cfg.name.clone(),
-            shape: vec![1, 3, ch, cw],
-            data: data.into(),
-        },
-        Tensor {
-            name: "meta".into(),
-            shape: vec![6],
-            data: meta.into(),
-        },
-    ])
+    Ok(layout.tensors(cfg, data))
+}
+
+/// [`to_tensor`] on an image that is still being decoded, reading its rows as
+/// they arrive (one thread: the decoder has the other). The same tensors,
+/// value for value; `None` if the feed ends before the image does (the
+/// decoder failed, and its error is the frame's).
+pub fn to_tensor_fed(
+    feed: &mut RowFeed<'_>,
+    cfg: &ToTensorConfig,
+) -> Option<Result<Vec<Tensor>, ToTensorError>> {
+    let header = feed.header();
+    let layout = match Layout::new(cfg, header.width, header.height, header.format) {
+        Ok(layout) => layout,
+        Err(e) => return Some(Err(e)),
+    };
+    let data = if layout.in_place {
+        layout.norm.planar_fed(feed)?
+    } else {
+        layout.norm.resized_fed(feed, layout.place, layout.pad)?
+    };
+    Some(Ok(layout.tensors(cfg, data)))
 }
 
 #[cfg(test)]
@@ -542,6 +689,100 @@ mod tests {
         for threads in [2, 3, 8] {
             assert_eq!(to_tensor(&img, &cfg, threads).unwrap_or_default(), serial);
         }
+    }
+
+    /// A feed that already holds every row of `img` (or only its first
+    /// `rows`), as a decoder would have sent them.
+    fn feed_of(img: &Image, rows: usize) -> RowFeed<'_> {
+        use crate::nodes::row_feed::{FeedHeader, FeedSender, FEED_ROWS};
+        let header = FeedHeader {
+            width: img.width,
+            height: img.height,
+            format: img.format,
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut sender = FeedSender::new(vec![tx]);
+        let stride = header.stride();
+        let sent = img.data.get(..rows * stride).unwrap_or(&img.data);
+        for band in sent.chunks(FEED_ROWS * stride) {
+            sender.send(band);
+        }
+        RowFeed::new(header, rx)
+    }
+
+    #[test]
+    fn rows_fed_while_decoding_give_the_same_tensor_value_for_value() {
+        let patterned = |w: u32, h: u32, format| Image {
+            width: w,
+            height: h,
+            format,
+            data: (0..w as usize * h as usize * 3)
+                .map(|i| (i * 31 % 253) as u8)
+                .collect(),
+        };
+        let centred = ToTensorConfig {
+            resize: Resize::Letterbox {
+                width: 256,
+                height: 256,
+                pad: 114,
+                center: true,
+            },
+            ..db_fit_640(Channels::Rgb)
+        };
+        let cases = [
+            // Resampled (200x150 -> 192x160), either channel order.
+            (
+                patterned(200, 150, PixelFormat::Rgb8),
+                db_fit_640(Channels::Bgr),
+            ),
+            (
+                patterned(200, 150, PixelFormat::Bgr8),
+                db_fit_640(Channels::Bgr),
+            ),
+            // Already the model's size: read in place.
+            (
+                patterned(320, 256, PixelFormat::Bgr8),
+                db_fit_640(Channels::Rgb),
+            ),
+            (
+                patterned(320, 256, PixelFormat::Bgr8),
+                db_fit_640(Channels::Bgr),
+            ),
+            // Letterboxed and centred: padding above and below.
+            (patterned(300, 170, PixelFormat::Rgb8), centred),
+        ];
+        for (img, cfg) in &cases {
+            let direct = to_tensor(img, cfg, 1);
+            assert!(direct.is_ok(), "{direct:?}");
+            let fed = to_tensor_fed(&mut feed_of(img, img.height as usize), cfg);
+            assert!(fed == Some(direct), "{}x{} {cfg:?}", img.width, img.height);
+        }
+    }
+
+    #[test]
+    fn a_feed_that_ends_early_yields_no_tensor() {
+        let img = image(320, 256, PixelFormat::Bgr8, [9, 8, 7]);
+        for cfg in [
+            db_fit_640(Channels::Bgr),
+            raw_letterbox("x", 100, 100, 0, Channels::Rgb),
+        ] {
+            assert_eq!(
+                to_tensor_fed(&mut feed_of(&img, 100), &cfg),
+                None,
+                "{cfg:?}"
+            );
+        }
+        // What the node refuses it refuses before reading any row.
+        let gray = Image {
+            width: 4,
+            height: 4,
+            format: PixelFormat::Gray8,
+            data: vec![0; 16],
+        };
+        assert_eq!(
+            to_tensor_fed(&mut feed_of(&gray, 0), &db_fit_640(Channels::Bgr)),
+            Some(Err(ToTensorError::Format("gray8")))
+        );
     }
 
     /// A top-left letterbox with raw 0-255 values (YOLOX-style), so tests read pixels back.

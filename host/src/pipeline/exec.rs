@@ -10,6 +10,12 @@
 //! a node spreads its work over more than one thread only while its frame is
 //! the only one executing.
 //!
+//! While the frame is alone, a `to_tensor` whose only input is the decoded
+//! image runs beside the decoder, on the rows already decoded (see
+//! [`row_feed`](crate::nodes::row_feed)): the second core would otherwise idle
+//! through decoding. Its reported time is the time it computed, not the time
+//! it waited for rows; the decoder's includes the last band it waited for.
+//!
 //! A node that fails yields [`ExecError::Node`] naming it; if its instance
 //! trapped, the instance is dropped here and the next frame starts a fresh
 //! one, so one bad frame cannot wedge a session.
@@ -77,6 +83,9 @@ pub struct SessionRunner {
     instance_limits: Vec<InstanceLimits>,
     /// Frames executing server-wide; this runner's frame is counted while it runs.
     occupancy: Occupancy,
+    /// For each `jpeg_decode` node, the `to_tensor` nodes that read nothing
+    /// but its image, so can run on its rows while it decodes.
+    fed_by: Vec<Vec<usize>>,
 }
 
 impl SessionRunner {
@@ -98,7 +107,11 @@ impl SessionRunner {
                 _ => NodeState::Native,
             })
             .collect();
+        let fed_by = (0..plan.nodes.len())
+            .map(|i| fed_consumers(&plan, i))
+            .collect();
         SessionRunner {
+            fed_by,
             plan,
             engine,
             limits,
@@ -122,6 +135,18 @@ impl SessionRunner {
         let frame = Value::Jpeg(frame);
         let plan = self.plan.clone();
         for wave in &plan.dag.waves {
+            if let [i] = wave[..] {
+                match self.decode_feeding(i, &frame, &mut outputs, &mut node_times) {
+                    Some(Ok(())) => continue,
+                    Some(Err(e)) => {
+                        return FrameOutcome {
+                            result: Err(e),
+                            node_times,
+                        }
+                    }
+                    None => {}
+                }
+            }
             let mut jobs: Vec<Job<'_>> = Vec::with_capacity(wave.len());
             // Disjoint &mut borrows of the wave's node states, in wave order.
             let mut wanted = wave.iter().copied().peekable();
@@ -130,6 +155,9 @@ impl SessionRunner {
                     continue;
                 }
                 wanted.next();
+                if outputs[i].is_some() {
+                    continue; // computed beside the decoder
+                }
                 let inputs = match gather_inputs(&plan, i, &frame, &outputs) {
                     Ok(inputs) => inputs,
                     Err(e) => {
@@ -149,6 +177,9 @@ impl SessionRunner {
                 session_id: &self.session_id,
                 occupancy: &self.occupancy,
             };
+            if jobs.is_empty() {
+                continue;
+            }
             let results: Vec<(usize, Result<Value, ExecError>, Duration)> = if jobs.len() == 1 {
                 jobs.into_iter()
                     .map(|(i, inputs, state)| ctx.timed(i, inputs, state))
@@ -198,6 +229,75 @@ impl SessionRunner {
         FrameOutcome { result, node_times }
     }
 
+    /// Decodes the frame at node `i` with the `to_tensor` nodes it feeds
+    /// running on its rows (one thread each, as many as `node_threads` leaves
+    /// beside the decoder), when `i` is a `jpeg_decode` that feeds any and
+    /// this frame is alone. `None` when that does not apply: the wave runs as
+    /// usual. A consumer that produced nothing is left for its own wave.
+    fn decode_feeding(
+        &self,
+        i: usize,
+        frame: &Value,
+        outputs: &mut [Option<Value>],
+        node_times: &mut Vec<(usize, Duration)>,
+    ) -> Option<Result<(), ExecError>> {
+        let plan = &self.plan;
+        let NodeOp::JpegDecode(config) = &plan.nodes.get(i)?.op else {
+            return None;
+        };
+        let spare = self.limits.node_threads.saturating_sub(1);
+        let fed = self.fed_by.get(i)?;
+        let consumers = fed.get(..spare.min(fed.len()))?;
+        if consumers.is_empty() || !self.occupancy.alone() {
+            return None;
+        }
+        let Ok(inputs) = gather_inputs(plan, i, frame, outputs) else {
+            return None;
+        };
+        let Some((_, Value::Jpeg(bytes))) = inputs.first() else {
+            return None;
+        };
+        let start = Instant::now();
+        let (image, fed) = jpeg_decode::decode_feeding(
+            bytes,
+            config,
+            self.limits.max_frame_pixels,
+            consumers.len(),
+            |k, mut feed| {
+                let started = Instant::now();
+                let node = consumers.get(k).and_then(|&j| plan.nodes.get(j))?;
+                let NodeOp::ToTensor(cfg) = &node.op else {
+                    return None;
+                };
+                let result = to_tensor::to_tensor_fed(&mut feed, cfg)?;
+                Some((result, started.elapsed().saturating_sub(feed.waited())))
+            },
+        );
+        node_times.push((i, start.elapsed()));
+        let image = match image {
+            Ok(image) => image,
+            Err(e) => return Some(Err(e.into())),
+        };
+        outputs[i] = Some(Value::Image(Arc::new(image)));
+        for (&j, result) in consumers.iter().zip(fed) {
+            match result.flatten() {
+                Some((Ok(tensors), took)) => {
+                    node_times.push((j, took));
+                    outputs[j] = Some(Value::Tensors(Arc::new(tensors)));
+                }
+                Some((Err(e), took)) => {
+                    node_times.push((j, took));
+                    return Some(Err(ExecError::Node {
+                        node: plan.nodes[j].id.clone(),
+                        reason: e.to_string(),
+                    }));
+                }
+                None => {}
+            }
+        }
+        Some(Ok(()))
+    }
+
     /// The result as the JSON text the reply embeds: serialised once, here,
     /// where its size is checked against the limit.
     fn finish(&self, v: Value) -> Result<Box<RawValue>, ExecError> {
@@ -212,6 +312,26 @@ impl SessionRunner {
         }
         Ok(text)
     }
+}
+
+/// The `to_tensor` nodes whose one input is node `i`'s whole output, if `i`
+/// is a `jpeg_decode`: they can read its rows while it decodes.
+fn fed_consumers(plan: &Plan, i: usize) -> Vec<usize> {
+    if !matches!(
+        plan.nodes.get(i).map(|n| &n.op),
+        Some(NodeOp::JpegDecode(_))
+    ) {
+        return Vec::new();
+    }
+    (0..plan.nodes.len())
+        .filter(|&j| matches!(plan.nodes[j].op, NodeOp::ToTensor(_)))
+        .filter(|&j| {
+            matches!(
+                plan.dag.inputs.get(j).map(Vec::as_slice),
+                Some([Edge { source: Source::Node(src), tensor: None }]) if *src == i
+            )
+        })
+        .collect()
 }
 
 fn gather_inputs(
@@ -400,6 +520,174 @@ impl NodeCtx<'_> {
                 "node '{}' has mismatched state",
                 node.id
             ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::nodes::jpeg_decode::JpegDecodeConfig;
+    use crate::nodes::to_tensor::ToTensorConfig;
+    use crate::pipeline::dag::Dag;
+    use crate::pipeline::registry::PlannedNode;
+    use crate::wasm::SandboxLimits;
+
+    /// decode -> pre (a `to_tensor` fed by the decoder) and decode -> post (a
+    /// `to_tensor` that also reads `pre`, so cannot be fed).
+    fn plan() -> Plan {
+        let pre: ToTensorConfig = serde_json::from_str(
+            r#"{"channels":"bgr","scale":0.0039215686,"mean":[0.5,0.5,0.5],"std":[0.5,0.5,0.5],
+                "resize":{"mode":"fit","limit_side_len":640}}"#,
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        let edge = |source| Edge {
+            source,
+            tensor: None,
+        };
+        Plan {
+            id: "fed".into(),
+            nodes: vec![
+                PlannedNode {
+                    id: "decode".into(),
+                    op: NodeOp::JpegDecode(JpegDecodeConfig::default()),
+                },
+                PlannedNode {
+                    id: "pre".into(),
+                    op: NodeOp::ToTensor(pre.clone()),
+                },
+                PlannedNode {
+                    id: "post".into(),
+                    op: NodeOp::ToTensor(pre),
+                },
+            ],
+            dag: Dag {
+                inputs: vec![
+                    vec![edge(Source::Frame)],
+                    vec![edge(Source::Node(0))],
+                    vec![edge(Source::Node(0)), edge(Source::Node(1))],
+                ],
+                waves: vec![vec![0], vec![1], vec![2]],
+                output: 1,
+            },
+        }
+    }
+
+    fn runner(node_threads: usize, occupancy: Occupancy) -> SessionRunner {
+        let c = Config::default();
+        let engine = WasmEngine::new(SandboxLimits {
+            call_timeout: c.wasm_call_timeout,
+            memory_bytes: c.wasm_memory_bytes,
+            epoch_tick: c.wasm_epoch_tick,
+            max_stack_bytes: c.wasm_max_stack_bytes,
+            max_instances: c.wasm_max_instances,
+            max_table_elements: c.wasm_max_table_elements,
+            log_lines_per_sec: c.plugin_log_lines_per_sec,
+        })
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        let limits = ExecLimits {
+            max_frame_pixels: c.max_frame_pixels,
+            max_result_bytes: c.max_result_bytes,
+            node_threads,
+        };
+        SessionRunner::new(
+            Arc::new(plan()),
+            Arc::new(engine),
+            limits,
+            vec![],
+            occupancy,
+            "test".into(),
+        )
+    }
+
+    /// A 1280x720 frame (resampled to 640x352) and a 640x480 one (read in place).
+    fn frames() -> Vec<Vec<u8>> {
+        [(1280usize, 720usize), (640, 480)]
+            .iter()
+            .map(|&(w, h)| {
+                let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i * 7 % 251) as u8).collect();
+                jpeg_decode::encode_rgb(w, h, &rgb, 85.0).unwrap_or_default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_a_to_tensor_reading_nothing_but_the_decoded_image_is_fed() {
+        let plan = plan();
+        assert_eq!(fed_consumers(&plan, 0), vec![1]);
+        assert_eq!(fed_consumers(&plan, 1), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn a_frame_alone_computes_its_tensor_beside_the_decoder_with_the_same_values() {
+        for jpeg in frames() {
+            let frame = Value::Jpeg(jpeg.clone().into());
+            let fed = runner(2, Occupancy::default());
+            let mut outputs = vec![None; 3];
+            let mut times = Vec::new();
+            let done = fed.decode_feeding(0, &frame, &mut outputs, &mut times);
+            assert_eq!(done, Some(Ok(())));
+            let mut timed: Vec<usize> = times.iter().map(|t| t.0).collect();
+            timed.sort_unstable();
+            assert_eq!(timed, vec![0, 1], "decode and pre were both timed");
+            // What the sequential path computes from the same frame.
+            let image = jpeg_decode::decode(&jpeg, &JpegDecodeConfig::default(), 1 << 30);
+            let NodeOp::ToTensor(cfg) = &fed.plan.nodes[1].op else {
+                unreachable!()
+            };
+            let want = image.map(|img| to_tensor::to_tensor(&img, cfg, 1));
+            let same = match (&outputs[1], &want) {
+                (Some(Value::Tensors(got)), Ok(Ok(want))) => **got == *want,
+                _ => false,
+            };
+            assert!(
+                same,
+                "pre's {:?} differs from the sequential path's",
+                outputs[1].as_ref().map(Value::kind)
+            );
+            assert!(outputs[2].is_none(), "post waits for its wave");
+            // The whole frame through run(): pre is not computed twice.
+            let mut whole = runner(2, Occupancy::default());
+            let outcome = whole.run(jpeg.into());
+            assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+            let mut ran: Vec<usize> = outcome.node_times.iter().map(|t| t.0).collect();
+            ran.sort_unstable();
+            assert_eq!(ran, vec![0, 1, 2]);
+        }
+    }
+
+    #[test]
+    fn nothing_is_fed_on_one_node_thread_or_beside_another_frame() {
+        let frame = Value::Jpeg(frames().remove(1).into());
+        let mut outputs = vec![None; 3];
+        let one = runner(1, Occupancy::default());
+        assert_eq!(
+            one.decode_feeding(0, &frame, &mut outputs, &mut Vec::new()),
+            None
+        );
+        let busy = Occupancy::default();
+        let _this = busy.enter();
+        let _other = busy.enter();
+        let shared = runner(2, busy.clone());
+        assert_eq!(
+            shared.decode_feeding(0, &frame, &mut outputs, &mut Vec::new()),
+            None
+        );
+        assert!(outputs.iter().all(Option::is_none));
+    }
+
+    #[test]
+    fn a_corrupt_frame_fails_with_the_decoders_error_either_way() {
+        let mut jpeg = frames().remove(1);
+        jpeg.truncate(jpeg.len() / 2);
+        let want = jpeg_decode::decode(&jpeg, &JpegDecodeConfig::default(), 1 << 30)
+            .map(|_| ())
+            .map_err(ExecError::from);
+        assert!(want.is_err());
+        for threads in [1, 2] {
+            let outcome = runner(threads, Occupancy::default()).run(jpeg.clone().into());
+            assert_eq!(outcome.result.map(|_| ()), want, "{threads} node threads");
         }
     }
 }
