@@ -1,18 +1,12 @@
-//! The WebSocket session: one task per connection, reading frames, admitting
-//! or dropping them, and writing exactly one reply per frame.
+//! One WebSocket session after its upgrade: a single task per connection.
 //!
-//! The loop is a single task selecting over three things: the next client
-//! message, the completion of the frame in flight, and shutdown. Replies are
-//! written inline, so a client that stops reading its replies stops the loop
-//! from reading its frames: backpressure reaches it through TCP instead of a
-//! queue growing here. A session has at most one frame in its pipeline; a
-//! frame arriving meanwhile is answered `dropped` at once (after the O(1)
-//! validation the seed's flow puts first) and never decoded or copied.
-//!
-//! Close codes (see `ErrorCode::close_code`): 1008 `invalid_pipeline`,
-//! `forbidden`; 1003 `invalid_message`, 1007 `invalid_frame`, 1009
-//! `frame_too_large`, 1001 server shutdown or idle timeout, 1000 when the
-//! client closed first.
+//! The loop selects over three things: the next client message, the
+//! completion of the frame in flight, and shutdown. Replies are written
+//! inline, so a client that stops reading its replies stops the loop from
+//! reading its frames: backpressure reaches it through TCP instead of a queue
+//! growing here. A session has at most one frame in its pipeline; a frame
+//! arriving meanwhile is answered `dropped` at once (after the O(1) validation
+//! the seed's flow puts first) and never decoded or copied.
 //!
 //! Overload is shed in the open: a session over its fps quota gets `dropped`
 //! with `reason: rate_limited`; a frame admitted by its session still waits
@@ -22,22 +16,15 @@
 //! the send timeout, so a client that stops reading loses its session instead
 //! of holding a task and its buffers forever.
 //!
-//! Authentication happens before the upgrade (see [`upgrade`]); the token is
-//! taken from the request and never logged.
-//!
 //! Liveness: the server pings every `STREAMHOST_PING_INTERVAL_SECS`; anything
 //! from the client (a frame, a pong) restarts the idle clock, and a session
 //! silent for `STREAMHOST_IDLE_TIMEOUT_SECS` is closed, so dead peers do not
 //! hold a session slot forever.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap};
-use axum::response::Response;
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::Extension;
 use futures_util::future::OptionFuture;
 use tokio::sync::OwnedSemaphorePermit;
@@ -48,109 +35,13 @@ use crate::frame::validate_jpeg;
 use crate::metrics::SessionSeries;
 use crate::pipeline::exec::{FrameOutcome, SessionRunner};
 use crate::pipeline::registry::{LookupError, Plan};
-use crate::server::{refusal, AppState, ConnectionSlot};
+use crate::server::{AppState, ConnectionSlot};
 use crate::session::{next_session_id, SessionCounters};
-use crate::tenants::{AuthError, Tenant};
+use crate::tenants::Tenant;
 use crate::wasm::InstanceLimits;
-use crate::wire::{DropReason, ErrorCode, Refusal, Reply, WireError};
+use crate::wire::{DropReason, ErrorCode, Reply, WireError};
 
 type InFlight = JoinHandle<Result<(SessionRunner, FrameOutcome), JoinError>>;
-
-/// The subprotocol a browser offers beside `bearer.<token>`; the server selects it.
-pub const SUBPROTOCOL: &str = "streamhost";
-/// Prefix of the subprotocol that carries a browser's API token.
-const BEARER_SUBPROTOCOL: &str = "bearer.";
-
-/// The API token, from (in order) `Authorization: Bearer`, a `bearer.<token>`
-/// subprotocol, or the `access_token` query parameter. Never logged.
-fn presented_token<'a>(
-    headers: &'a HeaderMap,
-    query: &'a HashMap<String, String>,
-) -> Option<&'a str> {
-    let from_header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    let from_protocol = || {
-        headers
-            .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .find_map(|p| p.trim().strip_prefix(BEARER_SUBPROTOCOL))
-    };
-    from_header
-        .or_else(from_protocol)
-        .or_else(|| query.get("access_token").map(String::as_str))
-}
-
-/// `GET /ws/video/stream?pipeline_id=ID`
-///
-/// Refusals before the upgrade are HTTP responses with the `{error, detail}`
-/// body: 401 `unauthorized` (bad or missing token), 503 `too_many_sessions`
-/// (server limit) and 429 `too_many_sessions` (the tenant's `max_sessions`).
-pub async fn upgrade(
-    State(state): State<AppState>,
-    connection: Option<Extension<ConnectionSlot>>,
-    headers: HeaderMap,
-    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
-    ws: WebSocketUpgrade,
-) -> Response {
-    let query = query.map(|Query(q)| q).unwrap_or_default();
-    let refuse = |why: Refusal, detail: String| {
-        state.metrics.error(why.code());
-        refusal(why, detail)
-    };
-    let tenant = match state
-        .tenancy
-        .authenticate(presented_token(&headers, &query))
-    {
-        Ok(t) => t,
-        Err(e) => {
-            let reason = match e {
-                AuthError::Missing => "missing",
-                AuthError::Invalid => "invalid",
-            };
-            tracing::warn!(token = reason, "connection refused: unauthorized");
-            return refuse(Refusal::Unauthorized, e.to_string());
-        }
-    };
-    let Ok(server_slot) = state.sessions.clone().try_acquire_owned() else {
-        tracing::warn!(limit = state.config.max_sessions, tenant = %tenant.id, "connection refused: session limit reached");
-        return refuse(
-            Refusal::ServerFull,
-            "Server is at its session limit; retry later".into(),
-        );
-    };
-    let Some(tenant_slot) = tenant.try_session() else {
-        tracing::warn!(tenant = %tenant.id, limit = tenant.quotas.max_sessions, "connection refused: tenant session quota reached");
-        return refuse(
-            Refusal::TenantFull,
-            format!(
-                "Your quota of {} concurrent sessions is in use",
-                tenant.quotas.max_sessions
-            ),
-        );
-    };
-    let pipeline_id = query.get("pipeline_id").cloned();
-    let limit = state.config.ws_message_limit();
-    ws.protocols([SUBPROTOCOL])
-        .max_message_size(limit)
-        .max_frame_size(limit)
-        .on_upgrade(move |socket| {
-            session(
-                socket,
-                state,
-                pipeline_id,
-                tenant,
-                (server_slot, tenant_slot, connection),
-            )
-        })
-}
 
 /// Keeps `stream_sessions_active` right however the session ends.
 struct ActiveGuard(AppState, Arc<Tenant>);
@@ -197,7 +88,7 @@ fn admit_pipeline(
     Ok((plan, limits))
 }
 
-async fn session(
+pub(super) async fn session(
     mut socket: WebSocket,
     state: AppState,
     pipeline_id: Option<String>,
