@@ -13,13 +13,15 @@
 use crate::config::Config;
 use crate::frame::{validate_jpeg, FrameError};
 use crate::nodes::argmax::ArgmaxConfig;
-use crate::nodes::jpeg_decode::{decode, JpegDecodeConfig};
+use crate::nodes::jpeg_decode::{decode, decode_feeding, JpegDecodeConfig};
 use crate::nodes::text_crop::TextCropConfig;
-use crate::nodes::to_tensor::{geometry, Resize, ToTensorConfig, MAX_SIDE};
+use crate::nodes::to_tensor::{
+    geometry, to_tensor, to_tensor_fed, Channels, LimitType, Resize, ToTensorConfig, MAX_SIDE,
+};
 use crate::pipeline::dag::{Dag, Source};
 use crate::pipeline::manifest::{valid_id, Manifest, MAX_NODES};
 use crate::pipeline::registry::typed_config;
-use crate::value::PixelFormat;
+use crate::value::{Image, PixelFormat};
 use crate::wire::{ErrorCode, WireError};
 
 /// What an input broke, if anything.
@@ -76,7 +78,9 @@ pub fn frame_decode(data: &[u8]) -> Check {
         Err(e) => return Err(format!("validate_jpeg: unexpected error {e:?}")),
     }
     let config = decode_config_for(data);
-    match decode(data, &config, MAX_PIXELS) {
+    let decoded = decode(data, &config, MAX_PIXELS);
+    fed_agrees(data, &config, &decoded)?;
+    match decoded {
         Ok(image) => {
             if !image.is_consistent() {
                 return Err(format!(
@@ -118,6 +122,74 @@ pub fn frame_decode(data: &[u8]) -> Check {
             }
             Ok(())
         }
+    }
+}
+
+/// The same frame decoded while a consumer reads its rows
+/// (`jpeg_decode::decode_feeding`, what a frame alone does) gives what
+/// `decode` gave: the same image or the same error; on success the consumer
+/// saw every row, and a `to_tensor` on the rows as they came is the one on the
+/// finished image.
+fn fed_agrees(
+    data: &[u8],
+    config: &JpegDecodeConfig,
+    decoded: &Result<Image, FrameError>,
+) -> Check {
+    let tensor_cfg = ToTensorConfig {
+        name: "x".into(),
+        resize: Resize::Fit {
+            limit_side_len: 64,
+            limit_type: LimitType::Max,
+            multiple: 32,
+        },
+        channels: Channels::Rgb,
+        scale: 1.0 / 255.0,
+        mean: [0.5; 3],
+        std: [0.5; 3],
+    };
+    // Two consumers at once: one keeps the rows, one computes a tensor.
+    let (fed, results) = decode_feeding(data, config, MAX_PIXELS, 2, |k, mut feed| {
+        if k == 1 {
+            return (None, to_tensor_fed(&mut feed, &tensor_cfg));
+        }
+        let mut rows = Vec::new();
+        let mut y = 0;
+        while let Some(row) = feed.row(y) {
+            rows.extend_from_slice(row);
+            y += 1;
+        }
+        (Some(rows), None)
+    });
+    let mut results = results.into_iter().map(|r| r.unwrap_or_default());
+    let (seen, tensors) = (
+        results.next().and_then(|r| r.0),
+        results.next().and_then(|r| r.1),
+    );
+    match (decoded, fed) {
+        (Ok(want), Ok(got)) => {
+            if (got.width, got.height, got.format) != (want.width, want.height, want.format)
+                || got.data != want.data
+            {
+                return Err("decode_feeding decoded a different image than decode".into());
+            }
+            if seen.as_ref() != Some(&want.data) {
+                return Err("the feed's rows differ from the decoded image".into());
+            }
+            let direct = to_tensor(want, &tensor_cfg, 1);
+            let fed_tensor = tensors;
+            if matches!(want.format, PixelFormat::Rgb8 | PixelFormat::Bgr8)
+                && fed_tensor != Some(direct)
+            {
+                return Err("to_tensor on fed rows differs from to_tensor on the image".into());
+            }
+            Ok(())
+        }
+        (Err(want), Err(got)) if *want == got => Ok(()),
+        (want, got) => Err(format!(
+            "decode gave {:?}, decode_feeding {:?}",
+            want.as_ref().map(|_| ()),
+            got.map(|_| ())
+        )),
     }
 }
 

@@ -145,7 +145,10 @@ fn valid_frames_decode_and_broken_ones_are_invalid_frame() {
 }
 
 /// Writes the JPEG seeds of `fuzz/corpus/frame_decode`. Run by hand when they
-/// need remaking.
+/// need remaking. `encode_rgb` writes baseline frames (`baseline_*`), which
+/// libjpeg entropy-decodes row by row as the decoder feeds them out; the seeds
+/// without the prefix are progressive, from when it wrote mozjpeg's default,
+/// and stay for the other code path (decoded whole when started).
 #[test]
 #[ignore = "writes the seed corpus; run by hand"]
 fn write_seed_corpus() {
@@ -165,21 +168,21 @@ fn write_seed_corpus() {
         let jpeg = streamhost::nodes::jpeg_decode::encode_rgb(w, h, &gradient(w, h), q)
             .unwrap_or_default();
         assert!(!jpeg.is_empty());
-        seeds.push((format!("rgb_{w}x{h}_q{q}.jpg"), jpeg.clone()));
+        seeds.push((format!("baseline_rgb_{w}x{h}_q{q}.jpg"), jpeg.clone()));
         if w == 16 {
             // Truncated but still EOI-terminated, so it reaches the decoder.
             let mut cut = jpeg[..jpeg.len() / 2].to_vec();
             cut.extend_from_slice(&[0xFF, 0xD9]);
-            seeds.push(("truncated_16x16.jpg".into(), cut));
-            // A header declaring 65000x65000 (a decompression bomb).
-            // mozjpeg writes progressive (SOF2) frames by default.
+            seeds.push(("baseline_truncated_16x16.jpg".into(), cut));
+            // A header declaring 65000x65000 (a decompression bomb), in its
+            // SOF0 (baseline) or SOF2 (progressive) marker.
             let sof = jpeg
                 .windows(2)
                 .position(|w| w[0] == 0xFF && matches!(w[1], 0xC0..=0xC2));
             if let Some(sof) = sof {
                 let mut bomb = jpeg.clone();
                 bomb[sof + 5..sof + 9].copy_from_slice(&[0xFD, 0xE8, 0xFD, 0xE8]);
-                seeds.push(("bomb_65000x65000.jpg".into(), bomb));
+                seeds.push(("baseline_bomb_65000x65000.jpg".into(), bomb));
             }
         }
     }
