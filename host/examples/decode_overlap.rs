@@ -8,7 +8,9 @@
 //!
 //! Sequential is what a frame did before (decode, then `to_tensor` over two
 //! threads); fed is `decode_feeding` with `to_tensor_fed` on one consumer
-//! thread (`host/src/nodes/row_feed.rs`). Defaults: `bench/corpus`, 5 passes.
+//! thread (`host/src/nodes/row_feed.rs`), both with the configs of
+//! `pipelines/ocr.toml`'s `decode` and `det_pre`. Run from the repository root;
+//! defaults: `bench/corpus`, 5 passes.
 //! The pipeline's own view of the same change is `make stages` (the decode
 //! node's time then covers both).
 
@@ -17,21 +19,28 @@ use std::time::{Duration, Instant};
 
 use streamhost::nodes::jpeg_decode::{decode, decode_feeding, JpegDecodeConfig};
 use streamhost::nodes::to_tensor::{to_tensor, to_tensor_fed, ToTensorConfig};
-use streamhost::value::PixelFormat;
+use streamhost::pipeline::manifest::Manifest;
 
-/// The `ocr` pipeline's `det_pre` (pipelines/ocr.toml).
-const DET_PRE: &str = r#"{"name":"x","channels":"bgr","scale":0.00392156862745098,
-    "mean":[0.5,0.5,0.5],"std":[0.5,0.5,0.5],"resize":{"mode":"fit","limit_side_len":640}}"#;
+/// Node `id`'s config in the shipped `ocr` manifest, so the measure follows it.
+fn shipped_config<T: serde::de::DeserializeOwned>(
+    manifest: &Manifest,
+    id: &str,
+) -> Result<T, Box<dyn std::error::Error>> {
+    let node = manifest
+        .nodes
+        .iter()
+        .find(|n| n.id == id)
+        .ok_or_else(|| format!("pipelines/ocr.toml has no node '{id}'"))?;
+    Ok(toml::Value::Table(node.config.clone()).try_into()?)
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let corpus = PathBuf::from(args.next().unwrap_or_else(|| "bench/corpus".into()));
     let passes: u32 = args.next().map(|p| p.parse()).transpose()?.unwrap_or(5);
-    let decode_cfg = JpegDecodeConfig {
-        format: PixelFormat::Bgr8,
-        min_long_side: None,
-    };
-    let det_pre: ToTensorConfig = serde_json::from_str(DET_PRE)?;
+    let manifest = Manifest::parse(&std::fs::read_to_string("pipelines/ocr.toml")?)?;
+    let decode_cfg: JpegDecodeConfig = shipped_config(&manifest, "decode")?;
+    let det_pre: ToTensorConfig = shipped_config(&manifest, "det_pre")?;
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&corpus)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "jpg"))

@@ -450,6 +450,14 @@ pub fn geometry(resize: &Resize, w: u32, h: u32) -> (u32, u32, u32, u32, u32, u3
     }
 }
 
+/// The node reads three interleaved channels.
+fn accepts(format: PixelFormat) -> Result<(), ToTensorError> {
+    match format {
+        PixelFormat::Rgb8 | PixelFormat::Bgr8 => Ok(()),
+        other => Err(ToTensorError::Format(other.as_str())),
+    }
+}
+
 /// What one run of the node computes, decided from the image's size alone.
 struct Layout {
     norm: Normaliser,
@@ -467,9 +475,7 @@ impl Layout {
         height: u32,
         format: PixelFormat,
     ) -> Result<Self, ToTensorError> {
-        if !matches!(format, PixelFormat::Rgb8 | PixelFormat::Bgr8) {
-            return Err(ToTensorError::Format(format.as_str()));
-        }
+        accepts(format)?;
         if width == 0 || height == 0 {
             return Err(ToTensorError::Inconsistent);
         }
@@ -527,7 +533,8 @@ pub fn to_tensor(
     cfg: &ToTensorConfig,
     threads: usize,
 ) -> Result<Vec<Tensor>, ToTensorError> {
-    if !img.is_consistent() && matches!(img.format, PixelFormat::Rgb8 | PixelFormat::Bgr8) {
+    accepts(img.format)?;
+    if !img.is_consistent() {
         return Err(ToTensorError::Inconsistent);
     }
     let layout = Layout::new(cfg, img.width, img.height, img.format)?;
