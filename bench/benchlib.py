@@ -6,6 +6,7 @@ RapidOCR is imported lazily so compare.py and ws_bench.py run without it.
 import hashlib
 import json
 import re
+import time
 from pathlib import Path
 
 # sha256 of the models inside rapidocr==3.10.0 (see shared/notes/models.md).
@@ -67,6 +68,32 @@ def make_engine(mode, threads=None):
     from rapidocr import RapidOCR
 
     return RapidOCR(params=rapid_params(mode, threads))
+
+
+class ModelClock:
+    """Seconds spent inside onnxruntime's `InferenceSession.run`, in this process, since the
+    last `take()`. RapidOCR's own stage timers include its pre- and post-processing; this
+    times the model runs alone, which is what the two programs share."""
+
+    def __init__(self):
+        import onnxruntime
+
+        self.seconds = 0.0
+        run = onnxruntime.InferenceSession.run
+        clock = self
+
+        def timed_run(session, *args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return run(session, *args, **kwargs)
+            finally:
+                clock.seconds += time.perf_counter() - t0
+
+        onnxruntime.InferenceSession.run = timed_run
+
+    def take(self):
+        s, self.seconds = self.seconds, 0.0
+        return s
 
 
 def _num(v):

@@ -11,7 +11,10 @@
            one per core), each with its own engine in --best-mode (tuned) and onnxruntime
            intra_op_num_threads=1, inter_op_num_threads=1, all pulling corpus frames for
            --seconds after a warm-up; frames/s over the wall time.
-Latencies in ms; stage times are RapidOCR's own det/cls/rec elapse per frame.
+Latencies in ms; stage times are RapidOCR's own det/cls/rec elapse per frame (pre- and
+post-processing included). For `best` also core_ms_per_frame (workers x wall / frames: what a
+frame costs one core while all workers run) and model_ms_per_frame (time inside onnxruntime's
+InferenceSession.run per frame: the models alone, on one thread).
 """
 
 import argparse
@@ -80,6 +83,7 @@ def time_in_process(mode, frames, passes, warmup, threads):
 
 
 def _worker(wid, workers, mode, frames, start_evt, ready_q, deadline_box, out_q):
+    clock = benchlib.ModelClock()
     engine = benchlib.make_engine(mode, threads=1)
     for _, _, data in frames:  # warm-up: one pass
         engine(data)
@@ -87,13 +91,14 @@ def _worker(wid, workers, mode, frames, start_evt, ready_q, deadline_box, out_q)
     start_evt.wait()
     deadline = deadline_box.value
     n, i, lat = 0, (wid * len(frames)) // workers, []
+    clock.take()
     while time.time() < deadline:
         t0 = time.perf_counter()
         engine(frames[i % len(frames)][2])
         lat.append(time.perf_counter() - t0)
         n += 1
         i += 1
-    out_q.put((wid, n, time.time(), lat))
+    out_q.put((wid, n, time.time(), lat, clock.take()))
 
 
 def time_workers(mode, frames, workers, seconds):
@@ -116,10 +121,15 @@ def time_workers(mode, frames, workers, seconds):
     total = sum(r[1] for r in results)
     wall = max(r[2] for r in results) - t0
     lat = [x for r in results for x in r[3]]
+    model = sum(r[4] for r in results)
     return {
         "mode": mode, "workers": workers, "onnxruntime_threads_per_worker": 1,
         "seconds": round(wall, 2), "frames": total,
         "throughput_fps": round(total / wall, 2),
+        # workers x wall / frames: what one frame costs a core while every worker runs.
+        "core_ms_per_frame": ms(workers * wall / total) if total else None,
+        # time inside onnxruntime's run() per frame (the models, on one thread each).
+        "model_ms_per_frame": ms(model / total) if total else None,
         "latency_ms": {"median": ms(statistics.median(lat)) if lat else None,
                        "p90": ms(pct(lat, 90))},
     }

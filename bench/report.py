@@ -17,10 +17,19 @@ apart compare the machine's moods as much as the two programs. Each round measur
 session, and the session count that was fastest in the sweep) and RapidOCR (tuned in-process,
 and its best deployment) back to back, alternating which goes first; a round's ratio compares
 its own two halves, and the report gives the median round with the lowest and highest.
+
+Each round also says where a frame's core time goes while every core is busy: cores x wall /
+frames on both sides, and the part inside the models by each side's own clock (ours: the onnx
+nodes' histograms over the loaded run, wall time, which is CPU time for every frame that runs
+its models on one thread, i.e. all but a frame found executing alone; RapidOCR's: its workers'
+time inside onnxruntime's InferenceSession.run), with our server process's CPU per frame over
+the same run. From these it prints the throughput ratio we would reach if everything but our
+model runs cost nothing: with the same models on both sides, the ceiling of the ratio.
 """
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -42,6 +51,17 @@ def scrape(server):
             key = (labels.get("pipeline"), labels.get("node", "*frame*"))
             out.setdefault(key, {})[m.group(2)] = float(m.group(4))
     return out
+
+
+def server_cpu_seconds():
+    """The server's user + system CPU seconds so far (scripts/with-server.sh exports its pid as
+    STREAMHOST_SERVER_PID); None when it is not known or not readable (another machine)."""
+    try:
+        pid = int(os.environ["STREAMHOST_SERVER_PID"])
+        fields = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (KeyError, ValueError, OSError, IndexError):
+        return None
 
 
 def stage_means(before, after, pipeline):
@@ -70,27 +90,51 @@ def paired_rounds(args, ocr):
     sessions = max(fps, key=fps.get)
     rounds = []
     for i in range(args.pairs):
+        def ws(n):
+            return run_json([PY, BENCH / "ws_bench.py", "--server", args.server, "--pipeline", "ocr",
+                             "--corpus", args.corpus, "--sessions", str(n), "--seconds", args.seconds,
+                             "--listed-only"])
+
         def ours():
-            res = run_json([PY, BENCH / "ws_bench.py", "--server", args.server, "--pipeline", "ocr",
-                            "--corpus", args.corpus, "--sessions", "1" if sessions == 1 else "1,%d" % sessions,
-                            "--seconds", args.seconds])
-            by_n = {r["sessions"]: r for r in res["runs"]}
-            return by_n[1]["latency_ms"]["median"], by_n[sessions]["throughput_fps"]
+            lat = ws(1)["runs"][0]["latency_ms"]["median"]
+            before, cpu0 = scrape(args.server), server_cpu_seconds()
+            loaded = ws(sessions)["runs"][0]
+            after, cpu1 = scrape(args.server), server_cpu_seconds()
+            stages = stage_means(before, after, "ocr")
+            model = sum(v for k, v in stages.items() if k in MODEL_NODES)
+            key = ("ocr", "*frame*")
+            frames = after.get(key, {}).get("count", 0) - before.get(key, {}).get("count", 0)
+            cpu = (round(1000.0 * (cpu1 - cpu0) / frames, 1)
+                   if frames and cpu0 is not None and cpu1 is not None else None)
+            return lat, loaded["throughput_fps"], model, cpu
 
         def theirs():
             res = run_json([PY, BENCH / "rapid_bench.py", "--corpus", args.corpus, "--passes", "1",
                             "--seconds", args.seconds, "--only", "tuned", "--only", "best"])
-            return res["tuned"]["latency_ms"]["median"], res["best"]["throughput_fps"]
+            best = res["best"]
+            return (res["tuned"]["latency_ms"]["median"], best["throughput_fps"],
+                    best["core_ms_per_frame"], best["model_ms_per_frame"])
 
         if i % 2 == 0:
-            (lat, fps_ours), (rlat, rfps) = ours(), theirs()
+            (lat, fps_ours, model, cpu), (rlat, rfps, rcore, rmodel) = ours(), theirs()
         else:
-            (rlat, rfps), (lat, fps_ours) = theirs(), ours()
+            (rlat, rfps, rcore, rmodel), (lat, fps_ours, model, cpu) = theirs(), ours()
+        cores = os.cpu_count() or 1
         rounds.append({"first": "ours" if i % 2 == 0 else "rapidocr", "sessions": sessions,
                        "latency_ms": lat, "rapid_tuned_latency_ms": rlat,
                        "throughput_fps": fps_ours, "rapid_best_fps": rfps,
                        "latency_vs_rapid_tuned": round(lat / rlat, 3),
-                       "throughput_vs_rapid_best": round(fps_ours / rfps, 3)})
+                       "throughput_vs_rapid_best": round(fps_ours / rfps, 3),
+                       # Where a frame's core time goes while every core is busy (ms): cores x
+                       # wall / frames, and the models' share by each side's own clock (ours:
+                       # the onnx nodes' histograms at `sessions` sessions, one thread a frame).
+                       "core_ms_per_frame": round(1000.0 * cores / fps_ours, 1),
+                       "server_cpu_ms_per_frame": cpu,
+                       "model_ms_per_frame": round(model, 1),
+                       "rapid_core_ms_per_frame": rcore, "rapid_model_ms_per_frame": rmodel,
+                       # The throughput ratio if everything but our models cost nothing.
+                       "models_only_bound_vs_rapid_best": round(1000.0 * cores / model / rfps, 3)
+                       if model else None})
     return rounds
 
 
@@ -120,7 +164,8 @@ def main():
                         "--corpus", args.corpus, "--sessions", "1", "--seconds", args.seconds])
         stages = stage_means(before, scrape(args.server), pipeline)
         many = run_json([PY, BENCH / "ws_bench.py", "--server", args.server, "--pipeline", pipeline,
-                         "--corpus", args.corpus, "--sessions", args.sessions, "--seconds", args.seconds])
+                         "--corpus", args.corpus, "--sessions", args.sessions, "--seconds", args.seconds,
+                         "--listed-only"])
         runs = one["runs"] + many["runs"]
         report["pipelines"][pipeline] = {
             "stages_ms": stages,
@@ -200,6 +245,23 @@ def main():
                 ratios["sweep_" + key] = ratios[key]
                 ratios[key] = round(med, 3)
                 ratios[key + "_range"] = [lo, hi]
+            lines.append("Where a frame's core time goes with every core busy (ms; cores x wall / frames, "
+                         "and inside the models by each side's own clock):")
+            lines.append("")
+            lines.append("| round | ours per frame | our server's CPU per frame | ours in the models | RapidOCR best per frame | RapidOCR in the models | ratio if our non-model work cost nothing |")
+            lines.append("|---|---|---|---|---|---|---|")
+            for i, r in enumerate(pairs, 1):
+                bound = r["models_only_bound_vs_rapid_best"]
+                lines.append("| %d | %s | %s | %s | %s | %s | %s |" % (
+                    i, r["core_ms_per_frame"], r["server_cpu_ms_per_frame"] or "-",
+                    r["model_ms_per_frame"], r["rapid_core_ms_per_frame"],
+                    r["rapid_model_ms_per_frame"], "%.2fx" % bound if bound else "-"))
+            lines.append("")
+            bounds = [r for r in pairs if r["models_only_bound_vs_rapid_best"]]
+            if bounds:
+                med, lo, hi = spread(bounds, "models_only_bound_vs_rapid_best")
+                ratios["models_only_bound_vs_rapid_best"] = round(med, 3)
+                ratios["models_only_bound_vs_rapid_best_range"] = [lo, hi]
         report["ratios"] = ratios
         source = "median of %d paired rounds (lowest-highest)" % len(pairs) if pairs else "the sweep above"
 
@@ -215,6 +277,8 @@ def main():
         lines.append("| median latency (WebSocket hop included) / RapidOCR tuned in-process | %s | at most 0.8x |" % shown("latency_vs_rapid_tuned"))
         lines.append("| median latency / RapidOCR defaults (sweep) | %.2fx | |" % ratios["latency_vs_rapid_default"])
         lines.append("| best throughput / RapidOCR best deployment | %s | at least 1.5x |" % shown("throughput_vs_rapid_best"))
+        if "models_only_bound_vs_rapid_best" in ratios:
+            lines.append("| the same if our non-model work cost nothing (models' core time alone) | %s | |" % shown("models_only_bound_vs_rapid_best"))
         lines.append("")
     text = "\n".join(lines)
     print(text)

@@ -9,8 +9,8 @@ frame, cycling) for --seconds; every session sends its next frame as soon as the
 reply arrives, so no frame should be dropped. Each session first sends --warmup frames that are
 not counted. Reports per N: frames answered with a result, frames/s over the wall time, latency
 (send to reply) median/p90, drops, errors, slow_down warnings. "latency_1_session" repeats the
-N=1 latency (run even when 1 is not in --sessions). JSON on stdout; exit status 1 on any drop,
-error or timeout.
+N=1 latency (run even when 1 is not in --sessions, unless --listed-only). JSON on stdout; exit
+status 1 on any drop, error or timeout.
 """
 
 import argparse
@@ -145,7 +145,7 @@ async def amain(args):
     out = {"server": args.server, "pipeline": args.pipeline, "corpus": str(args.corpus),
            "frames_in_corpus": len(frames), "seconds_per_run": args.seconds,
            "warmup_frames_per_session": args.warmup, "runs": []}
-    order = sessions if 1 in sessions else [1] + sessions
+    order = sessions if 1 in sessions or args.listed_only else [1] + sessions
     for n in order:
         print("ws_bench: %d session(s) ..." % n, file=sys.stderr, flush=True)
         r = await run_n(args, frames, n)
@@ -172,6 +172,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--warmup", type=int, default=2, help="uncounted frames per session")
     ap.add_argument("--token", help="bearer token for the server")
+    ap.add_argument("--listed-only", action="store_true",
+                    help="run only the --sessions counts (no 1-session latency run first)")
     args = ap.parse_args()
     out = asyncio.run(amain(args))
     print(json.dumps(out, indent=1))
