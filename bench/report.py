@@ -84,21 +84,23 @@ def run_json(cmd):
     return json.loads(res.stdout)
 
 
+def ws_bench(args, pipeline, sessions):
+    """bench/ws_bench.py at exactly these session counts ("1", "2,4,8"), --seconds each."""
+    return run_json([PY, BENCH / "ws_bench.py", "--server", args.server, "--pipeline", pipeline,
+                     "--corpus", args.corpus, "--sessions", str(sessions), "--seconds", args.seconds,
+                     "--listed-only"])
+
+
 def paired_rounds(args, ocr):
     """Alternating back-to-back rounds of `ocr` and RapidOCR; each round's own ratios."""
     fps = {int(n): v for n, v in ocr["throughput_fps"].items() if v}
     sessions = max(fps, key=fps.get)
     rounds = []
     for i in range(args.pairs):
-        def ws(n):
-            return run_json([PY, BENCH / "ws_bench.py", "--server", args.server, "--pipeline", "ocr",
-                             "--corpus", args.corpus, "--sessions", str(n), "--seconds", args.seconds,
-                             "--listed-only"])
-
         def ours():
-            lat = ws(1)["runs"][0]["latency_ms"]["median"]
+            lat = ws_bench(args, "ocr", 1)["runs"][0]["latency_ms"]["median"]
             before, cpu0 = scrape(args.server), server_cpu_seconds()
-            loaded = ws(sessions)["runs"][0]
+            loaded = ws_bench(args, "ocr", sessions)["runs"][0]
             after, cpu1 = scrape(args.server), server_cpu_seconds()
             stages = stage_means(before, after, "ocr")
             model = sum(v for k, v in stages.items() if k in MODEL_NODES)
@@ -160,12 +162,9 @@ def main():
     report = {"pipelines": {}}
     for pipeline in args.pipelines.split(","):
         before = scrape(args.server)
-        one = run_json([PY, BENCH / "ws_bench.py", "--server", args.server, "--pipeline", pipeline,
-                        "--corpus", args.corpus, "--sessions", "1", "--seconds", args.seconds])
+        one = ws_bench(args, pipeline, 1)
         stages = stage_means(before, scrape(args.server), pipeline)
-        many = run_json([PY, BENCH / "ws_bench.py", "--server", args.server, "--pipeline", pipeline,
-                         "--corpus", args.corpus, "--sessions", args.sessions, "--seconds", args.seconds,
-                         "--listed-only"])
+        many = ws_bench(args, pipeline, args.sessions)
         runs = one["runs"] + many["runs"]
         report["pipelines"][pipeline] = {
             "stages_ms": stages,
