@@ -21,6 +21,7 @@ Writes bench/out/accuracy.json (--out) with the per-frame details.
 
 import argparse
 import json
+import urllib.request
 import statistics
 import sys
 import time
@@ -108,6 +109,12 @@ def main():
     lat = []
     wire = {"dropped": 0, "errors": [], "warnings": 0, "bad": []}
     if args.server:
+        with urllib.request.urlopen("http://%s/pipelines" % args.server, timeout=10) as r:
+            listing = json.load(r)
+        entry = next((p for p in listing["pipelines"] if p["id"] == args.pipeline), {})
+        int8 = entry.get("int8") or {}
+        print("pipeline %s runs %s: %s" % (args.pipeline, "int8 models" if int8.get("runs")
+                                           else "fp32 models", int8.get("reason", "no int8 variant")))
         preds, wire, lat = stream_corpus(args, corpus, truth)
     else:
         preds = json.loads(args.pred.read_text())

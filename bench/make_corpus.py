@@ -321,6 +321,9 @@ def main():
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--no-photos", action="store_true",
                     help="procedural backgrounds only, even when darknet's photos are present")
+    ap.add_argument("--text-frames", type=int, default=N_TEXT_FRAMES,
+                    help="frames with text besides frame 0 (more for calibration sets)")
+    ap.add_argument("--empty-frames", type=int, default=N_EMPTY_FRAMES, help="frames without text")
     args = ap.parse_args()
 
     missing = [n for n in FONTS if find_font(n) is None]
@@ -349,7 +352,7 @@ def main():
     photo_turn = 0
     plan_rng = random.Random(args.seed + 1)
     plan = []
-    for i in range(N_TEXT_FRAMES):
+    for i in range(args.text_frames):
         # Sizes alternate, shifted each round of kinds, so each kind gets both sizes.
         kind = kinds[i % len(kinds)]
         if kind == "photo":
@@ -361,7 +364,7 @@ def main():
     # RapidOCR report a junk line, and these frames must give none in either mode.
     empty_kinds = ["plain-light", "plain-dark", "scene", "scene"]
     empty_kinds.append("photo:person.jpg" if photos else "plain-light")
-    for i in range(N_EMPTY_FRAMES):
+    for i in range(args.empty_frames):
         plan.append((empty_kinds[i % len(empty_kinds)], i % 2, 0))
 
     erng = random.Random(args.seed + EMPTY_SEED_OFFSET)

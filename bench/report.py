@@ -146,6 +146,28 @@ def spread(rounds, key):
     return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2, v[0], v[-1]
 
 
+def machine(server):
+    """The CPU (lscpu's model name, and which int8 dot-product flags it has) and, per pipeline,
+    which model set the server chose (its `/pipelines` `int8` entry), so every report says what
+    it measured."""
+    cpu, flags = "unknown", ""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        for line in out.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "Model name":
+                cpu = value.strip()
+            elif key.strip() == "Flags":
+                flags = value
+    except (OSError, subprocess.SubprocessError):
+        pass
+    vnni = ", ".join(f for f in ("avx512_vnni", "avx_vnni") if f in flags.split())
+    with urllib.request.urlopen("http://%s/pipelines" % server, timeout=10) as r:
+        listing = json.load(r)
+    int8 = {p["id"]: p.get("int8") for p in listing["pipelines"] if p["status"] == "ready"}
+    return {"cpu": cpu, "vnni": vnni, "int8": int8}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--server", required=True)
@@ -180,7 +202,14 @@ def main():
         report["pairs"] = paired_rounds(args, report["pipelines"]["ocr"])
 
     ocr = report["pipelines"].get("ocr")
+    report["machine"] = machine(args.server)
     lines = ["## Results (%s)" % ("same run, same frames, same machine"), ""]
+    lines.append("CPU: %s (%d cores seen); dot-product instructions: %s." % (
+        report["machine"]["cpu"], os.cpu_count() or 1, report["machine"]["vnni"] or "none"))
+    for name, choice in report["machine"]["int8"].items():
+        lines.append("`%s` ran %s: %s" % (name, "its int8 models" if choice and choice["runs"]
+                                         else "fp32 models", (choice or {}).get("reason", "no int8 variant")))
+    lines.append("")
     for name, p in report["pipelines"].items():
         st = p["stages_ms"]
         frame = st.pop("*frame*", None)

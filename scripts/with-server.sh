@@ -13,7 +13,9 @@ RUST_LOG="${RUST_LOG:-warn}" "$BIN" serve --listen "$ADDR" --pipelines "$REPO/pi
     --plugins "$REPO/target/plugins" >"$LOG" 2>&1 &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null || true; wait $PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
+# Up to 2 minutes: on a first start with int8 models the int8 gate compares both model sets on
+# its held-out frames before the server listens (cached afterwards).
+for _ in $(seq 1 600); do
     if curl -fsS "http://$ADDR/health" >/dev/null 2>&1; then break; fi
     kill -0 $PID 2>/dev/null || { echo "with-server: server exited; see $LOG" >&2; tail -5 "$LOG" >&2; exit 1; }
     sleep 0.2

@@ -54,6 +54,7 @@ fn main() {
         "scripts/quantize-models.sh",
         "scripts/quantize-models.py",
         "scripts/quantize-requirements.txt",
+        "bench/make_corpus.py",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(script).display());
     }

@@ -56,7 +56,10 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAMHOST_ORT_LIB", default: ".deps/onnxruntime/libonnxruntime.so", meaning: "ONNX Runtime shared library loaded at start (`ORT_DYLIB_PATH` is honoured when this is unset)." },
     SettingDoc { env: "STREAMHOST_ONNX_THREADS", default: "0", meaning: "Intra-op threads per ONNX Runtime session. 0: a frame executing alone runs each model on a session with one thread per available core, frames executing concurrently on single-thread sessions; N: every session has N threads." },
     SettingDoc { env: "STREAMHOST_NODE_THREADS", default: "0", meaning: "Threads one native node (normalising, text crops, argmax) may split one frame's work over while that frame is the only one executing, and with 2 or more a to_tensor that reads only the decoded image runs beside the decoder on rows already decoded; 0 means one per available core, at most 4; 1 keeps it all on the frame's thread; at most 64." },
-    SettingDoc { env: "STREAMHOST_INT8_MODELS", default: "auto", meaning: "Whether an `onnx` node's `int8_model` replaces its `model`: `auto` where the CPU has integer dot-product instructions (x86-64 AVX512-VNNI or AVX-VNNI, aarch64 dotprod), `on` always, `off` never." },
+    SettingDoc { env: "STREAMHOST_INT8_MODELS", default: "auto", meaning: "Whether an `onnx` node's `int8_model` replaces its `model`: `auto` where the CPU has integer dot-product instructions (x86-64 AVX512-VNNI or AVX-VNNI, aarch64 dotprod) and the int8 gate finds the pipeline's answers unchanged on this CPU; `on` wherever the gate finds them unchanged, whatever the CPU; `force` always, unchecked (for measuring only); `off` never." },
+    SettingDoc { env: "STREAMHOST_INT8_GATE_FRAMES", default: "models/int8-gate", meaning: "Held-out JPEG frames (`make models` renders them; never the benchmark corpus) that the int8 gate runs through a pipeline with and without its int8 models before the int8 ones may serve. Verdicts are cached in its `.verdicts` folder, keyed by the models, plugins, manifest, frames and CPU features." },
+    SettingDoc { env: "STREAMHOST_INT8_GATE_BOX_PX", default: "2", meaning: "How far (pixels) a box coordinate in a result may move under int8 for the gate to call the answers unchanged; every text must be identical." },
+    SettingDoc { env: "STREAMHOST_INT8_GATE_SCORE_DIFF", default: "0.05", meaning: "How far any other number in a result (scores, confidences) may move under int8 for the gate to call the answers unchanged." },
     SettingDoc { env: "STREAMHOST_ONNX_SESSIONS", default: "0", meaning: "ONNX Runtime sessions per model (frames of different sessions run a model concurrently); 0 means one per available core." },
     SettingDoc { env: "STREAM_MAX_FRAME_SIZE_MB", default: "5", meaning: "Largest accepted frame in MiB; larger frames get `frame_too_large` and the session closes." },
     SettingDoc { env: "STREAM_SLOWDOWN_THRESHOLD", default: "0.30", meaning: "Drop rate (0..1) over the drop window above which `{\"warning\":\"slow_down\"}` is sent." },
@@ -88,12 +91,19 @@ pub const SETTINGS: &[SettingDoc] = &[
 /// (`STREAMHOST_INT8_MODELS`). ONNX Runtime's int8 kernels pay where the CPU
 /// has integer dot-product instructions (about 3x faster than fp32 for the
 /// text detector with AVX512-VNNI); on a CPU without them they were no faster
-/// and less exact (as if AVX2's 16-bit intermediate sums saturate), enough to
-/// read a junk line on a busy frame without text, so `auto` asks the CPU.
+/// and less exact (as if AVX2's 16-bit intermediate sums saturate). Being fast
+/// is not enough: a quantised model that moves a box edge by a few pixels can
+/// eat the space between two words, so except under `Force` an int8 variant
+/// serves only after the int8 gate (`pipeline::int8_gate`) has found the
+/// pipeline's answers unchanged with it on held-out frames, on this CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Int8Models {
+    /// Gated, and only on a CPU with integer dot-product instructions.
     Auto,
+    /// Gated, on any CPU.
     On,
+    /// Always, unchecked: for measuring what int8 costs in accuracy.
+    Force,
     Off,
 }
 
@@ -104,10 +114,22 @@ impl std::str::FromStr for Int8Models {
         match s {
             "auto" => Ok(Int8Models::Auto),
             "on" => Ok(Int8Models::On),
+            "force" => Ok(Int8Models::Force),
             "off" => Ok(Int8Models::Off),
             _ => Err(()),
         }
     }
+}
+
+/// What decides whether int8 variants run, once `auto` is resolved against the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Int8Resolved {
+    /// Never, and why (shown where a pipeline has an int8 variant).
+    Never(&'static str),
+    /// Where the gate finds the answers unchanged.
+    Gated,
+    /// Always, unchecked.
+    Forced,
 }
 
 /// Limits and defaults the server runs with.
@@ -121,6 +143,9 @@ pub struct Config {
     pub onnx_threads: usize,
     pub onnx_sessions: usize,
     pub int8_models: Int8Models,
+    pub int8_gate_frames: PathBuf,
+    pub int8_gate_box_px: f64,
+    pub int8_gate_score_diff: f64,
     pub node_threads: usize,
     pub max_frame_bytes: usize,
     pub slowdown_threshold: f64,
@@ -160,6 +185,9 @@ impl Default for Config {
             onnx_threads: 0,
             onnx_sessions: 0,
             int8_models: Int8Models::Auto,
+            int8_gate_frames: "models/int8-gate".into(),
+            int8_gate_box_px: 2.0,
+            int8_gate_score_diff: 0.05,
             node_threads: 0,
             max_frame_bytes: 5 << 20,
             slowdown_threshold: 0.30,
@@ -234,6 +262,14 @@ impl Config {
                 "must be in [0, 64] (MAX_NODE_THREADS)",
             ));
         }
+        let int8_gate_box_px: f64 = s.parse("STREAMHOST_INT8_GATE_BOX_PX", "number of pixels")?;
+        if !(0.0..=64.0).contains(&int8_gate_box_px) {
+            return Err(s.out_of_range("STREAMHOST_INT8_GATE_BOX_PX", "must be in [0, 64]"));
+        }
+        let int8_gate_score_diff: f64 = s.parse("STREAMHOST_INT8_GATE_SCORE_DIFF", "number")?;
+        if !(0.0..=1.0).contains(&int8_gate_score_diff) {
+            return Err(s.out_of_range("STREAMHOST_INT8_GATE_SCORE_DIFF", "must be in [0, 1]"));
+        }
         Ok(Config {
             listen: s.text("STREAMHOST_LISTEN"),
             pipelines_dir: s.text("STREAMHOST_PIPELINES_DIR").into(),
@@ -245,7 +281,10 @@ impl Config {
             },
             onnx_threads: s.parse("STREAMHOST_ONNX_THREADS", "thread count")?,
             onnx_sessions: s.parse("STREAMHOST_ONNX_SESSIONS", "session count")?,
-            int8_models: s.parse("STREAMHOST_INT8_MODELS", "auto, on or off")?,
+            int8_models: s.parse("STREAMHOST_INT8_MODELS", "auto, on, force or off")?,
+            int8_gate_frames: s.text("STREAMHOST_INT8_GATE_FRAMES").into(),
+            int8_gate_box_px,
+            int8_gate_score_diff,
             node_threads,
             max_frame_bytes: (max_frame_mb * (1u64 << 20) as f64) as usize,
             slowdown_threshold,
@@ -335,12 +374,17 @@ impl Config {
         }
     }
 
-    /// Whether int8 model variants run (resolving `auto` by asking the CPU).
-    pub fn int8_models_resolved(&self) -> bool {
+    /// Whether int8 model variants may run, resolving `auto` with what the CPU
+    /// has (`cpu::has_int8_dot_product()`; a parameter so this module stays a leaf).
+    pub fn int8_models_resolved(&self, cpu_has_dot_product: bool) -> Int8Resolved {
         match self.int8_models {
-            Int8Models::Auto => crate::nodes::onnx::cpu_has_int8_dot_product(),
-            Int8Models::On => true,
-            Int8Models::Off => false,
+            Int8Models::Auto if cpu_has_dot_product => Int8Resolved::Gated,
+            Int8Models::Auto => Int8Resolved::Never(
+                "this CPU has no integer dot-product instructions (AVX512-VNNI, AVX-VNNI, dotprod), where int8 is neither faster nor exact",
+            ),
+            Int8Models::On => Int8Resolved::Gated,
+            Int8Models::Force => Int8Resolved::Forced,
+            Int8Models::Off => Int8Resolved::Never("STREAMHOST_INT8_MODELS=off"),
         }
     }
 
@@ -478,15 +522,43 @@ mod tests {
         assert_eq!(int8(""), Ok(Int8Models::Auto));
         assert_eq!(int8("on"), Ok(Int8Models::On));
         assert_eq!(int8("off"), Ok(Int8Models::Off));
+        assert_eq!(int8("force"), Ok(Int8Models::Force));
         assert!(matches!(int8("yes"), Err(ConfigError::Invalid { .. })));
-        let resolved =
-            |v: &str| with(&[("STREAMHOST_INT8_MODELS", v)]).map(|c| c.int8_models_resolved());
-        assert_eq!(resolved("on"), Ok(true));
-        assert_eq!(resolved("off"), Ok(false));
-        assert_eq!(
-            resolved("auto"),
-            Ok(crate::nodes::onnx::cpu_has_int8_dot_product())
+        let resolved = |v: &str, dot: bool| {
+            with(&[("STREAMHOST_INT8_MODELS", v)]).map(|c| c.int8_models_resolved(dot))
+        };
+        for dot in [false, true] {
+            assert_eq!(resolved("on", dot), Ok(Int8Resolved::Gated));
+            assert_eq!(resolved("force", dot), Ok(Int8Resolved::Forced));
+            assert!(matches!(resolved("off", dot), Ok(Int8Resolved::Never(_))));
+        }
+        assert_eq!(resolved("auto", true), Ok(Int8Resolved::Gated));
+        assert!(
+            matches!(resolved("auto", false), Ok(Int8Resolved::Never(r)) if r.contains("dot-product"))
         );
+    }
+
+    #[test]
+    fn the_int8_gate_tolerances_are_bounded() {
+        let c = with(&[
+            ("STREAMHOST_INT8_GATE_BOX_PX", "1.5"),
+            ("STREAMHOST_INT8_GATE_SCORE_DIFF", "0.1"),
+        ]);
+        assert_eq!(
+            c.as_ref()
+                .map(|c| (c.int8_gate_box_px, c.int8_gate_score_diff)),
+            Ok((1.5, 0.1))
+        );
+        for (name, bad) in [
+            ("STREAMHOST_INT8_GATE_BOX_PX", "-1"),
+            ("STREAMHOST_INT8_GATE_BOX_PX", "100"),
+            ("STREAMHOST_INT8_GATE_SCORE_DIFF", "2"),
+        ] {
+            assert!(
+                matches!(with(&[(name, bad)]), Err(ConfigError::OutOfRange { .. })),
+                "{name}={bad}"
+            );
+        }
     }
 
     #[test]

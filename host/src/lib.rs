@@ -11,6 +11,7 @@
 
 pub mod backpressure;
 pub mod config;
+pub mod cpu;
 pub mod frame;
 pub mod fuzz_entry;
 pub mod logging;

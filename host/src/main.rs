@@ -125,11 +125,12 @@ fn run(config: Config) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         let listen = config.listen.clone();
-        let int8_models = config.int8_models_resolved();
+        let int8_models = format!("{:?}", config.int8_models);
+        let cpu = streamhost::cpu::kernel_features();
         let state = AppState::build(config)?;
         let listener = tokio::net::TcpListener::bind(&listen).await?;
         tracing::info!(listen = %listener.local_addr()?, pipelines = state.registry.len(),
-            ready = state.registry.ready_count(), version = env!("CARGO_PKG_VERSION"), int8_models, "streamhost listening");
+            ready = state.registry.ready_count(), version = env!("CARGO_PKG_VERSION"), %int8_models, %cpu, "streamhost listening");
         if state.tenancy.is_open() {
             tracing::warn!("no tenants file: running single-tenant and open (no API token needed); set STREAMHOST_TENANTS_FILE for multi-tenant use");
         } else {

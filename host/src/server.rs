@@ -31,11 +31,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
-use crate::config::Config;
+use crate::config::{Config, Int8Resolved};
 use crate::metrics::Metrics;
 use crate::pipeline::exec::{ExecLimits, SessionRunner};
+use crate::pipeline::int8_gate::GateSettings;
 use crate::pipeline::occupancy::Occupancy;
-use crate::pipeline::registry::{LoadContext, Plan};
+use crate::pipeline::registry::{Int8Choice, LoadContext, Plan};
 use crate::pipeline::{PipelineRegistry, PipelineStatus};
 use crate::tenants::{Tenancy, TenantsError};
 use crate::wasm::{InstanceLimits, SandboxLimits, WasmEngine};
@@ -90,12 +91,24 @@ impl AppState {
             log_lines_per_sec: config.plugin_log_lines_per_sec,
         })
         .map_err(|e| StartError::Engine(format!("{e:#}")))?;
+        let engine = Arc::new(engine);
+        let int8 = match config.int8_models_resolved(crate::cpu::has_int8_dot_product()) {
+            Int8Resolved::Never(why) => Int8Choice::Never(why),
+            Int8Resolved::Forced => Int8Choice::Forced,
+            Int8Resolved::Gated => Int8Choice::Gated(Arc::new(GateSettings {
+                frames_dir: config.int8_gate_frames.clone(),
+                max_box_px: config.int8_gate_box_px,
+                max_score_diff: config.int8_gate_score_diff,
+                exec: exec_limits(&config),
+                ort_lib: config.ort_lib.clone(),
+            })),
+        };
         let load = LoadContext {
             plugin_dir: config.plugin_dir.clone(),
             model_dir: config.model_dir.clone(),
             ort_lib: config.ort_lib.clone(),
             onnx: config.onnx_sizing(),
-            int8_models: config.int8_models_resolved(),
+            int8,
         };
         let registry = PipelineRegistry::load_dir(&config.pipelines_dir, &load, &engine).map_err(
             |source| StartError::Pipelines {
@@ -120,7 +133,7 @@ impl AppState {
             occupancy: Occupancy::default(),
             config: Arc::new(config),
             registry: Arc::new(registry),
-            engine: Arc::new(engine),
+            engine,
             metrics: Arc::new(metrics),
             shutdown,
             shutdown_tx: Arc::new(shutdown_tx),
@@ -128,11 +141,7 @@ impl AppState {
     }
 
     pub fn exec_limits(&self) -> ExecLimits {
-        ExecLimits {
-            max_frame_pixels: self.config.max_frame_pixels,
-            max_result_bytes: self.config.max_result_bytes,
-            node_threads: self.config.node_threads_resolved(),
-        }
+        exec_limits(&self.config)
     }
 
     /// A fresh executor for one session of `plan`, counted in this server's occupancy.
@@ -150,6 +159,14 @@ impl AppState {
             self.occupancy.clone(),
             session_id.to_string(),
         )
+    }
+}
+
+fn exec_limits(config: &Config) -> ExecLimits {
+    ExecLimits {
+        max_frame_pixels: config.max_frame_pixels,
+        max_result_bytes: config.max_result_bytes,
+        node_threads: config.node_threads_resolved(),
     }
 }
 
@@ -310,6 +327,7 @@ async fn pipelines(State(state): State<AppState>) -> Json<serde_json::Value> {
                 "status": status,
                 "reason": reason,
                 "nodes": p.nodes,
+                "int8": p.int8,
             })
         })
         .collect();

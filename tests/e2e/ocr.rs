@@ -284,6 +284,43 @@ const GOLDEN: &[Golden] = &[
         ],
     ),
     ("f037.jpg", &[]),
+    // Lines whose reading depends on the box's exact extent: a space after a
+    // colon or comma, punctuation beside digits. An int8 detector whose map
+    // moved a box edge read `Total:$18.40` here (issue 16); the goldens run
+    // with whichever detector the default selects on this CPU.
+    (
+        "f008.jpg",
+        &[
+            ("Total: $18.40", [118.0, 31.0]),
+            ("Fresh Coffee", [159.0, 114.0]),
+        ],
+    ),
+    (
+        "f032.jpg",
+        &[
+            ("SN 88213-KX", [338.0, 67.0]),
+            ("Platform 3", [289.0, 111.0]),
+            ("Total: $18.40", [186.0, 178.0]),
+            ("Price 4.99", [222.0, 275.0]),
+        ],
+    ),
+    (
+        "f007.jpg",
+        &[
+            ("Mon-Fri 9-17", [144.0, 61.0]),
+            ("Exit 12B", [810.0, 151.0]),
+            ("Next stop: Central", [136.0, 205.0]),
+            ("Pharmacy", [523.0, 317.0]),
+        ],
+    ),
+    (
+        "f004.jpg",
+        &[
+            ("Made in Canada", [236.0, 217.0]),
+            ("Gate B17", [854.0, 321.0]),
+            ("Vol. 3, No. 2", [662.0, 415.0]),
+        ],
+    ),
 ];
 
 #[tokio::test]
@@ -435,28 +472,40 @@ fn a_frame_alone_and_concurrent_frames_read_the_same_from_a_model() {
     assert!(worst < 1e-4, "largest difference {worst}");
 }
 
-#[tokio::test]
-async fn the_int8_detector_runs_only_where_int8_models_are_on() {
-    use streamhost::config::Int8Models;
+/// The model file the `det` node of `pipeline` runs.
+fn det_model_file(server: &TestServer, pipeline: &str) -> String {
     use streamhost::pipeline::registry::NodeOp;
-    let cases = [
-        (Int8Models::On, "PP-OCRv6_det_small.int8.onnx"),
-        (Int8Models::Off, "PP-OCRv6_det_small.onnx"),
-    ];
-    for (setting, file) in cases {
+    let plan = server.state.registry.lookup(Some(pipeline)).unwrap();
+    let det = plan.nodes.iter().find(|n| n.id == "det").unwrap();
+    let NodeOp::Onnx(model) = &det.op else {
+        panic!("det is not an onnx node")
+    };
+    model
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+const FP32_DET: &str = "PP-OCRv6_det_small.onnx";
+const INT8_DET: &str = "PP-OCRv6_det_small.int8.onnx";
+
+#[tokio::test]
+async fn forced_int8_runs_the_int8_detector_and_off_the_fp32_one() {
+    use streamhost::config::Int8Models;
+    for (setting, file) in [(Int8Models::Force, INT8_DET), (Int8Models::Off, FP32_DET)] {
         let server = TestServer::start_with(&[("ocr", &shipped_pipeline("ocr"))], |c| {
             c.int8_models = setting
         })
         .await;
-        let plan = server.state.registry.lookup(Some("ocr")).unwrap();
-        let det = plan.nodes.iter().find(|n| n.id == "det").unwrap();
-        let NodeOp::Onnx(model) = &det.op else {
-            panic!("det is not an onnx node")
-        };
+        assert_eq!(det_model_file(&server, "ocr"), file, "{setting:?}");
+        let listing = server.get_json("/pipelines").await;
+        let int8 = &find_pipeline(&listing, "ocr")["int8"];
         assert_eq!(
-            model.path().file_name().and_then(|f| f.to_str()),
-            Some(file),
-            "{setting:?}"
+            int8["runs"],
+            setting == Int8Models::Force,
+            "{setting:?}: {int8}"
         );
         let mut client = server.connect("ocr").await;
         let reply = client.roundtrip(example_frame("frame.jpg")).await;
@@ -466,6 +515,97 @@ async fn the_int8_detector_runs_only_where_int8_models_are_on() {
             "{setting:?}: {reply}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_default_says_which_detector_runs_and_why() {
+    // `auto`: int8 only on a CPU with dot-product instructions, and there only
+    // if the gate found the answers unchanged on this CPU. Whichever it is,
+    // `/pipelines` says so, and the plan runs the model it says.
+    let server = TestServer::start(&[("ocr", &shipped_pipeline("ocr"))]).await;
+    let listing = server.get_json("/pipelines").await;
+    let int8 = &find_pipeline(&listing, "ocr")["int8"];
+    let runs = int8["runs"]
+        .as_bool()
+        .unwrap_or_else(|| panic!("{listing}"));
+    let reason = int8["reason"].as_str().unwrap();
+    let file = det_model_file(&server, "ocr");
+    assert_eq!(file, if runs { INT8_DET } else { FP32_DET }, "{int8}");
+    if !streamhost::cpu::has_int8_dot_product() {
+        assert!(!runs && reason.contains("dot-product"), "{int8}");
+    } else if runs {
+        assert!(reason.contains("same answers as fp32 on"), "{int8}");
+    } else {
+        assert!(reason.contains("held-out frame"), "{int8}");
+    }
+    // Frames without an int8 variant say nothing about int8.
+    let server = TestServer::start(&[("frame_info", &shipped_pipeline("frame_info"))]).await;
+    let listing = server.get_json("/pipelines").await;
+    assert!(
+        find_pipeline(&listing, "frame_info")["int8"].is_null(),
+        "{listing}"
+    );
+}
+
+#[tokio::test]
+async fn the_int8_gate_refuses_a_degraded_int8_model_and_fp32_serves() {
+    // `make models` writes the int8 detector with its first layer's weight
+    // scales raised by a quarter. `on` gates on any CPU, so this runs the gate
+    // here whatever the CPU has.
+    let degraded = shipped_pipeline("ocr")
+        .replace(INT8_DET, "test/PP-OCRv6_det_small.degraded.int8.onnx")
+        .replace(r#"id = "ocr""#, r#"id = "ocr_degraded""#);
+    assert!(
+        degraded.contains("degraded"),
+        "the ocr manifest no longer names {INT8_DET}"
+    );
+    let server = TestServer::start_with(&[("ocr_degraded", &degraded)], |c| {
+        c.int8_models = streamhost::config::Int8Models::On
+    })
+    .await;
+    let listing = server.get_json("/pipelines").await;
+    let entry = find_pipeline(&listing, "ocr_degraded");
+    assert_eq!(entry["status"], "ready", "{entry}");
+    let int8 = &entry["int8"];
+    assert_eq!(int8["runs"], false, "{int8}");
+    let reason = int8["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("held-out frame f")
+            && reason.contains("with fp32")
+            && reason.contains("with int8"),
+        "{reason}"
+    );
+    assert_eq!(det_model_file(&server, "ocr_degraded"), FP32_DET);
+    let logged = logs_where(
+        "int8 models",
+        &[
+            ("pipeline_id", "ocr_degraded".into()),
+            ("int8_models", false.into()),
+        ],
+    );
+    assert_eq!(logged.len(), 1, "the choice is logged once");
+    let mut client = server.connect("ocr_degraded").await;
+    let reply = client.roundtrip(example_frame("frame.jpg")).await;
+    assert_eq!(texts(&reply["result"]).len(), 3, "{reply}");
+}
+
+#[tokio::test]
+async fn without_held_out_frames_the_gate_refuses_int8() {
+    let empty = tempfile::tempdir().unwrap();
+    let frames = empty.path().to_path_buf();
+    let server = TestServer::start_with(&[("ocr", &shipped_pipeline("ocr"))], move |c| {
+        c.int8_models = streamhost::config::Int8Models::On;
+        c.int8_gate_frames = frames;
+    })
+    .await;
+    let listing = server.get_json("/pipelines").await;
+    let int8 = &find_pipeline(&listing, "ocr")["int8"];
+    assert_eq!(int8["runs"], false, "{int8}");
+    assert!(
+        int8["reason"].as_str().unwrap().contains("make models"),
+        "{int8}"
+    );
+    assert_eq!(det_model_file(&server, "ocr"), FP32_DET);
 }
 
 #[tokio::test]

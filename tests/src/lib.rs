@@ -115,6 +115,7 @@ impl TestServer {
             plugin_dir: plugin_dir(),
             model_dir: PathBuf::from(env!("STREAMHOST_TEST_MODEL_DIR")),
             ort_lib: PathBuf::from(env!("STREAMHOST_TEST_ORT_LIB")),
+            int8_gate_frames: PathBuf::from(env!("STREAMHOST_TEST_MODEL_DIR")).join("int8-gate"),
             ..Config::default()
         };
         tweak(&mut config);

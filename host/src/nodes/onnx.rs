@@ -92,24 +92,6 @@ impl Clone for OnnxError {
     }
 }
 
-/// Whether this CPU has the integer dot-product instructions ONNX Runtime's
-/// int8 kernels are fast and exact with (see `config::Int8Models`).
-pub fn cpu_has_int8_dot_product() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512vnni")
-            || std::arch::is_x86_feature_detected!("avxvnni")
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        std::arch::is_aarch64_feature_detected!("dotprod")
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        false
-    }
-}
-
 /// How sessions are sized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OnnxSizing {

@@ -9,6 +9,7 @@
 
 pub mod dag;
 pub mod exec;
+pub mod int8_gate;
 pub mod manifest;
 pub mod occupancy;
 pub mod registry;

@@ -8,7 +8,10 @@
 //! compiles and matches our WIT world (compiled once per file even if several
 //! nodes or pipelines use it); and each Wasm node is instantiated once with
 //! its config, so a config the node itself rejects fails at load, not on the
-//! first frame.
+//! first frame. A pipeline whose `onnx` nodes name an `int8_model` is planned
+//! twice where int8 may run, and the int8 plan serves only if the int8 gate
+//! ([`super::int8_gate`]) finds its answers unchanged; which runs, and why,
+//! is logged and shown in `/pipelines`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -18,6 +21,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::dag::{Dag, Edge, Source};
+use super::int8_gate::{self, GateSettings};
 use super::manifest::{Manifest, NodeManifest, FRAME_INPUT, MAX_MANIFEST_BYTES};
 use crate::nodes::argmax::ArgmaxConfig;
 use crate::nodes::jpeg_decode::JpegDecodeConfig;
@@ -116,6 +120,13 @@ pub struct NodeSummary {
     pub inputs: Vec<String>,
 }
 
+/// For a pipeline with int8 model variants: whether they run, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Int8Status {
+    pub runs: bool,
+    pub reason: String,
+}
+
 /// A listed pipeline, ready or not.
 pub struct Pipeline {
     pub id: String,
@@ -124,6 +135,8 @@ pub struct Pipeline {
     pub nodes: Vec<NodeSummary>,
     pub status: PipelineStatus,
     pub plan: Option<Arc<Plan>>,
+    /// `None` when no node names an `int8_model`.
+    pub int8: Option<Int8Status>,
 }
 
 /// The native node kinds and `wasm`.
@@ -143,8 +156,19 @@ pub struct LoadContext {
     pub model_dir: PathBuf,
     pub ort_lib: PathBuf,
     pub onnx: OnnxSizing,
-    /// An `onnx` node's `int8_model` runs instead of its `model`.
-    pub int8_models: bool,
+    /// Whether an `onnx` node's `int8_model` runs instead of its `model`.
+    pub int8: Int8Choice,
+}
+
+/// When int8 variants replace their models (`config::Int8Resolved`, with the gate's settings).
+#[derive(Debug, Clone)]
+pub enum Int8Choice {
+    /// Never, and why.
+    Never(&'static str),
+    /// Where the int8 gate finds the pipeline's answers unchanged.
+    Gated(Arc<GateSettings>),
+    /// Always, unchecked.
+    Forced,
 }
 
 pub struct PipelineRegistry {
@@ -164,7 +188,11 @@ pub enum LookupError {
 
 impl PipelineRegistry {
     /// Loads every `*.toml` in `dir` (sorted by name; a later duplicate id fails).
-    pub fn load_dir(dir: &Path, ctx: &LoadContext, engine: &WasmEngine) -> std::io::Result<Self> {
+    pub fn load_dir(
+        dir: &Path,
+        ctx: &LoadContext,
+        engine: &Arc<WasmEngine>,
+    ) -> std::io::Result<Self> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))
@@ -175,6 +203,7 @@ impl PipelineRegistry {
             engine,
             compiled: HashMap::new(),
             models: HashMap::new(),
+            int8: false,
         };
         let mut pipelines = BTreeMap::new();
         for file in files {
@@ -186,6 +215,9 @@ impl PipelineRegistry {
                 ));
                 pipeline.plan = None;
                 pipeline.id = format!("{first}@{}", file.display());
+            }
+            if let Some(int8) = &pipeline.int8 {
+                tracing::info!(pipeline_id = %pipeline.id, int8_models = int8.runs, reason = %int8.reason, "int8 models");
             }
             match &pipeline.status {
                 PipelineStatus::Ready => {
@@ -245,9 +277,11 @@ fn truncate(s: &str, max: usize) -> String {
 
 struct Loader<'a> {
     ctx: &'a LoadContext,
-    engine: &'a WasmEngine,
+    engine: &'a Arc<WasmEngine>,
     compiled: HashMap<PathBuf, Result<Arc<NodeComponent>, String>>,
     models: HashMap<PathBuf, Result<Arc<OnnxModel>, String>>,
+    /// Whether the plan being made loads `int8_model`s instead of models.
+    int8: bool,
 }
 
 /// Parses a node's TOML config table into its typed config.
@@ -272,6 +306,7 @@ impl Loader<'_> {
             nodes: Vec::new(),
             status: PipelineStatus::Failed(reason),
             plan: None,
+            int8: None,
         };
         let text = match read_capped(file) {
             Ok(t) => t,
@@ -295,9 +330,9 @@ impl Loader<'_> {
                 },
             })
             .collect();
-        let (status, plan) = match self.plan(&manifest) {
-            Ok(plan) => (PipelineStatus::Ready, Some(Arc::new(plan))),
-            Err(reason) => (PipelineStatus::Failed(reason), None),
+        let (status, plan, int8) = match self.plan_choosing_models(&manifest, &text) {
+            Ok((plan, int8)) => (PipelineStatus::Ready, Some(plan), int8),
+            Err(reason) => (PipelineStatus::Failed(reason), None, None),
         };
         Pipeline {
             id: manifest.id,
@@ -306,7 +341,56 @@ impl Loader<'_> {
             nodes,
             status,
             plan,
+            int8,
         }
+    }
+
+    /// Plans `m` with its fp32 models, or with its int8 variants where
+    /// `ctx.int8` lets them run (through the gate unless forced).
+    fn plan_choosing_models(
+        &mut self,
+        m: &Manifest,
+        text: &str,
+    ) -> Result<(Arc<Plan>, Option<Int8Status>), String> {
+        let has_variants = m
+            .nodes
+            .iter()
+            .any(|n| n.kind == "onnx" && n.config.contains_key("int8_model"));
+        let status = |runs: bool, reason: String| Some(Int8Status { runs, reason });
+        let ctx = self.ctx;
+        let fp32 = |this: &mut Self| this.plan_with(m, false).map(Arc::new);
+        match (&ctx.int8, has_variants) {
+            (_, false) => Ok((fp32(self)?, None)),
+            (Int8Choice::Never(why), true) => Ok((fp32(self)?, status(false, why.to_string()))),
+            (Int8Choice::Forced, true) => {
+                let plan = self.plan_with(m, true).map(Arc::new)?;
+                Ok((
+                    plan,
+                    status(true, "STREAMHOST_INT8_MODELS=force: unchecked".into()),
+                ))
+            }
+            (Int8Choice::Gated(gate), true) => {
+                let reference = fp32(self)?;
+                let candidate = match self.plan_with(m, true) {
+                    Ok(plan) => Arc::new(plan),
+                    Err(e) => {
+                        let why = format!("the int8 plan does not load: {e}");
+                        return Ok((reference, status(false, why)));
+                    }
+                };
+                tracing::info!(pipeline_id = %m.id, frames = %gate.frames_dir.display(), "int8 gate: comparing the int8 and fp32 plans (cached after the first start)");
+                match int8_gate::judge(gate, self.engine, text, &reference, &candidate) {
+                    Ok(v) if v.exact => Ok((candidate, status(true, v.reason))),
+                    Ok(v) => Ok((reference, status(false, v.reason))),
+                    Err(e) => Ok((reference, status(false, e.to_string()))),
+                }
+            }
+        }
+    }
+
+    fn plan_with(&mut self, m: &Manifest, int8: bool) -> Result<Plan, String> {
+        self.int8 = int8;
+        self.plan(m)
     }
 
     fn plan(&mut self, m: &Manifest) -> Result<Plan, String> {
@@ -433,7 +517,7 @@ impl Loader<'_> {
                 }
                 let cfg: OnnxConfig = typed_config(&n.config)?;
                 let file = match cfg.int8_model {
-                    Some(int8) if self.ctx.int8_models => int8,
+                    Some(int8) if self.int8 => int8,
                     _ => cfg.model,
                 };
                 Ok(NodeOp::Onnx(self.model(&self.ctx.model_dir.join(file))?))
