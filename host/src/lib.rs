@@ -7,7 +7,8 @@
 //! session, [`frame`] validates, [`backpressure`] and [`session`] admit or
 //! drop and count, [`pipeline`] runs the DAG through [`nodes`] (native) and
 //! [`wasm`] (sandboxed) nodes, and [`wire`] shapes every reply. [`config`]
-//! declares every limit; [`tenants`] says who may connect and with what quotas.
+//! declares every limit; [`tenants`] says who may connect and with what quotas,
+//! [`origin`] which browser pages may.
 
 pub mod backpressure;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod fuzz_entry;
 pub mod logging;
 pub mod metrics;
 pub mod nodes;
+pub mod origin;
 pub mod pipeline;
 pub mod server;
 pub mod session;

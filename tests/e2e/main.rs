@@ -3,7 +3,8 @@
 //! Cargo.toml); modules follow the seed's test-first sequence: connect,
 //! session lifecycle, receiving frames, validation, pipeline integration,
 //! backpressure drop, slow-down, the error contract, logging and metrics,
-//! plus the sandbox, manifests and shutdown.
+//! plus the sandbox, manifests and shutdown, and the browser side (`web`: the
+//! Origin check).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod backpressure;
@@ -20,3 +21,4 @@ mod pipelines;
 mod sandbox;
 mod shutdown;
 mod tenancy;
+mod web;
