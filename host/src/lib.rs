@@ -8,7 +8,7 @@
 //! drop and count, [`pipeline`] runs the DAG through [`nodes`] (native) and
 //! [`wasm`] (sandboxed) nodes, and [`wire`] shapes every reply. [`config`]
 //! declares every limit; [`tenants`] says who may connect and with what quotas,
-//! [`origin`] which browser pages may.
+//! [`origin`] which browser pages may; [`web`] serves the browser live view.
 
 pub mod backpressure;
 pub mod config;
@@ -24,6 +24,7 @@ pub mod session;
 pub mod tenants;
 pub mod value;
 pub mod wasm;
+pub mod web;
 pub mod wire;
 pub mod ws;
 

@@ -159,6 +159,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/pipelines", get(pipelines))
         .route("/ws/video/stream", get(ws::upgrade))
+        .merge(crate::web::routes())
         .with_state(state)
 }
 

@@ -1,11 +1,45 @@
-//! The browser side over plain HTTP (no browser): the Origin check on
-//! upgrades, and the plain GET a page uses to learn why an upgrade was refused.
+//! The live view over plain HTTP (no browser): the page and its assets with
+//! their security headers, the Origin check on upgrades, and the plain GET
+//! the page uses to learn why an upgrade was refused.
 
 use serde_json::{json, Value};
 use streamhost::tenants::token_digest_hex;
 use streamhost_tests::*;
 
 const TOKEN: &str = "sh_web_test_5be1c0";
+
+#[tokio::test]
+async fn the_page_and_its_assets_are_served_with_security_headers() {
+    let server = TestServer::start(&[("frame_info", &shipped_pipeline("frame_info"))]).await;
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/assets/app.js", "text/javascript"),
+        ("/assets/stream.js", "text/javascript"),
+        ("/assets/style.css", "text/css"),
+    ] {
+        let resp = http_request(server.addr, "GET", path, &[], None)
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 200, "{path}");
+        assert!(
+            resp.header("content-type").unwrap_or("").starts_with(kind),
+            "{path}: {:?}",
+            resp.header("content-type")
+        );
+        let csp = resp.header("content-security-policy").unwrap_or("");
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(resp.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(resp.header("x-frame-options"), Some("DENY"));
+        assert!(!resp.body.is_empty());
+    }
+    let page = server.get("/").await.1;
+    assert!(page.contains("<script type=\"module\" src=\"/assets/app.js\">"));
+    // Nothing is fetched from anywhere else.
+    assert!(!page.contains("//cdn") && !page.contains("https://"));
+    assert_eq!(server.get("/assets/nope.js").await.0, 404);
+    assert_eq!(server.get("/assets/../Cargo.toml").await.0, 404);
+}
 
 async fn origin_server() -> TestServer {
     TestServer::start_with(&[("frame_info", &shipped_pipeline("frame_info"))], |c| {
