@@ -235,6 +235,7 @@ async function start() {
   client.addEventListener("result", (e) => showResult(e.detail));
   client.addEventListener("state", (e) => {
     showState(e.detail.state, e.detail.detail);
+    if (e.detail.state === "streaming") clearError(); // a reconnect succeeded
     const live = ["connecting", "streaming", "reconnecting"].includes(e.detail.state);
     ui.start.disabled = live;
     ui.stop.disabled = !live;
