@@ -3,11 +3,12 @@
 //! Cargo.toml); modules follow the seed's test-first sequence: connect,
 //! session lifecycle, receiving frames, validation, pipeline integration,
 //! backpressure drop, slow-down, the error contract, logging and metrics,
-//! plus the sandbox, manifests and shutdown, and the browser side (`web`: the
-//! Origin check).
+//! plus the sandbox, manifests and shutdown, and the browser live view (HTTP
+//! checks in `web`, a real headless Chromium in `browser`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod backpressure;
+mod browser;
 mod clients;
 mod connect;
 mod errors;

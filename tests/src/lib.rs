@@ -24,6 +24,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub mod webdriver;
+
 /// Where the build script put the freshly built components.
 pub fn plugin_dir() -> PathBuf {
     PathBuf::from(env!("STREAMHOST_TEST_PLUGIN_DIR"))
