@@ -81,6 +81,8 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAMHOST_MAX_SESSION_FPS", default: "0", meaning: "Frames per second one session may send; faster frames are answered `dropped` with `reason: rate_limited`. 0 means no limit. A tenant's `max_fps` overrides it." },
     SettingDoc { env: "STREAMHOST_TENANTS_FILE", default: "", meaning: "Tenants file (TOML, see the operator's guide; also `--tenants`). Empty: single-tenant and open, for local use." },
     SettingDoc { env: "STREAMHOST_ALLOWED_ORIGINS", default: "", meaning: "Comma-separated origins (`https://kiosk.example:8443`) whose pages may open WebSockets, or `*` for any; a browser's upgrade from another origin is refused with HTTP 403 `forbidden`. Unset: loopback hosts (`localhost`, `127.0.0.0/8`, `[::1]`, any port). The server's own origin (the request's `Host`) is always allowed, and clients that send no `Origin` (non-browsers) are unaffected." },
+    SettingDoc { env: "STREAMHOST_TLS_CERT", default: "", meaning: "PEM certificate chain for HTTPS and WSS (also `--tls-cert`); set with `STREAMHOST_TLS_KEY`. Unset: plain HTTP and WS." },
+    SettingDoc { env: "STREAMHOST_TLS_KEY", default: "", meaning: "PEM private key of `STREAMHOST_TLS_CERT` (also `--tls-key`)." },
     SettingDoc { env: "STREAMHOST_SHUTDOWN_GRACE_SECS", default: "10", meaning: "On SIGTERM/Ctrl-C, how long sessions get to finish frames in flight before they are closed." },
     SettingDoc { env: "RUST_LOG", default: "info", meaning: "Log filter (tracing-subscriber EnvFilter syntax); logs are JSON lines on stdout." },
 ];
@@ -146,6 +148,9 @@ pub struct Config {
     /// Origins allowed to open WebSockets besides the server's own, lower-cased
     /// (`*` for any); empty: loopback hosts (see `crate::origin`).
     pub allowed_origins: Vec<String>,
+    /// PEM certificate chain and key for HTTPS/WSS; both or neither (see `crate::tls`).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub wasm_max_instances: usize,
     pub wasm_max_table_elements: usize,
     pub plugin_log_lines_per_sec: u32,
@@ -185,6 +190,8 @@ impl Default for Config {
             max_session_fps: 0.0,
             tenants_file: None,
             allowed_origins: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
             wasm_max_instances: 16,
             wasm_max_table_elements: 100_000,
             plugin_log_lines_per_sec: 20,
@@ -295,6 +302,12 @@ impl Config {
                 .map(PathBuf::from),
             allowed_origins: parse_origins(&s.text("STREAMHOST_ALLOWED_ORIGINS"))
                 .map_err(|_| s.out_of_range("STREAMHOST_ALLOWED_ORIGINS", "each entry must be `*` or an origin like `https://host:port` (scheme and host, no path)"))?,
+            tls_cert: Some(s.text("STREAMHOST_TLS_CERT"))
+                .filter(|f| !f.is_empty())
+                .map(PathBuf::from),
+            tls_key: Some(s.text("STREAMHOST_TLS_KEY"))
+                .filter(|f| !f.is_empty())
+                .map(PathBuf::from),
             wasm_max_instances: positive("STREAMHOST_WASM_MAX_INSTANCES", "instance count")?
                 as usize,
             wasm_max_table_elements: positive(

@@ -8,7 +8,8 @@
 //! drop and count, [`pipeline`] runs the DAG through [`nodes`] (native) and
 //! [`wasm`] (sandboxed) nodes, and [`wire`] shapes every reply. [`config`]
 //! declares every limit; [`tenants`] says who may connect and with what quotas,
-//! [`origin`] which browser pages may; [`web`] serves the browser live view.
+//! [`origin`] which browser pages may; [`web`] serves the browser live view,
+//! over HTTPS too with [`tls`].
 
 pub mod backpressure;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod pipeline;
 pub mod server;
 pub mod session;
 pub mod tenants;
+pub mod tls;
 pub mod value;
 pub mod wasm;
 pub mod web;

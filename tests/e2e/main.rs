@@ -4,7 +4,7 @@
 //! session lifecycle, receiving frames, validation, pipeline integration,
 //! backpressure drop, slow-down, the error contract, logging and metrics,
 //! plus the sandbox, manifests and shutdown, and the browser live view (HTTP
-//! checks in `web`, a real headless Chromium in `browser`).
+//! checks in `web`, HTTPS/WSS in `tls`, a real headless Chromium in `browser`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod backpressure;
@@ -22,4 +22,5 @@ mod pipelines;
 mod sandbox;
 mod shutdown;
 mod tenancy;
+mod tls;
 mod web;

@@ -107,6 +107,15 @@ impl TestServer {
         manifests: &[(&str, &str)],
         tweak: impl FnOnce(&mut Config),
     ) -> TestServer {
+        Self::start_on("127.0.0.1:0", manifests, tweak).await
+    }
+
+    /// Like [`start_with`](Self::start_with), listening on `bind` (`IP:0` for an ephemeral port).
+    pub async fn start_on(
+        bind: &str,
+        manifests: &[(&str, &str)],
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestServer {
         capture_logs();
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in manifests {
@@ -124,7 +133,7 @@ impl TestServer {
             .await
             .unwrap()
             .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(listener, state.clone(), async move {
@@ -294,6 +303,85 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.begin_shutdown();
     }
+}
+
+/// This machine's first IPv4 address that is not loopback (`hostname -I`), if any:
+/// where a phone or laptop on the LAN would reach the server.
+pub fn lan_ipv4() -> Option<String> {
+    let out = std::process::Command::new("hostname")
+        .arg("-I")
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|a| a.parse::<std::net::Ipv4Addr>().ok())
+        .find(|ip| !ip.is_loopback())
+        .map(|ip| ip.to_string())
+}
+
+/// A self-signed certificate and its key (PEM files in `dir`) for `localhost`
+/// and the given IP addresses, made with the `openssl` command the README
+/// shows for a LAN: `(cert, key)`.
+pub fn self_signed_cert(dir: &std::path::Path, ips: &[&str]) -> (PathBuf, PathBuf) {
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let mut san = "subjectAltName=DNS:localhost".to_string();
+    for ip in ips {
+        san.push_str(&format!(",IP:{ip}"));
+    }
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=streamhost test"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-addext", "extendedKeyUsage=serverAuth"])
+        .arg("-addext")
+        .arg(&san)
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run openssl: {e}"));
+    assert!(
+        out.status.success(),
+        "openssl req failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+/// A TLS connection to `addr` that trusts only `cert` (a PEM file), for `name`.
+pub async fn tls_connect(
+    addr: SocketAddr,
+    cert: &std::path::Path,
+    name: &str,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(cert).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await?;
+    connector
+        .connect(ServerName::try_from(name.to_string()).unwrap(), tcp)
+        .await
 }
 
 /// A response from [`http_request`]: status, header lines (names lower-cased) and body.
