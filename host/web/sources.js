@@ -15,7 +15,10 @@ export async function cameras() {
 /** Opens a camera on `video`; returns the stream (stop its tracks to release it). */
 export async function openCamera(video, deviceId) {
   if (!navigator.mediaDevices?.getUserMedia) {
-    throw new Error("This page has no camera access: browsers allow it only on https:// or on localhost");
+    throw new Error(
+      "This page has no camera access: browsers allow it only on https:// pages or on localhost. "
+      + "Pick a video file or a still image, or start the server with --tls-cert/--tls-key.",
+    );
   }
   const constraints = deviceId
     ? { deviceId: { exact: deviceId } }
