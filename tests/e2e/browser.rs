@@ -136,6 +136,31 @@ async fn save_screenshot(b: &Browser, name: &str) {
     eprintln!("screenshot: {}", path.display());
 }
 
+/// What every scenario works with: one browser, one server.
+struct Ctx {
+    b: Browser,
+    server: TestServer,
+    base: String,
+    drawn: Value,
+    still: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+/// The script that returns the lines read once every line of the clip is listed.
+fn lines_listed(drawn: &Value) -> String {
+    let expected: Vec<&str> = drawn["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
+    format!(
+        "const read = [...document.querySelectorAll('#lines .text')].map(e => e.textContent); \
+         return {} .every(t => read.includes(t)) ? read : null",
+        serde_json::to_string(&expected).unwrap()
+    )
+}
+
 #[tokio::test]
 async fn the_live_view_works_in_a_real_chromium() {
     let started = Instant::now();
@@ -144,15 +169,38 @@ async fn the_live_view_works_in_a_real_chromium() {
     let server = start_server(dir.path()).await;
     let base = format!("http://{}", server.addr);
     let b = Browser::start(&clip, 1200, 800).await;
+    let mut c = Ctx {
+        b,
+        server,
+        base,
+        drawn,
+        still,
+        dir,
+    };
+    // Each boxed: one async state machine holding every scenario overflows a debug build's stack.
+    Box::pin(refusals(&c)).await;
+    Box::pin(camera_to_ocr(&c)).await;
+    Box::pin(still_image(&c)).await;
+    Box::pin(slow_down(&c)).await;
+    Box::pin(foreign_origin(&c)).await;
+    Box::pin(lan(&c)).await;
+    Box::pin(reconnect(&mut c)).await;
+    eprintln!("browser test took {:?}", started.elapsed());
+}
 
+/// A wrong token shows `unauthorized`; with the right one an unknown pipeline shows `invalid_pipeline`.
+async fn refusals(c: &Ctx) {
+    let Ctx {
+        b, server, base, ..
+    } = c;
     // A wrong token: the page learns why the upgrade was refused and says so.
-    open(&b, &format!("{base}/")).await;
+    open(b, &format!("{base}/")).await;
     b.eval("sessionStorage.setItem('streamhost.token', 'not-the-token')")
         .await;
-    open(&b, &format!("{base}/?pipeline_id=frame_info&autostart=1")).await;
-    let shown = wait_error(&b, "unauthorized").await;
+    open(b, &format!("{base}/?pipeline_id=frame_info&autostart=1")).await;
+    let shown = wait_error(b, "unauthorized").await;
     assert!(shown.contains("unauthorized"), "{shown}");
-    save_screenshot(&b, "live-view-unauthorized.png").await;
+    save_screenshot(b, "live-view-unauthorized.png").await;
     assert_eq!(
         server.metric("stream_errors{code=\"unauthorized\"}").await,
         Some(1.0)
@@ -163,23 +211,23 @@ async fn the_live_view_works_in_a_real_chromium() {
         "sessionStorage.setItem('streamhost.token', '{TOKEN}')"
     ))
     .await;
-    open(&b, &format!("{base}/?pipeline_id=nope&autostart=1")).await;
-    let shown = wait_error(&b, "invalid_pipeline").await;
+    open(b, &format!("{base}/?pipeline_id=nope&autostart=1")).await;
+    let shown = wait_error(b, "invalid_pipeline").await;
     assert!(shown.contains("nope"), "{shown}");
+}
 
+/// The fake camera streamed to `ocr`: lines listed, overlay in place, counters equal to the metrics.
+async fn camera_to_ocr(c: &Ctx) {
+    let Ctx {
+        b,
+        server,
+        base,
+        drawn,
+        ..
+    } = c;
     // The camera to `ocr`: the clip's lines are listed and drawn where they are.
-    open(&b, &format!("{base}/?pipeline_id=ocr&autostart=1")).await;
-    let expected: Vec<String> = drawn["lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["text"].as_str().unwrap().to_string())
-        .collect();
-    let lines_listed = format!(
-        "const read = [...document.querySelectorAll('#lines .text')].map(e => e.textContent); \
-         return {} .every(t => read.includes(t)) ? read : null",
-        serde_json::to_string(&expected).unwrap()
-    );
+    open(b, &format!("{base}/?pipeline_id=ocr&autostart=1")).await;
+    let lines_listed = lines_listed(drawn);
     let read = b
         .wait_for("the clip's lines in the list", &lines_listed, WAIT)
         .await;
@@ -191,8 +239,8 @@ async fn the_live_view_works_in_a_real_chromium() {
     for line in drawn["lines"].as_array().unwrap() {
         let [x1, y1, x2, y2] = [0, 1, 2, 3].map(|i| line["box"][i].as_i64().unwrap());
         // The line's box is stroked along its edges: its left and right ends.
-        let left = painted(&b, [x1 - 12, y1, x1 + 12, y2]).await;
-        let right = painted(&b, [x2 - 12, y1, x2 + 12, y2]).await;
+        let left = painted(b, [x1 - 12, y1, x1 + 12, y2]).await;
+        let right = painted(b, [x2 - 12, y1, x2 + 12, y2]).await;
         assert!(
             left > 20 && right > 20,
             "{line}: left {left}, right {right}"
@@ -208,18 +256,18 @@ async fn the_live_view_works_in_a_real_chromium() {
         .unwrap();
     let height = drawn["height"].as_i64().unwrap();
     let width = drawn["width"].as_i64().unwrap();
-    assert_eq!(painted(&b, [0, lowest + 30, width, height]).await, 0);
-    save_screenshot(&b, "live-view.png").await;
+    assert_eq!(painted(b, [0, lowest + 30, width, height]).await, 0);
+    save_screenshot(b, "live-view.png").await;
 
     // The page's counters agree with the server's for that session.
-    stop(&b).await;
-    let sent = stat(&b, "st-sent").await;
-    let answered = stat(&b, "st-answered").await;
-    let processed = stat(&b, "st-processed").await;
-    let dropped = stat(&b, "st-dropped").await;
+    stop(b).await;
+    let sent = stat(b, "st-sent").await;
+    let answered = stat(b, "st-answered").await;
+    let processed = stat(b, "st-processed").await;
+    let dropped = stat(b, "st-dropped").await;
     assert!(processed >= 1.0);
     assert_eq!(sent, answered, "every frame sent was answered");
-    assert_eq!(answered, processed + dropped + stat(&b, "st-failed").await);
+    assert_eq!(answered, processed + dropped + stat(b, "st-failed").await);
     server
         .wait_metric(
             "stream_frames_processed{pipeline=\"ocr\",tenant=\"web\"}",
@@ -232,12 +280,22 @@ async fn the_live_view_works_in_a_real_chromium() {
             dropped,
         )
         .await;
+}
 
+/// A still image is sent once and read.
+async fn still_image(c: &Ctx) {
+    let Ctx {
+        b,
+        base,
+        drawn,
+        still,
+        ..
+    } = c;
     // A still image the user picks is sent once, and read the same.
-    open(&b, &format!("{base}/?pipeline_id=ocr&source=image")).await;
+    open(b, &format!("{base}/?pipeline_id=ocr&source=image")).await;
     b.type_into("#file", &still.display().to_string()).await;
     b.click("#start").await;
-    b.wait_for("the still's lines in the list", &lines_listed, WAIT)
+    b.wait_for("the still's lines in the list", &lines_listed(drawn), WAIT)
         .await;
     b.wait_for(
         "the still's session to end",
@@ -245,13 +303,19 @@ async fn the_live_view_works_in_a_real_chromium() {
         WAIT,
     )
     .await;
-    assert_eq!(stat(&b, "st-sent").await, 1.0);
-    assert_eq!(stat(&b, "st-processed").await, 1.0);
+    assert_eq!(stat(b, "st-sent").await, 1.0);
+    assert_eq!(stat(b, "st-processed").await, 1.0);
+}
 
+/// A pipeline slower than the rate asked for: `slow_down`, and the page sends less.
+async fn slow_down(c: &Ctx) {
+    let Ctx {
+        b, server, base, ..
+    } = c;
     // A pipeline far slower than the 20 fps asked for: frames drop, the server
     // warns, and the page halves its rate.
     open(
-        &b,
+        b,
         &format!("{base}/?pipeline_id=slow&autostart=1&fps=20&inflight=4&size=320"),
     )
     .await;
@@ -261,28 +325,32 @@ async fn the_live_view_works_in_a_real_chromium() {
         WAIT,
     )
     .await;
-    let rate = stat(&b, "st-rate").await;
+    let rate = stat(b, "st-rate").await;
     assert!(rate <= 10.0, "send rate after slow_down: {rate}");
-    let before = stat(&b, "st-sent").await;
+    let before = stat(b, "st-sent").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let sent_in_3s = stat(&b, "st-sent").await - before;
+    let sent_in_3s = stat(b, "st-sent").await - before;
     assert!(
         sent_in_3s <= 40.0,
         "{sent_in_3s} frames in 3 s after slow_down (20 fps would be 60)"
     );
-    save_screenshot(&b, "live-view-slow-down.png").await;
-    stop(&b).await;
-    let slowdowns = stat(&b, "st-slowdowns").await;
+    save_screenshot(b, "live-view-slow-down.png").await;
+    stop(b).await;
+    let slowdowns = stat(b, "st-slowdowns").await;
     server
         .wait_metric("stream_slowdown_signals{pipeline=\"slow\"}", slowdowns)
         .await;
     server
         .wait_metric(
             "stream_frames_dropped{pipeline=\"slow\",reason=\"busy\",tenant=\"web\"}",
-            stat(&b, "st-dropped").await,
+            stat(b, "st-dropped").await,
         )
         .await;
+}
 
+/// A page from another origin cannot open a session.
+async fn foreign_origin(c: &Ctx) {
+    let Ctx { b, server, .. } = c;
     // A page from another origin (localhost is not 127.0.0.1, and the list
     // replaces the loopback default) cannot open a session.
     b.goto(&format!("http://localhost:{}/health", server.addr.port()))
@@ -301,16 +369,76 @@ async fn the_live_view_works_in_a_real_chromium() {
         server.metric("stream_errors{code=\"forbidden\"}").await,
         Some(1.0)
     );
+}
 
+/// The LAN case: no camera over plain HTTP, the camera over HTTPS and WSS.
+async fn lan(c: &Ctx) {
+    let Ctx { b, dir, .. } = c;
+    // Away from loopback the camera needs a secure context: over plain HTTP the
+    // page says so; over HTTPS (a self-signed certificate, as the README shows
+    // for a LAN) the camera streams, and the WebSocket is WSS.
+    match lan_ipv4() {
+        Some(ip) => {
+            let plain = TestServer::start_on(
+                &format!("{ip}:0"),
+                &[("frame_info", &shipped_pipeline("frame_info"))],
+                |_| {},
+            )
+            .await;
+            open(
+                b,
+                &format!("http://{}/?pipeline_id=frame_info&autostart=1", plain.addr),
+            )
+            .await;
+            let shown = wait_error(b, "source_unavailable").await;
+            assert!(shown.contains("https://"), "{shown}");
+            save_screenshot(b, "live-view-lan-http.png").await;
+            plain.stop().await;
+            let (cert, key) = self_signed_cert(dir.path(), &[ip.as_str()]);
+            let secure = TestServer::start_on(
+                &format!("{ip}:0"),
+                &[("frame_info", &shipped_pipeline("frame_info"))],
+                |c| {
+                    c.tls_cert = Some(cert);
+                    c.tls_key = Some(key);
+                },
+            )
+            .await;
+            open(
+                b,
+                &format!(
+                    "https://{}/?pipeline_id=frame_info&autostart=1",
+                    secure.addr
+                ),
+            )
+            .await;
+            b.wait_for(
+                "frames answered over WSS",
+                "return Number(document.getElementById('st-processed').dataset.value) >= 1",
+                WAIT,
+            )
+            .await;
+            assert_eq!(b.eval("return window.isSecureContext").await, true);
+            stop(b).await;
+            secure.stop().await;
+        }
+        None => eprintln!("no non-loopback IPv4 address: the LAN HTTPS scenario did not run"),
+    }
+}
+
+/// A server shutdown (1001): the page reconnects.
+async fn reconnect(c: &mut Ctx) {
+    let Ctx {
+        b, server, base, ..
+    } = c;
     // The server going away (1001) is worth another try: the page reconnects.
-    open(&b, &format!("{base}/?pipeline_id=frame_info&autostart=1")).await;
+    open(b, &format!("{base}/?pipeline_id=frame_info&autostart=1")).await;
     b.wait_for(
         "frames answered",
         "return Number(document.getElementById('st-processed').dataset.value) >= 1",
         WAIT,
     )
     .await;
-    let mut server = server;
     server.begin_shutdown();
     b.wait_for(
         "a reconnect after the shutdown",
@@ -324,5 +452,4 @@ async fn the_live_view_works_in_a_real_chromium() {
             .await
             == true
     );
-    eprintln!("browser test took {:?}", started.elapsed());
 }

@@ -86,6 +86,8 @@ impl Browser {
             "--no-first-run".into(),
             "--hide-scrollbars".into(),
             "--use-fake-ui-for-media-stream".into(),
+            // The HTTPS scenarios use a self-signed certificate, as a LAN set-up would.
+            "--ignore-certificate-errors".into(),
             "--use-fake-device-for-media-stream".into(),
             format!("--use-file-for-fake-video-capture={}", camera.display()),
             format!("--window-size={width},{height}"),
