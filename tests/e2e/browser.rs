@@ -63,6 +63,8 @@ async fn start_server(dir: &std::path::Path) -> TestServer {
             ("frame_info", &shipped_pipeline("frame_info")),
             // About 0.2 s a frame: far slower than the 20 fps the page is told to send.
             ("slow", &slow_pipeline("slow", 100_000_000)),
+            // Fails its load check: the picker must show it, disabled, with the reason.
+            ("broken", &wasm_pipeline("broken", "no_such_node.wasm", "")),
         ],
         |c| {
             c.tenants_file = Some(tenants);
@@ -193,8 +195,33 @@ async fn refusals(c: &Ctx) {
     let Ctx {
         b, server, base, ..
     } = c;
-    // A wrong token: the page learns why the upgrade was refused and says so.
+    // The picker is filled from GET /pipelines; a failed pipeline is shown with its reason.
     open(b, &format!("{base}/")).await;
+    let listed = b
+        .eval(
+            "return [...document.querySelectorAll('#pipeline option')] \
+             .map(o => [o.value, o.disabled, o.textContent])",
+        )
+        .await;
+    let listed = listed.as_array().unwrap();
+    for id in ["ocr", "frame_info", "slow"] {
+        assert!(
+            listed.iter().any(|o| o[0] == id && o[1] == false),
+            "{id} not offered: {listed:?}"
+        );
+    }
+    let broken = listed.iter().find(|o| o[0] == "broken").unwrap();
+    assert_eq!(broken[1], true, "{broken}");
+    assert!(broken[2].as_str().unwrap().contains("failed"), "{broken}");
+    let note = b
+        .eval("const n = document.getElementById('pipeline-note'); return n.hidden ? '' : n.textContent")
+        .await;
+    assert!(
+        note.as_str().unwrap().contains("no_such_node.wasm"),
+        "{note}"
+    );
+
+    // A wrong token: the page learns why the upgrade was refused and says so.
     b.eval("sessionStorage.setItem('streamhost.token', 'not-the-token')")
         .await;
     open(b, &format!("{base}/?pipeline_id=frame_info&autostart=1")).await;
