@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use streamhost::tenants::token_digest_hex;
-use streamhost_tests::webdriver::Browser;
+use streamhost_tests::webdriver::{self, Browser};
 use streamhost_tests::*;
 
 const TOKEN: &str = "sh_browser_test_7d2f41";
@@ -183,6 +183,7 @@ async fn the_live_view_works_in_a_real_chromium() {
     Box::pin(refusals(&c)).await;
     Box::pin(camera_to_ocr(&c)).await;
     Box::pin(still_image(&c)).await;
+    Box::pin(video_file(&c)).await;
     Box::pin(slow_down(&c)).await;
     Box::pin(foreign_origin(&c)).await;
     Box::pin(lan(&c)).await;
@@ -332,6 +333,56 @@ async fn still_image(c: &Ctx) {
     .await;
     assert_eq!(stat(b, "st-sent").await, 1.0);
     assert_eq!(stat(b, "st-processed").await, 1.0);
+}
+
+/// A video file the user picks is played and sampled. The file is the fake
+/// camera recorded by this same browser (MediaRecorder, WebM/VP8): a clip
+/// Chromium can play that the test needs no encoder to make.
+async fn video_file(c: &Ctx) {
+    let Ctx {
+        b,
+        base,
+        drawn,
+        dir,
+        ..
+    } = c;
+    open(b, &format!("{base}/")).await;
+    let recorded = b
+        .eval_async(
+            "const done = arguments[arguments.length - 1];
+             (async () => {
+               const stream = await navigator.mediaDevices.getUserMedia({ video: true });
+               const rec = new MediaRecorder(stream, { mimeType: 'video/webm;codecs=vp8' });
+               const chunks = [];
+               rec.ondataavailable = (e) => chunks.push(e.data);
+               rec.onstop = async () => {
+                 stream.getTracks().forEach((t) => t.stop());
+                 const bytes = new Uint8Array(await new Blob(chunks).arrayBuffer());
+                 let s = '';
+                 for (let i = 0; i < bytes.length; i += 0x8000) {
+                   s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+                 }
+                 done(btoa(s));
+               };
+               rec.start();
+               setTimeout(() => rec.stop(), 3000);
+             })().catch((e) => done('error: ' + e));",
+        )
+        .await;
+    let recorded = recorded.as_str().unwrap();
+    assert!(!recorded.starts_with("error"), "{recorded}");
+    let clip = dir.path().join("recorded.webm");
+    std::fs::write(&clip, webdriver::base64_decode(recorded)).unwrap();
+    open(b, &format!("{base}/?pipeline_id=ocr&source=video")).await;
+    b.type_into("#file", &clip.display().to_string()).await;
+    b.click("#start").await;
+    b.wait_for("the video's lines in the list", &lines_listed(drawn), WAIT)
+        .await;
+    let playing = b
+        .eval("const v = document.getElementById('video'); return !v.hidden && v.currentTime > 0")
+        .await;
+    assert_eq!(playing, true);
+    stop(b).await;
 }
 
 /// A pipeline slower than the rate asked for: `slow_down`, and the page sends less.

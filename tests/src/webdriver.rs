@@ -226,7 +226,8 @@ impl Browser {
     }
 }
 
-fn base64_decode(text: &str) -> Vec<u8> {
+/// Standard base64 (what WebDriver screenshots and `btoa` produce) to bytes.
+pub fn base64_decode(text: &str) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0u32);
