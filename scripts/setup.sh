@@ -36,3 +36,5 @@ need_apt "test -f $fonts/dejavu/DejaVuSans-Bold.ttf -a -f $fonts/dejavu/DejaVuSa
     fonts-dejavu-core fonts-dejavu-extra
 need_apt "test -f $fonts/liberation/LiberationSans-Regular.ttf -a -f $fonts/liberation/LiberationSansNarrow-Bold.ttf" \
     fonts-liberation
+# The browser end-to-end test (tests/e2e/browser.rs) drives headless Chromium through chromedriver.
+need_apt 'command -v chromium && command -v chromedriver' chromium chromium-driver

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """End-to-end demo of a running streamhost server: checks the shape of every reply.
 
-    pip install -r examples/python/requirements.txt
-    cargo run -p streamhost &          # or however the server is started; listens on :8000
-    python3 examples/python/demo.py [--host 127.0.0.1:8000] [--pipeline frame_info]
+    make run &                         # builds and serves on 127.0.0.1:8000, then in another shell:
+    make demo                          # a venv in examples/python/.venv, then this script
+    # or by hand: python3 -m venv .venv && .venv/bin/pip install -r examples/python/requirements.txt
+    #             .venv/bin/python examples/python/demo.py [--host 127.0.0.1:8000] [--pipeline frame_info]
 
 Each section prints PASS or FAIL with what it saw; the exit status is 1 if any section failed.
 Sections (numbered as in the original demo; there is no section 3):

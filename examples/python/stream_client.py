@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Minimal streamhost client: sends one JPEG frame over the WebSocket and prints the reply.
 
-    pip install -r examples/python/requirements.txt
-    python3 examples/python/stream_client.py                      # examples/frames/frame.jpg
-    python3 examples/python/stream_client.py photo.jpg --pipeline yolo_ocr
+    python3 -m venv .venv && .venv/bin/pip install -r examples/python/requirements.txt
+    .venv/bin/python examples/python/stream_client.py                  # examples/frames/frame.jpg
+    .venv/bin/python examples/python/stream_client.py photo.jpg --pipeline yolo_ocr
 
-Exits 1 if the server answers with a fatal error (a JSON "error" without a "frame_index").
+Exits 1 if the server answers with an error that ends the session, recognised by its code:
+every code but "pipeline_failure" and "internal_error" (which answer one frame and leave the
+session open) closes it, including a decode-level "invalid_frame", which carries the frame's
+"frame_index" and closes with 1007. Exits 0 for a result, a dropped frame or a per-frame error.
 For streaming many frames with rate control and latency statistics, use the Rust client
 (`cargo run -p stream-client -- --help`).
 """
@@ -18,6 +21,9 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from websockets.asyncio.client import connect
+
+# Errors that answer one frame; every other error code ends the session (README, the contract).
+PER_FRAME_ERRORS = {"pipeline_failure", "internal_error"}
 
 DEFAULT_FRAME = Path(__file__).resolve().parent.parent / "frames" / "frame.jpg"
 
@@ -37,7 +43,7 @@ async def main(args: argparse.Namespace) -> int:
         reply = json.loads(msg)
     except ValueError:
         return 0
-    if isinstance(reply, dict) and "error" in reply and "frame_index" not in reply:
+    if isinstance(reply, dict) and "error" in reply and reply["error"] not in PER_FRAME_ERRORS:
         return 1
     return 0
 

@@ -83,6 +83,9 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAMHOST_MAX_FRAMES_IN_FLIGHT", default: "0", meaning: "Frames executing at once across all sessions (the admission limit); sessions wait their turn in arrival order. 0 means one per available core." },
     SettingDoc { env: "STREAMHOST_MAX_SESSION_FPS", default: "0", meaning: "Frames per second one session may send; faster frames are answered `dropped` with `reason: rate_limited`. 0 means no limit. A tenant's `max_fps` overrides it." },
     SettingDoc { env: "STREAMHOST_TENANTS_FILE", default: "", meaning: "Tenants file (TOML, see the operator's guide; also `--tenants`). Empty: single-tenant and open, for local use." },
+    SettingDoc { env: "STREAMHOST_ALLOWED_ORIGINS", default: "", meaning: "Comma-separated origins (`https://kiosk.example:8443`) whose pages may open WebSockets, or `*` for any; a browser's upgrade from another origin is refused with HTTP 403 `forbidden`. Unset: loopback hosts (`localhost`, `127.0.0.0/8`, `[::1]`, any port). The server's own origin (the request's `Host`) is always allowed, and clients that send no `Origin` (non-browsers) are unaffected." },
+    SettingDoc { env: "STREAMHOST_TLS_CERT", default: "", meaning: "PEM certificate chain for HTTPS and WSS (also `--tls-cert`); set with `STREAMHOST_TLS_KEY`. Unset: plain HTTP and WS." },
+    SettingDoc { env: "STREAMHOST_TLS_KEY", default: "", meaning: "PEM private key of `STREAMHOST_TLS_CERT` (also `--tls-key`)." },
     SettingDoc { env: "STREAMHOST_SHUTDOWN_GRACE_SECS", default: "10", meaning: "On SIGTERM/Ctrl-C, how long sessions get to finish frames in flight before they are closed." },
     SettingDoc { env: "RUST_LOG", default: "info", meaning: "Log filter (tracing-subscriber EnvFilter syntax); logs are JSON lines on stdout." },
 ];
@@ -167,6 +170,12 @@ pub struct Config {
     pub max_frames_in_flight: usize,
     pub max_session_fps: f64,
     pub tenants_file: Option<PathBuf>,
+    /// Origins allowed to open WebSockets besides the server's own, lower-cased
+    /// (`*` for any); empty: loopback hosts (see `crate::origin`).
+    pub allowed_origins: Vec<String>,
+    /// PEM certificate chain and key for HTTPS/WSS; both or neither (see `crate::tls`).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub wasm_max_instances: usize,
     pub wasm_max_table_elements: usize,
     pub plugin_log_lines_per_sec: u32,
@@ -208,6 +217,9 @@ impl Default for Config {
             max_frames_in_flight: 0,
             max_session_fps: 0.0,
             tenants_file: None,
+            allowed_origins: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
             wasm_max_instances: 16,
             wasm_max_table_elements: 100_000,
             plugin_log_lines_per_sec: 20,
@@ -327,6 +339,14 @@ impl Config {
             tenants_file: Some(s.text("STREAMHOST_TENANTS_FILE"))
                 .filter(|f| !f.is_empty())
                 .map(PathBuf::from),
+            allowed_origins: parse_origins(&s.text("STREAMHOST_ALLOWED_ORIGINS"))
+                .map_err(|_| s.out_of_range("STREAMHOST_ALLOWED_ORIGINS", "each entry must be `*` or an origin like `https://host:port` (scheme and host, no path)"))?,
+            tls_cert: Some(s.text("STREAMHOST_TLS_CERT"))
+                .filter(|f| !f.is_empty())
+                .map(PathBuf::from),
+            tls_key: Some(s.text("STREAMHOST_TLS_KEY"))
+                .filter(|f| !f.is_empty())
+                .map(PathBuf::from),
             wasm_max_instances: positive("STREAMHOST_WASM_MAX_INSTANCES", "instance count")?
                 as usize,
             wasm_max_table_elements: positive(
@@ -421,6 +441,25 @@ fn resolve_cores(n: usize) -> usize {
             .map(|n| n.get())
             .unwrap_or(1)
     }
+}
+
+/// `STREAMHOST_ALLOWED_ORIGINS`: comma-separated `*` or `http(s)://host[:port]`
+/// (what browsers send in `Origin`: no path, no trailing slash), lower-cased.
+fn parse_origins(text: &str) -> Result<Vec<String>, ()> {
+    let mut out = Vec::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let entry = entry.to_ascii_lowercase();
+        let host = entry
+            .strip_prefix("http://")
+            .or_else(|| entry.strip_prefix("https://"));
+        match host {
+            _ if entry == "*" => {}
+            Some(h) if !h.is_empty() && !h.contains(['/', '?', '#', '@', ' ']) => {}
+            _ => return Err(()),
+        }
+        out.push(entry);
+    }
+    Ok(out)
 }
 
 fn mib(v: u64) -> usize {
@@ -630,6 +669,40 @@ mod tests {
         assert!((1..=4).contains(&auto), "{auto}");
         let three = with(&[("STREAMHOST_NODE_THREADS", "3")]).map(|c| c.node_threads_resolved());
         assert_eq!(three, Ok(3));
+    }
+
+    #[test]
+    fn allowed_origins_are_origins_or_a_star() {
+        assert_eq!(with(&[]).map(|c| c.allowed_origins), Ok(vec![]));
+        let c = with(&[(
+            "STREAMHOST_ALLOWED_ORIGINS",
+            " https://Kiosk.example:8443 , http://10.0.0.5:8000,*",
+        )]);
+        assert_eq!(
+            c.map(|c| c.allowed_origins),
+            Ok(vec![
+                "https://kiosk.example:8443".to_string(),
+                "http://10.0.0.5:8000".to_string(),
+                "*".to_string()
+            ])
+        );
+        for bad in [
+            "kiosk.example",
+            "https://kiosk.example/",
+            "ftp://x",
+            "https://",
+        ] {
+            assert!(
+                matches!(
+                    with(&[("STREAMHOST_ALLOWED_ORIGINS", bad)]),
+                    Err(ConfigError::OutOfRange {
+                        name: "STREAMHOST_ALLOWED_ORIGINS",
+                        ..
+                    })
+                ),
+                "{bad} accepted"
+            );
+        }
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! session, [`frame`] validates, [`backpressure`] and [`session`] admit or
 //! drop and count, [`pipeline`] runs the DAG through [`nodes`] (native) and
 //! [`wasm`] (sandboxed) nodes, and [`wire`] shapes every reply. [`config`]
-//! declares every limit; [`tenants`] says who may connect and with what quotas.
+//! declares every limit; [`tenants`] says who may connect and with what quotas,
+//! [`origin`] which browser pages may; [`web`] serves the browser live view,
+//! over HTTPS too with [`tls`].
 
 pub mod backpressure;
 pub mod config;
@@ -17,12 +19,15 @@ pub mod fuzz_entry;
 pub mod logging;
 pub mod metrics;
 pub mod nodes;
+pub mod origin;
 pub mod pipeline;
 pub mod server;
 pub mod session;
 pub mod tenants;
+pub mod tls;
 pub mod value;
 pub mod wasm;
+pub mod web;
 pub mod wire;
 pub mod ws;
 

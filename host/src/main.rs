@@ -38,6 +38,12 @@ enum Command {
         /// Tenants file (TOML); without one the server is open and single-tenant.
         #[arg(long, env = "STREAMHOST_TENANTS_FILE")]
         tenants: Option<PathBuf>,
+        /// PEM certificate chain: serve HTTPS and WSS (with --tls-key).
+        #[arg(long, env = "STREAMHOST_TLS_CERT")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key of --tls-cert.
+        #[arg(long, env = "STREAMHOST_TLS_KEY")]
+        tls_key: Option<PathBuf>,
     },
     /// Print every setting, its environment variable and default.
     Settings,
@@ -87,6 +93,8 @@ fn main() -> ExitCode {
             pipelines,
             plugins,
             tenants,
+            tls_cert,
+            tls_key,
         } => {
             logging::init();
             let mut config = match Config::from_env() {
@@ -107,6 +115,12 @@ fn main() -> ExitCode {
             }
             if let Some(t) = tenants.filter(|t| !t.as_os_str().is_empty()) {
                 config.tenants_file = Some(t);
+            }
+            if let Some(c) = tls_cert.filter(|c| !c.as_os_str().is_empty()) {
+                config.tls_cert = Some(c);
+            }
+            if let Some(k) = tls_key.filter(|k| !k.as_os_str().is_empty()) {
+                config.tls_key = Some(k);
             }
             match run(config) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -130,7 +144,9 @@ fn run(config: Config) -> anyhow::Result<()> {
         let state = AppState::build(config)?;
         let listener = tokio::net::TcpListener::bind(&listen).await?;
         tracing::info!(listen = %listener.local_addr()?, pipelines = state.registry.len(),
-            ready = state.registry.ready_count(), version = env!("CARGO_PKG_VERSION"), %int8_models, %cpu, "streamhost listening");
+            ready = state.registry.ready_count(), version = env!("CARGO_PKG_VERSION"), %int8_models, %cpu, tls = state.tls.is_some(), "streamhost listening");
+        let scheme = if state.tls.is_some() { "https" } else { "http" };
+        tracing::info!(url = %format!("{scheme}://{}/", listener.local_addr()?), "live view");
         if state.tenancy.is_open() {
             tracing::warn!("no tenants file: running single-tenant and open (no API token needed); set STREAMHOST_TENANTS_FILE for multi-tenant use");
         } else {

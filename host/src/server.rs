@@ -11,7 +11,8 @@
 //! header-read timeout: hyper's HTTP/1 builder with a tokio timer closes a
 //! connection that has not sent its headers in time (also between keep-alive
 //! requests), and a semaphore caps TCP connections before any byte is read,
-//! so slow or idle clients cannot hold sockets without bound.
+//! so slow or idle clients cannot hold sockets without bound. With TLS
+//! configured, each connection's handshake runs first, in its own task.
 //! [`serve_connection`] serves one connection over any byte stream, which is
 //! also how the fuzzer drives the real handler in memory.
 
@@ -39,6 +40,7 @@ use crate::pipeline::occupancy::Occupancy;
 use crate::pipeline::registry::{Int8Choice, LoadContext, Plan};
 use crate::pipeline::{PipelineRegistry, PipelineStatus};
 use crate::tenants::{Tenancy, TenantsError};
+use crate::tls::TlsError;
 use crate::wasm::{InstanceLimits, SandboxLimits, WasmEngine};
 use crate::wire::Refusal;
 use crate::ws;
@@ -61,6 +63,8 @@ pub struct AppState {
     /// Frames executing now (at most the admission limit), which decides how
     /// many threads a frame's nodes may use.
     pub occupancy: Occupancy,
+    /// Set when the server speaks HTTPS/WSS (`--tls-cert`, `--tls-key`).
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub shutdown: watch::Receiver<bool>,
     shutdown_tx: Arc<watch::Sender<bool>>,
 }
@@ -75,12 +79,16 @@ pub enum StartError {
     Metrics(#[from] prometheus::Error),
     #[error(transparent)]
     Tenants(#[from] TenantsError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 impl AppState {
     /// Starts the engine and loads every pipeline; a pipeline that fails its
     /// checks is listed as failed, not fatal.
     pub fn build(config: Config) -> Result<Self, StartError> {
+        // First: a bad certificate should not wait for every component to compile.
+        let tls = crate::tls::acceptor(config.tls_cert.as_deref(), config.tls_key.as_deref())?;
         let engine = WasmEngine::new(SandboxLimits {
             call_timeout: config.wasm_call_timeout,
             memory_bytes: config.wasm_memory_bytes,
@@ -131,6 +139,7 @@ impl AppState {
             connections: Arc::new(Semaphore::new(config.max_connections)),
             admission: Arc::new(Semaphore::new(config.max_frames_in_flight_resolved())),
             occupancy: Occupancy::default(),
+            tls,
             config: Arc::new(config),
             registry: Arc::new(registry),
             engine,
@@ -176,6 +185,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/pipelines", get(pipelines))
         .route("/ws/video/stream", get(ws::upgrade))
+        .merge(crate::web::routes())
         .with_state(state)
 }
 
@@ -218,7 +228,18 @@ pub async fn serve(
         let app = app.clone().layer(axum::Extension(slot.clone()));
         let state = state.clone();
         tokio::spawn(async move {
-            serve_io(stream, app, &state).await;
+            match state.tls.clone() {
+                None => serve_io(stream, app, &state).await,
+                Some(tls) => {
+                    // The handshake gets the header-read timeout (see `crate::tls`).
+                    let handshake = tls.accept(stream);
+                    match tokio::time::timeout(state.config.header_read_timeout, handshake).await {
+                        Ok(Ok(stream)) => serve_io(stream, app, &state).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                }
+            }
             drop(slot);
         });
     }

@@ -164,6 +164,8 @@ pub enum Refusal {
     ServerFull,
     /// The tenant's `max_sessions` sessions are open.
     TenantFull,
+    /// A browser page from an origin `STREAMHOST_ALLOWED_ORIGINS` does not allow.
+    ForeignOrigin,
 }
 
 impl Refusal {
@@ -172,6 +174,7 @@ impl Refusal {
             Refusal::Unauthorized => 401,
             Refusal::ServerFull => 503,
             Refusal::TenantFull => 429,
+            Refusal::ForeignOrigin => 403,
         }
     }
 
@@ -179,6 +182,7 @@ impl Refusal {
         match self {
             Refusal::Unauthorized => ErrorCode::Unauthorized,
             Refusal::ServerFull | Refusal::TenantFull => ErrorCode::TooManySessions,
+            Refusal::ForeignOrigin => ErrorCode::Forbidden,
         }
     }
 }
@@ -367,6 +371,7 @@ mod tests {
             Refusal::Unauthorized,
             Refusal::ServerFull,
             Refusal::TenantFull,
+            Refusal::ForeignOrigin,
         ]
         .iter()
         .map(|r| (r.http_status(), r.code().as_str()))
@@ -376,7 +381,8 @@ mod tests {
             [
                 (401, "unauthorized"),
                 (503, "too_many_sessions"),
-                (429, "too_many_sessions")
+                (429, "too_many_sessions"),
+                (403, "forbidden")
             ]
         );
     }

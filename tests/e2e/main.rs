@@ -3,10 +3,12 @@
 //! Cargo.toml); modules follow the seed's test-first sequence: connect,
 //! session lifecycle, receiving frames, validation, pipeline integration,
 //! backpressure drop, slow-down, the error contract, logging and metrics,
-//! plus the sandbox, manifests and shutdown.
+//! plus the sandbox, manifests and shutdown, and the browser live view (HTTP
+//! checks in `web`, HTTPS/WSS in `tls`, a real headless Chromium in `browser`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod backpressure;
+mod browser;
 mod clients;
 mod connect;
 mod errors;
@@ -20,3 +22,5 @@ mod pipelines;
 mod sandbox;
 mod shutdown;
 mod tenancy;
+mod tls;
+mod web;

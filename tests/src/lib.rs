@@ -24,6 +24,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub mod webdriver;
+
 /// Where the build script put the freshly built components.
 pub fn plugin_dir() -> PathBuf {
     PathBuf::from(env!("STREAMHOST_TEST_PLUGIN_DIR"))
@@ -105,6 +107,15 @@ impl TestServer {
         manifests: &[(&str, &str)],
         tweak: impl FnOnce(&mut Config),
     ) -> TestServer {
+        Self::start_on("127.0.0.1:0", manifests, tweak).await
+    }
+
+    /// Like [`start_with`](Self::start_with), listening on `bind` (`IP:0` for an ephemeral port).
+    pub async fn start_on(
+        bind: &str,
+        manifests: &[(&str, &str)],
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestServer {
         capture_logs();
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in manifests {
@@ -123,7 +134,7 @@ impl TestServer {
             .await
             .unwrap()
             .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(listener, state.clone(), async move {
@@ -293,6 +304,177 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.begin_shutdown();
     }
+}
+
+/// This machine's first IPv4 address that is not loopback (`hostname -I`), if any:
+/// where a phone or laptop on the LAN would reach the server.
+pub fn lan_ipv4() -> Option<String> {
+    let out = std::process::Command::new("hostname")
+        .arg("-I")
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|a| a.parse::<std::net::Ipv4Addr>().ok())
+        .find(|ip| !ip.is_loopback())
+        .map(|ip| ip.to_string())
+}
+
+/// A self-signed certificate and its key (PEM files in `dir`) for `localhost`
+/// and the given IP addresses, made with the `openssl` command the README
+/// shows for a LAN: `(cert, key)`.
+pub fn self_signed_cert(dir: &std::path::Path, ips: &[&str]) -> (PathBuf, PathBuf) {
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let mut san = "subjectAltName=DNS:localhost".to_string();
+    for ip in ips {
+        san.push_str(&format!(",IP:{ip}"));
+    }
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=streamhost test"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-addext", "extendedKeyUsage=serverAuth"])
+        .arg("-addext")
+        .arg(&san)
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run openssl: {e}"));
+    assert!(
+        out.status.success(),
+        "openssl req failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+/// A TLS connection to `addr` that trusts only `cert` (a PEM file), for `name`.
+pub async fn tls_connect(
+    addr: SocketAddr,
+    cert: &std::path::Path,
+    name: &str,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(cert).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await?;
+    connector
+        .connect(ServerName::try_from(name.to_string()).unwrap(), tcp)
+        .await
+}
+
+/// A response from [`http_request`]: status, header lines (names lower-cased) and body.
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// The first header called `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request with its own headers and body, read up to its
+/// `Content-Length` (or the connection's end): for routes whose headers
+/// matter, and for chromedriver, which may keep the connection open.
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> std::io::Result<HttpResponse> {
+    let mut stream = TcpStream::connect(addr).await?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let body = body.unwrap_or_default();
+    if method != "GET" || !body.is_empty() {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes()).await?;
+    let read = async {
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 16384];
+        loop {
+            let n = stream.read(&mut buf).await?;
+            raw.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&raw);
+            if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+                let length = head.lines().find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                });
+                if length.is_some_and(|len| rest.len() >= len) {
+                    break;
+                }
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        Ok::<_, std::io::Error>(raw)
+    };
+    let raw = tokio::time::timeout(RECV_TIMEOUT, read)
+        .await
+        .map_err(|_| std::io::Error::other(format!("no answer within {RECV_TIMEOUT:?}")))??;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 async fn try_http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {

@@ -3,16 +3,18 @@
 //! The server answers every binary message (frame) with exactly one JSON object carrying the
 //! `frame_index` it assigned (counting from 1, dropped frames included), and may also send
 //! messages that belong to no frame: a `{"warning":"slow_down"}` hint, or one fatal
-//! `{"error":..,"detail":..}` just before it closes the session. The shapes are distinguished
-//! by which keys are present, in this order:
+//! `{"error":..,"detail":..}` just before it closes the session. Whether an error is fatal is
+//! a property of its code, never of whether it carries a `frame_index`: a JPEG with good
+//! markers that fails to decode is answered `{"frame_index":n,"error":"invalid_frame",..}` and
+//! the session closes with 1007. The shapes, in this order:
 //!
-//! | `frame_index` | other keys        | meaning                                  |
-//! |---------------|-------------------|------------------------------------------|
-//! | yes           | `error`           | the frame failed; the session stays open |
-//! | yes           | `dropped: true`   | dropped by backpressure                  |
-//! | yes           | `result`          | the pipeline's output for that frame     |
-//! | no            | `warning`         | unsolicited hint                         |
-//! | no            | `error`           | fatal; the server closes next            |
+//! | `frame_index` | other keys                                  | meaning                                  |
+//! |---------------|---------------------------------------------|------------------------------------------|
+//! | yes           | `error`: `pipeline_failure`/`internal_error` | the frame failed; the session stays open |
+//! | either        | `error`: any other code                      | fatal; the server closes next            |
+//! | yes           | `dropped: true`                             | dropped by backpressure                  |
+//! | yes           | `result`                                    | the pipeline's output for that frame     |
+//! | no            | `warning`                                   | unsolicited hint                         |
 //!
 //! Anything else (including text that is not JSON) is [`Reply::Unrecognized`], counted and
 //! printed but never fatal to the client: an example client should survive a server that adds
@@ -20,10 +22,12 @@
 //!
 //! The JSON itself is parsed by the load generator's [`RawReply`] (one parser for both
 //! clients); this module only maps its keys to the stream client's own [`Reply`] by the table
-//! above. Unlike the load generator's classification, it keeps each error's `detail` and tells
-//! a per-frame error from a fatal one by `frame_index` alone, not by error code.
+//! above, keeping each error's `detail`.
 
 use streamhost_load::RawReply;
+
+/// The error codes that answer one frame and leave the session open; every other code ends it.
+pub const PER_FRAME_ERRORS: [&str; 2] = ["pipeline_failure", "internal_error"];
 
 /// One classified server message.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,8 +44,13 @@ pub enum Reply {
     },
     /// `{"warning":"slow_down"}` (or any other warning string)
     Warning { warning: String },
-    /// `{"error":"invalid_frame"|...,"detail":"..."}` without a frame index.
-    Fatal { error: String, detail: String },
+    /// `{"error":"invalid_frame"|...,"detail":"..."}`: any code but the per-frame ones, with
+    /// the frame's index when it answers one (a JPEG that failed to decode).
+    Fatal {
+        frame_index: Option<u64>,
+        error: String,
+        detail: String,
+    },
     /// Valid UTF-8 that matched none of the shapes above.
     Unrecognized,
 }
@@ -53,7 +62,8 @@ impl Reply {
             Reply::Result { frame_index }
             | Reply::Dropped { frame_index }
             | Reply::FrameError { frame_index, .. } => Some(*frame_index),
-            Reply::Warning { .. } | Reply::Fatal { .. } | Reply::Unrecognized => None,
+            Reply::Fatal { frame_index, .. } => *frame_index,
+            Reply::Warning { .. } | Reply::Unrecognized => None,
         }
     }
 }
@@ -65,7 +75,14 @@ pub fn parse(text: &str) -> Reply {
     };
     let detail = raw.detail.unwrap_or_default();
     match (raw.frame_index, raw.error, raw.warning) {
-        (Some(frame_index), Some(error), _) => Reply::FrameError {
+        (Some(frame_index), Some(error), _) if PER_FRAME_ERRORS.contains(&error.as_str()) => {
+            Reply::FrameError {
+                frame_index,
+                error,
+                detail,
+            }
+        }
+        (frame_index, Some(error), _) => Reply::Fatal {
             frame_index,
             error,
             detail,
@@ -74,7 +91,6 @@ pub fn parse(text: &str) -> Reply {
         (Some(frame_index), None, _) if raw.has_result => Reply::Result { frame_index },
         (Some(_), None, _) => Reply::Unrecognized,
         (None, _, Some(warning)) => Reply::Warning { warning },
-        (None, Some(error), None) => Reply::Fatal { error, detail },
         (None, None, None) => Reply::Unrecognized,
     }
 }
@@ -143,6 +159,7 @@ mod tests {
         assert_eq!(
             parse(r#"{"error":"invalid_frame","detail":"Not a valid JPEG image"}"#),
             Reply::Fatal {
+                frame_index: None,
                 error: "invalid_frame".into(),
                 detail: "Not a valid JPEG image".into()
             }
@@ -150,10 +167,29 @@ mod tests {
     }
 
     #[test]
+    fn a_decode_level_invalid_frame_is_fatal_though_it_answers_a_frame() {
+        let r = parse(
+            r#"{"frame_index":4,"error":"invalid_frame","detail":"Not a valid JPEG image: bad huffman"}"#,
+        );
+        assert_eq!(
+            r,
+            Reply::Fatal {
+                frame_index: Some(4),
+                error: "invalid_frame".into(),
+                detail: "Not a valid JPEG image: bad huffman".into()
+            }
+        );
+        assert_eq!(r.frame_index(), Some(4));
+        let internal = parse(r#"{"frame_index":5,"error":"internal_error","detail":"x"}"#);
+        assert!(matches!(internal, Reply::FrameError { frame_index: 5, .. }));
+    }
+
+    #[test]
     fn fatal_without_detail() {
         assert_eq!(
             parse(r#"{"error":"invalid_pipeline"}"#),
             Reply::Fatal {
+                frame_index: None,
                 error: "invalid_pipeline".into(),
                 detail: String::new()
             }
@@ -165,6 +201,7 @@ mod tests {
         assert_eq!(
             parse(r#"{"error":"frame_too_large","detail":{"limit":5242880}}"#),
             Reply::Fatal {
+                frame_index: None,
                 error: "frame_too_large".into(),
                 detail: r#"{"limit":5242880}"#.into()
             }

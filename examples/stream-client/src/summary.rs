@@ -73,7 +73,7 @@ impl Tally {
             Reply::Warning { warning } => {
                 *self.warnings.entry(warning.clone()).or_default() += 1;
             }
-            Reply::Fatal { error, detail } => {
+            Reply::Fatal { error, detail, .. } => {
                 self.fatal
                     .get_or_insert_with(|| (error.clone(), detail.clone()));
             }

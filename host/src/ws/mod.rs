@@ -14,10 +14,11 @@
 
 use std::collections::HashMap;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
 use crate::server::{refusal, AppState, ConnectionSlot};
@@ -63,20 +64,50 @@ fn presented_token<'a>(
 /// `GET /ws/video/stream?pipeline_id=ID`
 ///
 /// Refusals before the upgrade are HTTP responses with the `{error, detail}`
-/// body: 401 `unauthorized` (bad or missing token), 503 `too_many_sessions`
-/// (server limit) and 429 `too_many_sessions` (the tenant's `max_sessions`).
+/// body: 403 `forbidden` (a page from an origin not allowed, see
+/// [`crate::origin`]), 401 `unauthorized` (bad or missing token), 503
+/// `too_many_sessions` (server limit) and 429 `too_many_sessions` (the
+/// tenant's `max_sessions`).
+///
+/// The origin and token are checked before the request is required to be an
+/// upgrade: a browser cannot read the body of a refused upgrade (its
+/// WebSocket only reports close code 1006), so the live view asks again with
+/// a plain `fetch` carrying the same token and shows the `{error, detail}` it
+/// gets. Such a plain GET that passes both checks gets the upgrade rejection
+/// (426), and it is neither counted nor logged as a refused connection.
 pub async fn upgrade(
     State(state): State<AppState>,
     connection: Option<Extension<ConnectionSlot>>,
     headers: HeaderMap,
     query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let query = query.map(|Query(q)| q).unwrap_or_default();
+    let is_upgrade = ws.is_ok();
     let refuse = |why: Refusal, detail: String| {
-        state.metrics.error(why.code());
+        if is_upgrade {
+            state.metrics.error(why.code());
+        }
         refusal(why, detail)
     };
+    let origin = headers
+        .get(header::ORIGIN)
+        .map(|v| v.to_str().unwrap_or("null"));
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if !crate::origin::allowed(origin, host, &state.config.allowed_origins) {
+        let origin = origin.unwrap_or_default();
+        if is_upgrade {
+            // The origin is the requesting page's, not a secret; cut so a log line stays small.
+            let shown: String = origin.chars().take(200).collect();
+            tracing::warn!(origin = %shown, "connection refused: origin not allowed");
+        }
+        return refuse(
+            Refusal::ForeignOrigin,
+            format!(
+                "Pages from origin {origin:.200} may not open WebSockets here (STREAMHOST_ALLOWED_ORIGINS)"
+            ),
+        );
+    }
     let tenant = match state
         .tenancy
         .authenticate(presented_token(&headers, &query))
@@ -87,9 +118,15 @@ pub async fn upgrade(
                 AuthError::Missing => "missing",
                 AuthError::Invalid => "invalid",
             };
-            tracing::warn!(token = reason, "connection refused: unauthorized");
+            if is_upgrade {
+                tracing::warn!(token = reason, "connection refused: unauthorized");
+            }
             return refuse(Refusal::Unauthorized, e.to_string());
         }
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
     };
     let Ok(server_slot) = state.sessions.clone().try_acquire_owned() else {
         tracing::warn!(limit = state.config.max_sessions, tenant = %tenant.id, "connection refused: session limit reached");
