@@ -98,8 +98,7 @@ DEMO_PIPELINE ?= frame_info
 # Its own virtual environment: Debian's python3 refuses `pip install` outside one (PEP 668).
 DEMO_VENV := examples/python/.venv
 demo: setup
-	test -x $(DEMO_VENV)/bin/python || python3 -m venv $(DEMO_VENV)
-	$(DEMO_VENV)/bin/python -m pip install -q -r examples/python/requirements.txt
+	bash scripts/client-venv.sh $(DEMO_VENV)
 	$(DEMO_VENV)/bin/python examples/python/demo.py --host $(STREAMHOST_LISTEN) --pipeline $(DEMO_PIPELINE)
 
 clean:

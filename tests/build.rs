@@ -86,6 +86,27 @@ fn main() {
         "cargo:rustc-env=STREAMHOST_TEST_ORT_LIB={}",
         ort.join("libonnxruntime.so").display()
     );
+
+    // The Python example client's own venv (exact pins), for its end-to-end test.
+    let client_venv = root.join("examples/python/.venv");
+    for watched in ["scripts/client-venv.sh", "examples/python/requirements.txt"] {
+        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+    match Command::new("bash")
+        .arg(root.join("scripts/client-venv.sh"))
+        .arg(&client_venv)
+        .status()
+    {
+        Ok(s) if s.success() => {}
+        other => {
+            eprintln!("scripts/client-venv.sh failed ({other:?}); see its output above");
+            exit(1);
+        }
+    }
+    println!(
+        "cargo:rustc-env=STREAMHOST_TEST_CLIENT_PYTHON={}",
+        client_venv.join("bin/python").display()
+    );
 }
 
 /// Watches every crate directory and file of the plugins workspace, but not

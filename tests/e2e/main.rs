@@ -19,6 +19,7 @@ mod observability;
 
 mod ocr;
 mod pipelines;
+mod python_client;
 mod sandbox;
 mod shutdown;
 mod tenancy;
