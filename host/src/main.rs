@@ -1,4 +1,5 @@
 //! The `streamhost` binary: `streamhost serve` runs the server,
+//! `streamhost check` loads every pipeline as `serve` would and reports,
 //! `streamhost settings` prints every setting with its default, and
 //! `streamhost new-token` / `streamhost hash-token` make API tokens and the
 //! digests a tenants file lists.
@@ -8,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use streamhost::config::{Config, SETTINGS};
+use streamhost::pipeline::PipelineStatus;
 use streamhost::tenants::token_digest_hex;
 use streamhost::{logging, serve, AppState};
 
@@ -44,6 +46,17 @@ enum Command {
         /// PEM private key of --tls-cert.
         #[arg(long, env = "STREAMHOST_TLS_KEY")]
         tls_key: Option<PathBuf>,
+    },
+    /// Load every pipeline exactly as `serve` does, print each one's status and
+    /// reasons, and exit 0 when all are ready, 1 when any is not (2: usage or
+    /// a setting, the tenants file or the pipelines directory is unusable).
+    Check {
+        /// Directory of pipeline manifests.
+        #[arg(long, env = "STREAMHOST_PIPELINES_DIR")]
+        pipelines: Option<PathBuf>,
+        /// Directory relative component paths resolve against.
+        #[arg(long, env = "STREAMHOST_PLUGIN_DIR")]
+        plugins: Option<PathBuf>,
     },
     /// Print every setting, its environment variable and default.
     Settings,
@@ -87,6 +100,22 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
             }
+        }
+        Command::Check { pipelines, plugins } => {
+            let mut config = match Config::from_env() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("invalid setting: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            if let Some(p) = pipelines {
+                config.pipelines_dir = p;
+            }
+            if let Some(p) = plugins {
+                config.plugin_dir = p;
+            }
+            check(config)
         }
         Command::Serve {
             listen,
@@ -156,6 +185,48 @@ fn run(config: Config) -> anyhow::Result<()> {
         serve(listener, state, shutdown_signal()).await?;
         Ok(())
     })
+}
+
+/// `streamhost check`: the same start-up as `serve` (`AppState::build`, which
+/// loads and checks every manifest, compiles every component, opens every
+/// model and runs the int8 gate), then one line per pipeline instead of a
+/// listener: `ID<TAB>ready` or `ID<TAB>failed<TAB>REASON`, plus the int8
+/// choice where a pipeline has int8 variants.
+fn check(config: Config) -> ExitCode {
+    let dir = config.pipelines_dir.display().to_string();
+    let state = match AppState::build(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cannot check: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if state.registry.is_empty() {
+        println!("no pipeline manifests (*.toml) in {dir}");
+    }
+    let mut all_ready = true;
+    for p in state.registry.all() {
+        match &p.status {
+            PipelineStatus::Ready => println!("{}\tready", p.id),
+            PipelineStatus::Failed(reason) => {
+                all_ready = false;
+                println!("{}\tfailed\t{reason}", p.id);
+            }
+        }
+        if let Some(int8) = &p.int8 {
+            let runs = if int8.runs {
+                "int8 models"
+            } else {
+                "fp32 models"
+            };
+            println!("{}\t{runs}\t{}", p.id, int8.reason);
+        }
+    }
+    if all_ready {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -14,7 +14,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use streamhost::tenants::token_digest_hex;
 use streamhost_tests::webdriver::{self, Browser};
 use streamhost_tests::*;
 
@@ -48,15 +47,7 @@ fn render_clip(dir: &std::path::Path) -> (PathBuf, PathBuf, Value) {
 }
 
 async fn start_server(dir: &std::path::Path) -> TestServer {
-    let tenants = dir.join("tenants.toml");
-    std::fs::write(
-        &tenants,
-        format!(
-            "[[tenants]]\nid = \"web\"\ntoken_sha256 = [\"{}\"]\npipelines = [\"*\"]\n",
-            token_digest_hex(TOKEN)
-        ),
-    )
-    .unwrap();
+    let tenants = one_tenant_file(dir, "web", TOKEN);
     TestServer::start_with(
         &[
             ("ocr", &shipped_pipeline("ocr")),

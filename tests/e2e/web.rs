@@ -3,7 +3,6 @@
 //! the page uses to learn why an upgrade was refused.
 
 use serde_json::{json, Value};
-use streamhost::tenants::token_digest_hex;
 use streamhost_tests::*;
 
 const TOKEN: &str = "sh_web_test_5be1c0";
@@ -109,15 +108,7 @@ async fn by_default_loopback_pages_connect_and_other_sites_do_not() {
 #[tokio::test]
 async fn a_plain_get_tells_a_page_why_its_upgrade_would_be_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let tenants = dir.path().join("tenants.toml");
-    std::fs::write(
-        &tenants,
-        format!(
-            "[[tenants]]\nid = \"web\"\ntoken_sha256 = [\"{}\"]\npipelines = [\"*\"]\n",
-            token_digest_hex(TOKEN)
-        ),
-    )
-    .unwrap();
+    let tenants = one_tenant_file(dir.path(), "web", TOKEN);
     let server = TestServer::start_with(&[("frame_info", &shipped_pipeline("frame_info"))], |c| {
         c.tenants_file = Some(tenants);
     })

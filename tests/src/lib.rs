@@ -73,6 +73,19 @@ pub fn slow_pipeline(id: &str, iterations: u64) -> String {
 
 // ---------------------------------------------------------------- frames
 
+/// Writes `dir/tenants.toml` with one tenant `id` whose token is `token`,
+/// allowed every pipeline; returns its path.
+pub fn one_tenant_file(dir: &std::path::Path, id: &str, token: &str) -> PathBuf {
+    let path = dir.join("tenants.toml");
+    let digest = streamhost::tenants::token_digest_hex(token);
+    std::fs::write(
+        &path,
+        format!("[[tenants]]\nid = \"{id}\"\ntoken_sha256 = [\"{digest}\"]\npipelines = [\"*\"]\n"),
+    )
+    .unwrap();
+    path
+}
+
 /// A baseline JPEG of one solid colour.
 pub fn solid_jpeg(w: usize, h: usize, rgb: [u8; 3]) -> Vec<u8> {
     let pixels: Vec<u8> = (0..w * h).flat_map(|_| rgb).collect();
