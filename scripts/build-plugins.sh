@@ -135,3 +135,6 @@ case "$ROUTE" in
     debian) route_debian ;;
     *) die "STREAMHOST_WASM_ROUTE must be auto, rustup or debian, not '$ROUTE'" ;;
 esac
+
+# JavaScript nodes (plugins/NAME/app.js), through componentize-js.
+bash "$REPO/scripts/build-js-plugins.sh" "$DEST"

@@ -25,6 +25,8 @@ need_pkg nasm nasm   # mozjpeg's SIMD decoder is assembled with nasm
 need_pkg cc gcc      # mozjpeg-sys builds libjpeg-turbo's C sources
 need_pkg c++ g++     # libfuzzer-sys compiles libFuzzer's C++ (make fuzz)
 need_pkg python3 python3
+need_pkg node nodejs  # scripts/build-js-plugins.sh: componentize-js builds JavaScript nodes
+need_pkg npm npm
 need_pkg unzip unzip # scripts/fetch-models.sh unpacks wheels
 need_pkg curl curl   # scripts/with-server.sh waits for /health
 need_apt 'python3 -m pip --version' python3-pip        # fetch-models.sh: pip download

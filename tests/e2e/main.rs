@@ -13,6 +13,7 @@ mod clients;
 mod connect;
 mod errors;
 mod frames;
+mod js_node;
 mod malformed;
 mod manifests;
 mod observability;
