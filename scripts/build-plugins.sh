@@ -138,3 +138,6 @@ esac
 
 # JavaScript nodes (plugins/NAME/app.js), through componentize-js.
 bash "$REPO/scripts/build-js-plugins.sh" "$DEST"
+
+# Python nodes (plugins/NAME/app.py, plugins/fixtures/NAME/app.py), through componentize-py.
+bash "$REPO/scripts/build-py-plugins.sh" "$DEST"
