@@ -34,6 +34,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::config::{Config, Int8Resolved};
 use crate::metrics::Metrics;
+use crate::nodes::onnx::OnnxSizing;
 use crate::pipeline::exec::{ExecLimits, SessionRunner};
 use crate::pipeline::int8_gate::GateSettings;
 use crate::pipeline::occupancy::Occupancy;
@@ -115,7 +116,7 @@ impl AppState {
             plugin_dir: config.plugin_dir.clone(),
             model_dir: config.model_dir.clone(),
             ort_lib: config.ort_lib.clone(),
-            onnx: config.onnx_sizing(),
+            onnx: OnnxSizing::from_config(&config),
             int8,
         };
         let registry = PipelineRegistry::load_dir(&config.pipelines_dir, &load, &engine).map_err(

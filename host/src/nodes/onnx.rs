@@ -35,7 +35,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::{DynValue, TensorRef};
 
-use crate::config::MAX_RAGGED_RUNS;
+use crate::config::{resolve_cores, Config, MAX_RAGGED_RUNS};
 use crate::value::{Tensor, TensorData};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -102,6 +102,33 @@ pub struct OnnxSizing {
     /// Intra-op threads of the extra session a frame executing alone takes;
     /// `None`: no such session.
     pub solo_threads: Option<usize>,
+}
+
+impl OnnxSizing {
+    /// How each model's sessions are sized under `config`.
+    /// `STREAMHOST_ONNX_THREADS=0`: single-thread pooled sessions, plus (with
+    /// more than one core) a solo session with a thread per core for a frame
+    /// executing alone; `N`: every session N threads, no solo session. The
+    /// pool has `STREAMHOST_ONNX_SESSIONS` sessions (0: one per core). Here,
+    /// beside the sessions it sizes, so that `config` stays a leaf.
+    pub fn from_config(config: &Config) -> Self {
+        let sessions = resolve_cores(config.onnx_sessions);
+        match config.onnx_threads {
+            0 => {
+                let cores = resolve_cores(0);
+                OnnxSizing {
+                    intra_threads: 1,
+                    sessions,
+                    solo_threads: (cores > 1).then_some(cores),
+                }
+            }
+            n => OnnxSizing {
+                intra_threads: n,
+                sessions,
+                solo_threads: None,
+            },
+        }
+    }
 }
 
 /// One model, opened as a pool of sessions.
@@ -358,6 +385,37 @@ fn pick<'a, S>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn onnx_sessions_are_two_speed_by_default_and_fixed_when_set() {
+        let cores = resolve_cores(0);
+        let sized = |vars: &[(&str, &str)]| {
+            let vars: HashMap<String, String> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Config::from_lookup(move |k| vars.get(k).cloned()).map(|c| OnnxSizing::from_config(&c))
+        };
+        assert_eq!(
+            sized(&[("STREAMHOST_ONNX_SESSIONS", "3")]),
+            Ok(OnnxSizing {
+                intra_threads: 1,
+                sessions: 3,
+                solo_threads: (cores > 1).then_some(cores),
+            })
+        );
+        assert_eq!(
+            sized(&[
+                ("STREAMHOST_ONNX_THREADS", "2"),
+                ("STREAMHOST_ONNX_SESSIONS", "1")
+            ]),
+            Ok(OnnxSizing {
+                intra_threads: 2,
+                sessions: 1,
+                solo_threads: None,
+            })
+        );
+    }
 
     #[test]
     fn a_missing_library_or_model_is_an_error_not_a_panic() {
