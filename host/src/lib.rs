@@ -4,13 +4,15 @@
 //! with one JSON reply.
 //!
 //! A frame's journey, one module a step: [`server`] accepts, [`ws`] runs the
-//! session, [`frame`] validates, [`backpressure`] and [`session`] admit or
-//! drop and count, [`pipeline`] runs the DAG through [`nodes`] (native) and
-//! [`wasm`] (sandboxed) nodes, and [`wire`] shapes every reply. [`config`]
-//! declares every limit; [`tenants`] says who may connect and with what quotas,
+//! session, [`admission`] decides whether it may have the pipeline it named,
+//! [`frame`] validates, [`backpressure`] and [`session`] admit or drop and
+//! count, [`pipeline`] runs the DAG through [`nodes`] (native) and [`wasm`]
+//! (sandboxed) nodes, and [`wire`] shapes every reply. [`config`] declares
+//! every limit; [`tenants`] says who may connect and with what quotas,
 //! [`origin`] which browser pages may; [`web`] serves the browser live view,
 //! over HTTPS too with [`tls`].
 
+pub mod admission;
 pub mod backpressure;
 pub mod config;
 pub mod cpu;

@@ -27,8 +27,6 @@ use crate::wire::Refusal;
 
 mod session_loop;
 
-pub use session_loop::AdmitError;
-
 /// The subprotocol a browser offers beside `bearer.<token>`; the server selects it.
 pub const SUBPROTOCOL: &str = "streamhost";
 /// Prefix of the subprotocol that carries a browser's API token.
