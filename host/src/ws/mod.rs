@@ -21,7 +21,8 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
-use crate::server::{refusal, AppState, ConnectionSlot};
+use crate::server::{refusal, ConnectionSlot};
+use crate::state::AppState;
 use crate::tenants::AuthError;
 use crate::wire::Refusal;
 
