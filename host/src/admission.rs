@@ -9,7 +9,8 @@
 
 use std::sync::Arc;
 
-use crate::pipeline::registry::{LookupError, PipelineRegistry, Plan};
+use crate::pipeline::plan::Plan;
+use crate::pipeline::registry::{LookupError, PipelineRegistry};
 use crate::tenants::Tenant;
 use crate::wasm::InstanceLimits;
 

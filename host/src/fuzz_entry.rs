@@ -19,8 +19,8 @@ use crate::nodes::to_tensor::{
     geometry, to_tensor, to_tensor_fed, Channels, LimitType, Resize, ToTensorConfig, MAX_SIDE,
 };
 use crate::pipeline::dag::{Dag, Source};
+use crate::pipeline::loader::typed_config;
 use crate::pipeline::manifest::{valid_id, Manifest, MAX_NODES};
-use crate::pipeline::registry::typed_config;
 use crate::value::{Image, PixelFormat};
 use crate::wire::{ErrorCode, WireError};
 

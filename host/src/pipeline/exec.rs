@@ -27,7 +27,7 @@ use serde_json::value::RawValue;
 
 use super::dag::{Edge, Source};
 use super::occupancy::Occupancy;
-use super::registry::{NodeOp, Plan};
+use super::plan::{NodeOp, Plan};
 use crate::frame::FrameError;
 use crate::nodes::{argmax, jpeg_decode, text_crop, to_tensor};
 use crate::value::{Tensor, Value};
@@ -531,7 +531,7 @@ mod tests {
     use crate::nodes::jpeg_decode::JpegDecodeConfig;
     use crate::nodes::to_tensor::ToTensorConfig;
     use crate::pipeline::dag::Dag;
-    use crate::pipeline::registry::PlannedNode;
+    use crate::pipeline::plan::PlannedNode;
     use crate::wasm::SandboxLimits;
 
     /// decode -> pre (a `to_tensor` fed by the decoder) and decode -> post (a

@@ -38,7 +38,7 @@ use sha2::{Digest, Sha256};
 
 use super::exec::{ExecLimits, SessionRunner};
 use super::occupancy::Occupancy;
-use super::registry::{NodeOp, Plan};
+use super::plan::{NodeOp, Plan};
 use crate::wasm::WasmEngine;
 
 /// Changes whenever the comparison rules change, so older verdicts are not reused.

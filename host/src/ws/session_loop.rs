@@ -35,7 +35,7 @@ use crate::backpressure::{FrameRate, SlowdownDetector};
 use crate::frame::validate_jpeg;
 use crate::metrics::SessionSeries;
 use crate::pipeline::exec::{FrameOutcome, SessionRunner};
-use crate::pipeline::registry::Plan;
+use crate::pipeline::plan::Plan;
 use crate::server::ConnectionSlot;
 use crate::session::{next_session_id, SessionCounters};
 use crate::state::AppState;
