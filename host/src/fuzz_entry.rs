@@ -12,14 +12,12 @@
 
 use crate::config::Config;
 use crate::frame::{validate_jpeg, FrameError};
-use crate::nodes::argmax::ArgmaxConfig;
 use crate::nodes::jpeg_decode::{decode, decode_feeding, JpegDecodeConfig};
-use crate::nodes::text_crop::TextCropConfig;
 use crate::nodes::to_tensor::{
     geometry, to_tensor, to_tensor_fed, Channels, LimitType, Resize, ToTensorConfig, MAX_SIDE,
 };
+use crate::nodes::{NativeConfig, NativeKind};
 use crate::pipeline::dag::{Dag, Source};
-use crate::pipeline::loader::typed_config;
 use crate::pipeline::manifest::{valid_id, Manifest, MAX_NODES};
 use crate::value::{Image, PixelFormat};
 use crate::wire::{ErrorCode, WireError};
@@ -216,30 +214,17 @@ pub fn manifest(data: &[u8]) -> Check {
     }
 }
 
-fn typed<T: serde::de::DeserializeOwned>(config: &toml::Table) -> Option<T> {
-    typed_config(config).ok()
-}
-
+/// What the loader accepts of a native node's config, through the same
+/// dispatch point ([`NativeKind::config`]); for `to_tensor`, the resize
+/// geometry of what it accepts.
 fn native_config(kind: &str, config: &toml::Table) -> Check {
-    match kind {
-        "jpeg_decode" => {
-            let _ = typed::<JpegDecodeConfig>(config);
+    let Some(kind) = NativeKind::from_name(kind) else {
+        return Ok(());
+    };
+    if let Ok(NativeConfig::ToTensor(cfg)) = kind.config(config) {
+        for (w, h) in GEOMETRY_SIZES {
+            check_geometry(&cfg.resize, w, h)?;
         }
-        "text_crop" => {
-            let _ = typed::<TextCropConfig>(config).map(|c| c.validate());
-        }
-        "argmax" => {
-            let _ = typed::<ArgmaxConfig>(config);
-        }
-        "to_tensor" => {
-            // What the registry accepts at load: parsed and validated.
-            if let Some(cfg) = typed::<ToTensorConfig>(config).filter(|c| c.validate().is_ok()) {
-                for (w, h) in GEOMETRY_SIZES {
-                    check_geometry(&cfg.resize, w, h)?;
-                }
-            }
-        }
-        _ => {}
     }
     Ok(())
 }

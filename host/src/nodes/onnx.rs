@@ -28,15 +28,16 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use ort::environment::Environment;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::{DynValue, TensorRef};
 
+use super::{typed_config, NodeFailure, RunContext};
 use crate::config::{resolve_cores, Config, MAX_RAGGED_RUNS};
-use crate::value::{Tensor, TensorData};
+use crate::value::{Tensor, TensorData, Value};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum OnnxError {
@@ -380,6 +381,64 @@ fn pick<'a, S>(
         .ok_or_else(|| OnnxError::Run("no session".into()))?
         .lock()
         .map_err(|_| OnnxError::Run("session lock poisoned".into()))
+}
+
+// The node's part in `nodes::NativeKind` / `NativeNode`: inputs, config, run.
+
+/// An `onnx` node's config: the model file, relative to the model directory,
+/// and optionally an int8-quantised variant (see `pipeline::int8_gate`).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnnxConfig {
+    pub model: String,
+    /// An int8-quantised variant for CPUs whose int8 kernels pay.
+    #[serde(default)]
+    pub int8_model: Option<String>,
+}
+
+impl OnnxConfig {
+    /// The file to open: the int8 variant when `int8` and there is one.
+    pub fn model_file(&self, int8: bool) -> &str {
+        match &self.int8_model {
+            Some(file) if int8 => file,
+            _ => &self.model,
+        }
+    }
+}
+
+pub(super) fn check_inputs(inputs: usize) -> Result<(), String> {
+    if inputs == 0 {
+        return Err("onnx needs at least one input".into());
+    }
+    Ok(())
+}
+
+pub(super) fn load_config(table: &toml::Table) -> Result<OnnxConfig, String> {
+    typed_config(table)
+}
+
+/// Runs the model on every tensor of its inputs (see [`OnnxModel::run`]).
+pub(super) fn run(
+    model: &OnnxModel,
+    inputs: &[(String, Value)],
+    ctx: RunContext,
+) -> Result<Value, NodeFailure> {
+    let mut offered: Vec<&Tensor> = Vec::new();
+    for (name, value) in inputs {
+        match value {
+            Value::Tensors(ts) => offered.extend(ts.iter()),
+            other => {
+                return Err(NodeFailure::Node(format!(
+                    "input '{name}' is {}, not tensors",
+                    other.kind()
+                )))
+            }
+        }
+    }
+    model
+        .run(&offered, ctx.alone)
+        .map(|ts| Value::Tensors(Arc::new(ts)))
+        .map_err(|e| NodeFailure::Node(e.to_string()))
 }
 
 #[cfg(test)]

@@ -26,20 +26,15 @@ use super::int8_gate::{self, GateSettings};
 use super::manifest::{Manifest, NodeManifest};
 use super::plan::{NodeAsks, NodeOp, Plan, PlannedNode};
 use crate::nodes::onnx::{OnnxModel, OnnxSizing};
-use crate::nodes::text_crop::TextCropConfig;
-use crate::nodes::to_tensor::ToTensorConfig;
+use crate::nodes::{NativeKind, NativeNode};
 use crate::wasm::instance::LogContext;
 use crate::wasm::{NodeComponent, NodeInstance, WasmEngine};
 
-/// The native node kinds and `wasm`.
-pub const KINDS: &[&str] = &[
-    "jpeg_decode",
-    "to_tensor",
-    "text_crop",
-    "argmax",
-    "onnx",
-    "wasm",
-];
+/// Every kind a manifest may name: the native ones, then `wasm`.
+fn known_kinds() -> String {
+    let native = NativeKind::ALL.iter().map(|k| k.name());
+    native.chain(["wasm"]).collect::<Vec<_>>().join(", ")
+}
 
 /// Where a pipeline's files come from and how models are sized.
 #[derive(Debug, Clone)]
@@ -93,15 +88,6 @@ impl<'a> Loader<'a> {
     }
 }
 
-/// Parses a node's TOML config table into its typed config.
-pub(crate) fn typed_config<T: serde::de::DeserializeOwned>(
-    config: &toml::Table,
-) -> Result<T, String> {
-    toml::Value::Table(config.clone())
-        .try_into()
-        .map_err(|e: toml::de::Error| format!("bad config: {}", e.message()))
-}
-
 impl Loader<'_> {
     /// Plans `m` with its fp32 models, or with its int8 variants where
     /// `ctx.int8` lets them run (through the gate unless forced).
@@ -113,7 +99,7 @@ impl Loader<'_> {
         let has_variants = m
             .nodes
             .iter()
-            .any(|n| n.kind == "onnx" && n.config.contains_key("int8_model"));
+            .any(|n| n.kind == NativeKind::Onnx.name() && n.config.contains_key("int8_model"));
         let status = |runs: bool, reason: String| Some(Int8Status { runs, reason });
         let ctx = self.ctx;
         let fp32 = |this: &mut Self| this.plan_with(m, false).map(Arc::new);
@@ -211,14 +197,11 @@ impl Loader<'_> {
         })
     }
 
+    /// A native node's generic checks here, then its kind's own (inputs,
+    /// config, model) through the one dispatch point, [`NativeNode::load`].
     fn native_op(&mut self, n: &NodeManifest, inputs: &[Edge]) -> Result<NodeOp, String> {
-        if !KINDS.contains(&n.kind.as_str()) {
-            return Err(format!(
-                "unknown kind '{}' (known kinds: {})",
-                n.kind,
-                KINDS.join(", ")
-            ));
-        }
+        let kind = NativeKind::from_name(&n.kind)
+            .ok_or_else(|| format!("unknown kind '{}' (known kinds: {})", n.kind, known_kinds()))?;
         if n.component.is_some() {
             return Err(format!("{} takes no component", n.kind));
         }
@@ -226,65 +209,12 @@ impl Loader<'_> {
             return Err("only wasm nodes take `metadata`".into());
         }
         let from_frame = inputs.iter().any(|e| e.source == Source::Frame);
-        if n.kind != "jpeg_decode" && from_frame {
-            return Err(format!(
-                "{} cannot take the raw frame; decode it first with a jpeg_decode node",
-                n.kind
-            ));
-        }
-        match n.kind.as_str() {
-            "jpeg_decode" => {
-                if !(from_frame && inputs.len() == 1) {
-                    return Err("jpeg_decode takes exactly one input, the client's frame".into());
-                }
-                Ok(NodeOp::JpegDecode(typed_config(&n.config)?))
-            }
-            "to_tensor" => {
-                if inputs.len() != 1 {
-                    return Err("to_tensor takes exactly one input, an image".into());
-                }
-                let config: ToTensorConfig = typed_config(&n.config)?;
-                config.validate()?;
-                Ok(NodeOp::ToTensor(config))
-            }
-            "text_crop" => {
-                if inputs.len() != 2 {
-                    return Err("text_crop takes two inputs: the image, then the boxes".into());
-                }
-                let config: TextCropConfig = typed_config(&n.config)?;
-                config.validate()?;
-                Ok(NodeOp::TextCrop(config))
-            }
-            "argmax" => {
-                if inputs.len() != 1 {
-                    return Err("argmax takes exactly one input, a tensor list".into());
-                }
-                Ok(NodeOp::Argmax(typed_config(&n.config)?))
-            }
-            "onnx" => {
-                if inputs.is_empty() {
-                    return Err("onnx needs at least one input".into());
-                }
-                #[derive(serde::Deserialize)]
-                #[serde(deny_unknown_fields)]
-                struct OnnxConfig {
-                    model: String,
-                    /// An int8-quantised variant for CPUs whose int8 kernels pay.
-                    #[serde(default)]
-                    int8_model: Option<String>,
-                }
-                let cfg: OnnxConfig = typed_config(&n.config)?;
-                let file = match cfg.int8_model {
-                    Some(int8) if self.int8 => int8,
-                    _ => cfg.model,
-                };
-                Ok(NodeOp::Onnx(self.model(&self.ctx.model_dir.join(file))?))
-            }
-            other => Err(format!(
-                "unknown kind '{other}' (known kinds: {})",
-                KINDS.join(", ")
-            )),
-        }
+        let int8 = self.int8;
+        let node = NativeNode::load(kind, inputs.len(), from_frame, &n.config, int8, |file| {
+            let path = self.ctx.model_dir.join(file);
+            self.model(&path)
+        })?;
+        Ok(NodeOp::Native(node))
     }
 
     fn wasm_op(
@@ -315,7 +245,7 @@ impl Loader<'_> {
                 .iter()
                 .position(|x| x.id == node)
                 .ok_or_else(|| format!("metadata '{key}' names unknown node '{node}'"))?;
-            let Some(Some(NodeOp::Onnx(model))) = ops.get(j) else {
+            let Some(Some(NodeOp::Native(NativeNode::Onnx(model)))) = ops.get(j) else {
                 return Err(format!(
                     "metadata '{key}' names '{node}', which is not an onnx node"
                 ));

@@ -12,20 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::dag::Dag;
-use crate::nodes::argmax::ArgmaxConfig;
-use crate::nodes::jpeg_decode::JpegDecodeConfig;
-use crate::nodes::onnx::OnnxModel;
-use crate::nodes::text_crop::TextCropConfig;
-use crate::nodes::to_tensor::ToTensorConfig;
+use crate::nodes::NativeNode;
 use crate::wasm::{InstanceLimits, NodeComponent};
 
 /// What a node does.
 pub enum NodeOp {
-    JpegDecode(JpegDecodeConfig),
-    ToTensor(ToTensorConfig),
-    TextCrop(TextCropConfig),
-    Argmax(ArgmaxConfig),
-    Onnx(Arc<OnnxModel>),
+    /// A native kind, with its checked config or opened model (see [`crate::nodes`]).
+    Native(NativeNode),
     Wasm {
         component: Arc<NodeComponent>,
         config_json: String,

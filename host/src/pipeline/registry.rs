@@ -22,7 +22,7 @@ use super::manifest::{Manifest, FRAME_INPUT, MAX_MANIFEST_BYTES};
 use crate::wasm::WasmEngine;
 
 // The paths these had when planning, loading and listing were one module.
-pub use super::loader::{Int8Choice, Int8Status, LoadContext, KINDS};
+pub use super::loader::{Int8Choice, Int8Status, LoadContext};
 pub use super::plan::{NodeAsks, NodeOp, Plan, PlannedNode};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
