@@ -193,7 +193,7 @@ const GEOMETRY_SIZES: [(u32, u32); 5] = [(1, 1), (7, 3), (640, 480), (4096, 1), 
 
 /// `Manifest::parse` on UTF-8 input, then `Dag::build`, then the typed configs
 /// of the native nodes and the resize geometry of `to_tensor` nodes, as the
-/// registry checks a manifest and the executor later uses it.
+/// loader checks a manifest and the executor later uses it.
 pub fn manifest(data: &[u8]) -> Check {
     let Ok(text) = std::str::from_utf8(data) else {
         return Ok(());

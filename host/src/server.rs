@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -34,8 +34,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::pipeline::PipelineStatus;
-use crate::state::AppState;
-use crate::wire::Refusal;
+use crate::state::{AppState, ConnectionSlot};
 use crate::ws;
 
 pub fn router(state: AppState) -> Router {
@@ -119,11 +118,6 @@ pub async fn serve(
     );
     Ok(())
 }
-
-/// One of the `STREAMHOST_MAX_CONNECTIONS` slots, held by a connection and,
-/// after an upgrade, by its WebSocket session.
-#[derive(Clone)]
-pub struct ConnectionSlot(#[allow(dead_code)] Arc<tokio::sync::OwnedSemaphorePermit>);
 
 /// Serves one connection (HTTP/1 with WebSocket upgrades) over any byte
 /// stream, with the header-read timeout and graceful shutdown of [`serve`].
@@ -212,15 +206,4 @@ async fn pipelines(State(state): State<AppState>) -> Json<serde_json::Value> {
         })
         .collect();
     Json(json!({ "pipelines": list }))
-}
-
-/// An HTTP-level refusal (before any WebSocket exists): the refusal's status
-/// and `{error, detail}`.
-pub fn refusal(why: Refusal, detail: impl Into<String>) -> Response {
-    let status = StatusCode::from_u16(why.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    (
-        status,
-        Json(json!({ "error": why.code().as_str(), "detail": detail.into() })),
-    )
-        .into_response()
 }

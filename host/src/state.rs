@@ -1,9 +1,10 @@
 //! The state every request handler shares, and how a server builds it.
 //!
 //! [`AppState`] is built once at start (engine, pipelines, tenants, metrics,
-//! limits) and cloned into each handler. It lives apart from `server.rs`, the
-//! accept loop and routes, because the session loop (`ws/`) and the routes both
-//! need it: with it in `server.rs`, `server` and `ws` imported each other.
+//! limits) and cloned into each handler; a [`ConnectionSlot`] travels with
+//! each connection. Both live apart from `server.rs`, the accept loop and
+//! routes, because the session loop (`ws/`) needs them too: with them in
+//! `server.rs`, `server` and `ws` imported each other.
 
 use std::sync::Arc;
 
@@ -156,3 +157,8 @@ fn exec_limits(config: &Config) -> ExecLimits {
         node_threads: config.node_threads_resolved(),
     }
 }
+
+/// One of the `STREAMHOST_MAX_CONNECTIONS` slots, held by a connection and,
+/// after an upgrade, by its WebSocket session.
+#[derive(Clone)]
+pub struct ConnectionSlot(#[allow(dead_code)] pub(crate) Arc<tokio::sync::OwnedSemaphorePermit>);
