@@ -18,6 +18,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use streamhost::nodes::NativeNode;
 use streamhost::pipeline::registry::NodeOp;
 use streamhost::wasm::InstanceLimits;
 use streamhost::{AppState, Config};
@@ -74,7 +75,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0 / f64::from(count);
     let mut model = 0.0;
     for (node, t) in plan.nodes.iter().zip(&per_node) {
-        let is_model = matches!(node.op, NodeOp::Onnx { .. });
+        let is_model = matches!(node.op, NodeOp::Native(NativeNode::Onnx(_)));
         if is_model {
             model += ms(*t);
         }

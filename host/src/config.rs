@@ -11,8 +11,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::nodes::onnx::OnnxSizing;
-
 /// Why a setting could not be used.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
@@ -370,30 +368,6 @@ impl Config {
         self.max_frame_bytes.saturating_mul(2)
     }
 
-    /// How each model's ONNX Runtime sessions are sized. `STREAMHOST_ONNX_THREADS=0`:
-    /// single-thread pooled sessions, plus (with more than one core) a solo
-    /// session with a thread per core for a frame executing alone; `N`: every
-    /// session N threads, no solo session. The pool has
-    /// `STREAMHOST_ONNX_SESSIONS` sessions (0: one per core).
-    pub fn onnx_sizing(&self) -> OnnxSizing {
-        let sessions = resolve_cores(self.onnx_sessions);
-        match self.onnx_threads {
-            0 => {
-                let cores = resolve_cores(0);
-                OnnxSizing {
-                    intra_threads: 1,
-                    sessions,
-                    solo_threads: (cores > 1).then_some(cores),
-                }
-            }
-            n => OnnxSizing {
-                intra_threads: n,
-                sessions,
-                solo_threads: None,
-            },
-        }
-    }
-
     /// Whether int8 model variants may run, resolving `auto` with what the CPU
     /// has (`cpu::has_int8_dot_product()`; a parameter so this module stays a leaf).
     pub fn int8_models_resolved(&self, cpu_has_dot_product: bool) -> Int8Resolved {
@@ -433,7 +407,8 @@ impl Config {
     }
 }
 
-fn resolve_cores(n: usize) -> usize {
+/// `n`, or with `0` the number of cores this process may use.
+pub fn resolve_cores(n: usize) -> usize {
     if n > 0 {
         n
     } else {
@@ -598,31 +573,6 @@ mod tests {
                 "{name}={bad}"
             );
         }
-    }
-
-    #[test]
-    fn onnx_sessions_are_two_speed_by_default_and_fixed_when_set() {
-        let cores = resolve_cores(0);
-        let sized = |vars: &[(&str, &str)]| with(vars).map(|c| c.onnx_sizing());
-        assert_eq!(
-            sized(&[("STREAMHOST_ONNX_SESSIONS", "3")]),
-            Ok(OnnxSizing {
-                intra_threads: 1,
-                sessions: 3,
-                solo_threads: (cores > 1).then_some(cores),
-            })
-        );
-        assert_eq!(
-            sized(&[
-                ("STREAMHOST_ONNX_THREADS", "2"),
-                ("STREAMHOST_ONNX_SESSIONS", "1")
-            ]),
-            Ok(OnnxSizing {
-                intra_threads: 2,
-                sessions: 1,
-                solo_threads: None,
-            })
-        );
     }
 
     #[test]

@@ -12,15 +12,13 @@
 
 use crate::config::Config;
 use crate::frame::{validate_jpeg, FrameError};
-use crate::nodes::argmax::ArgmaxConfig;
 use crate::nodes::jpeg_decode::{decode, decode_feeding, JpegDecodeConfig};
-use crate::nodes::text_crop::TextCropConfig;
 use crate::nodes::to_tensor::{
     geometry, to_tensor, to_tensor_fed, Channels, LimitType, Resize, ToTensorConfig, MAX_SIDE,
 };
+use crate::nodes::{NativeConfig, NativeKind};
 use crate::pipeline::dag::{Dag, Source};
 use crate::pipeline::manifest::{valid_id, Manifest, MAX_NODES};
-use crate::pipeline::registry::typed_config;
 use crate::value::{Image, PixelFormat};
 use crate::wire::{ErrorCode, WireError};
 
@@ -195,7 +193,7 @@ const GEOMETRY_SIZES: [(u32, u32); 5] = [(1, 1), (7, 3), (640, 480), (4096, 1), 
 
 /// `Manifest::parse` on UTF-8 input, then `Dag::build`, then the typed configs
 /// of the native nodes and the resize geometry of `to_tensor` nodes, as the
-/// registry checks a manifest and the executor later uses it.
+/// loader checks a manifest and the executor later uses it.
 pub fn manifest(data: &[u8]) -> Check {
     let Ok(text) = std::str::from_utf8(data) else {
         return Ok(());
@@ -216,30 +214,17 @@ pub fn manifest(data: &[u8]) -> Check {
     }
 }
 
-fn typed<T: serde::de::DeserializeOwned>(config: &toml::Table) -> Option<T> {
-    typed_config(config).ok()
-}
-
+/// What the loader accepts of a native node's config, through the same
+/// dispatch point ([`NativeKind::config`]); for `to_tensor`, the resize
+/// geometry of what it accepts.
 fn native_config(kind: &str, config: &toml::Table) -> Check {
-    match kind {
-        "jpeg_decode" => {
-            let _ = typed::<JpegDecodeConfig>(config);
+    let Some(kind) = NativeKind::from_name(kind) else {
+        return Ok(());
+    };
+    if let Ok(NativeConfig::ToTensor(cfg)) = kind.config(config) {
+        for (w, h) in GEOMETRY_SIZES {
+            check_geometry(&cfg.resize, w, h)?;
         }
-        "text_crop" => {
-            let _ = typed::<TextCropConfig>(config).map(|c| c.validate());
-        }
-        "argmax" => {
-            let _ = typed::<ArgmaxConfig>(config);
-        }
-        "to_tensor" => {
-            // What the registry accepts at load: parsed and validated.
-            if let Some(cfg) = typed::<ToTensorConfig>(config).filter(|c| c.validate().is_ok()) {
-                for (w, h) in GEOMETRY_SIZES {
-                    check_geometry(&cfg.resize, w, h)?;
-                }
-            }
-        }
-        _ => {}
     }
     Ok(())
 }

@@ -4,13 +4,15 @@
 //! with one JSON reply.
 //!
 //! A frame's journey, one module a step: [`server`] accepts, [`ws`] runs the
-//! session, [`frame`] validates, [`backpressure`] and [`session`] admit or
-//! drop and count, [`pipeline`] runs the DAG through [`nodes`] (native) and
-//! [`wasm`] (sandboxed) nodes, and [`wire`] shapes every reply. [`config`]
-//! declares every limit; [`tenants`] says who may connect and with what quotas,
-//! [`origin`] which browser pages may; [`web`] serves the browser live view,
-//! over HTTPS too with [`tls`].
+//! session, [`admission`] decides whether it may have the pipeline it named,
+//! [`frame`] validates, [`backpressure`] and [`session`] admit or drop and
+//! count, [`pipeline`] runs the DAG through [`nodes`] (native) and [`wasm`]
+//! (sandboxed) nodes, and [`wire`] shapes every reply. [`state`] is what
+//! every handler shares; [`config`] declares every limit; [`tenants`] says
+//! who may connect and with what quotas, [`origin`] which browser pages may;
+//! [`web`] serves the browser live view, over HTTPS too with [`tls`].
 
+pub mod admission;
 pub mod backpressure;
 pub mod config;
 pub mod cpu;
@@ -23,6 +25,7 @@ pub mod origin;
 pub mod pipeline;
 pub mod server;
 pub mod session;
+pub mod state;
 pub mod tenants;
 pub mod tls;
 pub mod value;
@@ -32,4 +35,5 @@ pub mod wire;
 pub mod ws;
 
 pub use config::Config;
-pub use server::{serve, AppState};
+pub use server::serve;
+pub use state::AppState;

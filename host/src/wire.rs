@@ -10,9 +10,9 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::admission::AdmitError;
 use crate::frame::FrameError;
 use crate::pipeline::exec::ExecError;
-use crate::ws::AdmitError;
 
 /// The contract's error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -474,10 +474,11 @@ fn a_frame_alone_and_concurrent_frames_read_the_same_from_a_model() {
 
 /// The model file the `det` node of `pipeline` runs.
 fn det_model_file(server: &TestServer, pipeline: &str) -> String {
+    use streamhost::nodes::NativeNode;
     use streamhost::pipeline::registry::NodeOp;
     let plan = server.state.registry.lookup(Some(pipeline)).unwrap();
     let det = plan.nodes.iter().find(|n| n.id == "det").unwrap();
-    let NodeOp::Onnx(model) = &det.op else {
+    let NodeOp::Native(NativeNode::Onnx(model)) = &det.op else {
         panic!("det is not an onnx node")
     };
     model

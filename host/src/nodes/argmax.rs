@@ -18,10 +18,12 @@
 //! never wins, a row of only NaN gives index 0 and score `-inf`. Indices are
 //! carried as f32 (tensors are f32 on the wire), exact below 2^24 classes.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 
-use super::par;
-use crate::value::Tensor;
+use super::{kind_of, par, typed_config, NodeFailure, RunContext};
+use crate::value::{Tensor, Value};
 
 /// The largest class count whose indices are exact in an f32.
 pub const MAX_CLASSES: u32 = 1 << 24;
@@ -222,6 +224,38 @@ fn row_argmax(row: &[f32]) -> (usize, f32) {
     }
     let index = row.iter().position(|&v| v == max).unwrap_or(0);
     (index, max)
+}
+
+// The node's part in `nodes::NativeKind` / `NativeNode`: inputs, config, run.
+
+pub(super) fn check_inputs(inputs: usize) -> Result<(), String> {
+    if inputs != 1 {
+        return Err("argmax takes exactly one input, a tensor list".into());
+    }
+    Ok(())
+}
+
+pub(super) fn load_config(table: &toml::Table) -> Result<ArgmaxConfig, String> {
+    typed_config(table)
+}
+
+pub(super) fn run(
+    config: &ArgmaxConfig,
+    inputs: &[(String, Value)],
+    ctx: RunContext,
+) -> Result<Value, NodeFailure> {
+    match inputs.first() {
+        Some((_, Value::Tensors(ts))) => {
+            let offered: Vec<&Tensor> = ts.iter().collect();
+            argmax(&offered, config, ctx.threads)
+                .map(|ts| Value::Tensors(Arc::new(ts)))
+                .map_err(|e| NodeFailure::Node(e.to_string()))
+        }
+        other => Err(NodeFailure::Node(format!(
+            "expects tensors, got {}",
+            kind_of(other)
+        ))),
+    }
 }
 
 #[cfg(test)]

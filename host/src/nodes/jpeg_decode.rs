@@ -11,6 +11,7 @@
 //! decoding full size and resizing after.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 use mozjpeg::decompress::DecompressBuilder;
 use mozjpeg::ColorSpace;
@@ -19,8 +20,9 @@ use super::jpeg_strict::strict_error_mgr;
 use super::row_feed::{FeedHeader, FeedSender, RowFeed, FEED_ROWS};
 use serde::Deserialize;
 
+use super::{typed_config, NodeFailure, RunContext};
 use crate::frame::FrameError;
-use crate::value::{Image, PixelFormat};
+use crate::value::{Image, PixelFormat, Value};
 
 /// The node's manifest `config` table.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -228,6 +230,38 @@ pub fn encode_rgb(
     }))
     .map_err(|_| "encoder error".to_string())?
     .map_err(|e| e.to_string())
+}
+
+// The node's part in `nodes::NativeKind` / `NativeNode`: inputs, config, run.
+
+/// A `jpeg_decode` node reads the client's frame and nothing else.
+pub(super) fn check_inputs(inputs: usize, from_frame: bool) -> Result<(), String> {
+    if !(from_frame && inputs == 1) {
+        return Err("jpeg_decode takes exactly one input, the client's frame".into());
+    }
+    Ok(())
+}
+
+pub(super) fn load_config(table: &toml::Table) -> Result<JpegDecodeConfig, String> {
+    typed_config(table)
+}
+
+/// Decodes the frame; a frame that does not decode is the client's error
+/// (`invalid_frame`), not the node's.
+pub(super) fn run(
+    config: &JpegDecodeConfig,
+    inputs: &[(String, Value)],
+    ctx: RunContext,
+) -> Result<Value, NodeFailure> {
+    match inputs.first() {
+        Some((_, Value::Jpeg(bytes))) => {
+            let image = decode(bytes, config, ctx.max_frame_pixels)?;
+            Ok(Value::Image(Arc::new(image)))
+        }
+        _ => Err(NodeFailure::Node(
+            "expects the client's JPEG frame as its input".into(),
+        )),
+    }
 }
 
 #[cfg(test)]

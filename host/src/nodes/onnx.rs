@@ -28,15 +28,16 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use ort::environment::Environment;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::{DynValue, TensorRef};
 
-use crate::config::MAX_RAGGED_RUNS;
-use crate::value::{Tensor, TensorData};
+use super::{typed_config, NodeFailure, RunContext};
+use crate::config::{resolve_cores, Config, MAX_RAGGED_RUNS};
+use crate::value::{Tensor, TensorData, Value};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum OnnxError {
@@ -102,6 +103,33 @@ pub struct OnnxSizing {
     /// Intra-op threads of the extra session a frame executing alone takes;
     /// `None`: no such session.
     pub solo_threads: Option<usize>,
+}
+
+impl OnnxSizing {
+    /// How each model's sessions are sized under `config`.
+    /// `STREAMHOST_ONNX_THREADS=0`: single-thread pooled sessions, plus (with
+    /// more than one core) a solo session with a thread per core for a frame
+    /// executing alone; `N`: every session N threads, no solo session. The
+    /// pool has `STREAMHOST_ONNX_SESSIONS` sessions (0: one per core). Here,
+    /// beside the sessions it sizes, so that `config` stays a leaf.
+    pub fn from_config(config: &Config) -> Self {
+        let sessions = resolve_cores(config.onnx_sessions);
+        match config.onnx_threads {
+            0 => {
+                let cores = resolve_cores(0);
+                OnnxSizing {
+                    intra_threads: 1,
+                    sessions,
+                    solo_threads: (cores > 1).then_some(cores),
+                }
+            }
+            n => OnnxSizing {
+                intra_threads: n,
+                sessions,
+                solo_threads: None,
+            },
+        }
+    }
 }
 
 /// One model, opened as a pool of sessions.
@@ -355,9 +383,98 @@ fn pick<'a, S>(
         .map_err(|_| OnnxError::Run("session lock poisoned".into()))
 }
 
+// The node's part in `nodes::NativeKind` / `NativeNode`: inputs, config, run.
+
+/// An `onnx` node's config: the model file, relative to the model directory,
+/// and optionally an int8-quantised variant (see `pipeline::int8_gate`).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnnxConfig {
+    pub model: String,
+    /// An int8-quantised variant for CPUs whose int8 kernels pay.
+    #[serde(default)]
+    pub int8_model: Option<String>,
+}
+
+impl OnnxConfig {
+    /// The file to open: the int8 variant when `int8` and there is one.
+    pub fn model_file(&self, int8: bool) -> &str {
+        match &self.int8_model {
+            Some(file) if int8 => file,
+            _ => &self.model,
+        }
+    }
+}
+
+pub(super) fn check_inputs(inputs: usize) -> Result<(), String> {
+    if inputs == 0 {
+        return Err("onnx needs at least one input".into());
+    }
+    Ok(())
+}
+
+pub(super) fn load_config(table: &toml::Table) -> Result<OnnxConfig, String> {
+    typed_config(table)
+}
+
+/// Runs the model on every tensor of its inputs (see [`OnnxModel::run`]).
+pub(super) fn run(
+    model: &OnnxModel,
+    inputs: &[(String, Value)],
+    ctx: RunContext,
+) -> Result<Value, NodeFailure> {
+    let mut offered: Vec<&Tensor> = Vec::new();
+    for (name, value) in inputs {
+        match value {
+            Value::Tensors(ts) => offered.extend(ts.iter()),
+            other => {
+                return Err(NodeFailure::Node(format!(
+                    "input '{name}' is {}, not tensors",
+                    other.kind()
+                )))
+            }
+        }
+    }
+    model
+        .run(&offered, ctx.alone)
+        .map(|ts| Value::Tensors(Arc::new(ts)))
+        .map_err(|e| NodeFailure::Node(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn onnx_sessions_are_two_speed_by_default_and_fixed_when_set() {
+        let cores = resolve_cores(0);
+        let sized = |vars: &[(&str, &str)]| {
+            let vars: HashMap<String, String> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Config::from_lookup(move |k| vars.get(k).cloned()).map(|c| OnnxSizing::from_config(&c))
+        };
+        assert_eq!(
+            sized(&[("STREAMHOST_ONNX_SESSIONS", "3")]),
+            Ok(OnnxSizing {
+                intra_threads: 1,
+                sessions: 3,
+                solo_threads: (cores > 1).then_some(cores),
+            })
+        );
+        assert_eq!(
+            sized(&[
+                ("STREAMHOST_ONNX_THREADS", "2"),
+                ("STREAMHOST_ONNX_SESSIONS", "1")
+            ]),
+            Ok(OnnxSizing {
+                intra_threads: 2,
+                sessions: 1,
+                solo_threads: None,
+            })
+        );
+    }
 
     #[test]
     fn a_missing_library_or_model_is_an_error_not_a_panic() {

@@ -25,13 +25,14 @@
 //! i-th line belongs to the detector's i-th box.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use super::par;
+use super::{par, typed_config, NodeFailure, RunContext};
 use crate::config::MAX_RAGGED_RUNS;
-use crate::value::{Image, PixelFormat, Tensor};
+use crate::value::{Image, PixelFormat, Tensor, Value};
 
 fn default_height() -> u32 {
     48
@@ -428,6 +429,39 @@ pub fn text_crop(
             data: data.into(),
         })
         .collect())
+}
+
+// The node's part in `nodes::NativeKind` / `NativeNode`: inputs, config, run.
+
+pub(super) fn check_inputs(inputs: usize) -> Result<(), String> {
+    if inputs != 2 {
+        return Err("text_crop takes two inputs: the image, then the boxes".into());
+    }
+    Ok(())
+}
+
+pub(super) fn load_config(table: &toml::Table) -> Result<TextCropConfig, String> {
+    let config: TextCropConfig = typed_config(table)?;
+    config.validate()?;
+    Ok(config)
+}
+
+pub(super) fn run(
+    config: &TextCropConfig,
+    inputs: &[(String, Value)],
+    ctx: RunContext,
+) -> Result<Value, NodeFailure> {
+    let fail = |e: TextCropError| NodeFailure::Node(e.to_string());
+    match (inputs.first(), inputs.get(1)) {
+        (Some((_, Value::Image(img))), Some((_, Value::Json(boxes)))) => {
+            let boxes = parse_boxes(boxes).map_err(fail)?;
+            let crops = text_crop(img, &boxes, config, ctx.threads).map_err(fail)?;
+            Ok(Value::Tensors(Arc::new(crops)))
+        }
+        _ => Err(NodeFailure::Node(
+            "expects an image and a JSON list of boxes".into(),
+        )),
+    }
 }
 
 #[cfg(test)]

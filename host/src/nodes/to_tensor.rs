@@ -21,11 +21,13 @@
 //! `[src_w, src_h, scale_x, scale_y, pad_x, pad_y]` (model = src * scale +
 //! pad), which post-processing nodes use to map results back to frame pixels.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 
-use super::par;
 use super::row_feed::RowFeed;
-use crate::value::{Image, PixelFormat, Tensor};
+use super::{kind_of, par, typed_config, NodeFailure, RunContext};
+use crate::value::{Image, PixelFormat, Tensor, Value};
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -566,6 +568,37 @@ pub fn to_tensor_fed(
         layout.norm.resized_fed(feed, layout.place, layout.pad)?
     };
     Some(Ok(layout.tensors(cfg, data)))
+}
+
+// The node's part in `nodes::NativeKind` / `NativeNode`: inputs, config, run.
+
+pub(super) fn check_inputs(inputs: usize) -> Result<(), String> {
+    if inputs != 1 {
+        return Err("to_tensor takes exactly one input, an image".into());
+    }
+    Ok(())
+}
+
+pub(super) fn load_config(table: &toml::Table) -> Result<ToTensorConfig, String> {
+    let config: ToTensorConfig = typed_config(table)?;
+    config.validate()?;
+    Ok(config)
+}
+
+pub(super) fn run(
+    config: &ToTensorConfig,
+    inputs: &[(String, Value)],
+    ctx: RunContext,
+) -> Result<Value, NodeFailure> {
+    match inputs.first() {
+        Some((_, Value::Image(img))) => to_tensor(img, config, ctx.threads)
+            .map(|ts| Value::Tensors(Arc::new(ts)))
+            .map_err(|e| NodeFailure::Node(e.to_string())),
+        other => Err(NodeFailure::Node(format!(
+            "expects an image, got {}",
+            kind_of(other)
+        ))),
+    }
 }
 
 #[cfg(test)]

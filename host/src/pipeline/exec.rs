@@ -16,9 +16,12 @@
 //! through decoding. Its reported time is the time it computed, not the time
 //! it waited for rows; the decoder's includes the last band it waited for.
 //!
-//! A node that fails yields [`ExecError::Node`] naming it; if its instance
-//! trapped, the instance is dropped here and the next frame starts a fresh
-//! one, so one bad frame cannot wedge a session.
+//! Native nodes run through their kinds' one dispatch point
+//! ([`NativeNode::run`]); the Wasm nodes' instances and the fed decode above
+//! are this module's own. A node that fails yields [`ExecError::Node`] naming
+//! it (a frame that does not decode, [`ExecError::InvalidFrame`]); if its
+//! instance trapped, the instance is dropped here and the next frame starts a
+//! fresh one, so one bad frame cannot wedge a session.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,9 +30,9 @@ use serde_json::value::RawValue;
 
 use super::dag::{Edge, Source};
 use super::occupancy::Occupancy;
-use super::registry::{NodeOp, Plan};
+use super::plan::{NodeOp, Plan};
 use crate::frame::FrameError;
-use crate::nodes::{argmax, jpeg_decode, text_crop, to_tensor};
+use crate::nodes::{jpeg_decode, to_tensor, NativeNode, NodeFailure, RunContext};
 use crate::value::{Tensor, Value};
 use crate::wasm::instance::LogContext;
 use crate::wasm::{InstanceLimits, NodeInstance, WasmEngine};
@@ -242,7 +245,7 @@ impl SessionRunner {
         node_times: &mut Vec<(usize, Duration)>,
     ) -> Option<Result<(), ExecError>> {
         let plan = &self.plan;
-        let NodeOp::JpegDecode(config) = &plan.nodes.get(i)?.op else {
+        let NodeOp::Native(NativeNode::JpegDecode(config)) = &plan.nodes.get(i)?.op else {
             return None;
         };
         let spare = self.limits.node_threads.saturating_sub(1);
@@ -266,7 +269,7 @@ impl SessionRunner {
             |k, mut feed| {
                 let started = Instant::now();
                 let node = consumers.get(k).and_then(|&j| plan.nodes.get(j))?;
-                let NodeOp::ToTensor(cfg) = &node.op else {
+                let NodeOp::Native(NativeNode::ToTensor(cfg)) = &node.op else {
                     return None;
                 };
                 let result = to_tensor::to_tensor_fed(&mut feed, cfg)?;
@@ -319,12 +322,12 @@ impl SessionRunner {
 fn fed_consumers(plan: &Plan, i: usize) -> Vec<usize> {
     if !matches!(
         plan.nodes.get(i).map(|n| &n.op),
-        Some(NodeOp::JpegDecode(_))
+        Some(NodeOp::Native(NativeNode::JpegDecode(_)))
     ) {
         return Vec::new();
     }
     (0..plan.nodes.len())
-        .filter(|&j| matches!(plan.nodes[j].op, NodeOp::ToTensor(_)))
+        .filter(|&j| matches!(plan.nodes[j].op, NodeOp::Native(NativeNode::ToTensor(_))))
         .filter(|&j| {
             matches!(
                 plan.dag.inputs.get(j).map(Vec::as_slice),
@@ -385,10 +388,6 @@ fn gather_one(
     }
 }
 
-fn kind_of(input: Option<&(String, Value)>) -> &'static str {
-    input.map(|(_, v)| v.kind()).unwrap_or("nothing")
-}
-
 #[derive(Clone, Copy)]
 struct NodeCtx<'a> {
     plan: &'a Plan,
@@ -427,57 +426,16 @@ impl NodeCtx<'_> {
             reason,
         };
         match (&node.op, state) {
-            (NodeOp::JpegDecode(config), NodeState::Native) => match inputs.first() {
-                Some((_, Value::Jpeg(bytes))) => {
-                    let image = jpeg_decode::decode(bytes, config, self.limits.max_frame_pixels)?;
-                    Ok(Value::Image(Arc::new(image)))
-                }
-                _ => Err(fail("expects the client's JPEG frame as its input".into())),
-            },
-            (NodeOp::ToTensor(config), NodeState::Native) => match inputs.first() {
-                Some((_, Value::Image(img))) => to_tensor::to_tensor(img, config, threads)
-                    .map(|ts| Value::Tensors(Arc::new(ts)))
-                    .map_err(|e| fail(e.to_string())),
-                other => Err(fail(format!("expects an image, got {}", kind_of(other)))),
-            },
-            (NodeOp::TextCrop(config), NodeState::Native) => {
-                match (inputs.first(), inputs.get(1)) {
-                    (Some((_, Value::Image(img))), Some((_, Value::Json(boxes)))) => {
-                        let boxes =
-                            text_crop::parse_boxes(boxes).map_err(|e| fail(e.to_string()))?;
-                        let crops = text_crop::text_crop(img, &boxes, config, threads)
-                            .map_err(|e| fail(e.to_string()))?;
-                        Ok(Value::Tensors(Arc::new(crops)))
-                    }
-                    _ => Err(fail("expects an image and a JSON list of boxes".into())),
-                }
-            }
-            (NodeOp::Argmax(config), NodeState::Native) => match inputs.first() {
-                Some((_, Value::Tensors(ts))) => {
-                    let offered: Vec<&Tensor> = ts.iter().collect();
-                    argmax::argmax(&offered, config, threads)
-                        .map(|ts| Value::Tensors(Arc::new(ts)))
-                        .map_err(|e| fail(e.to_string()))
-                }
-                other => Err(fail(format!("expects tensors, got {}", kind_of(other)))),
-            },
-            (NodeOp::Onnx(model), NodeState::Native) => {
-                let mut offered: Vec<&Tensor> = Vec::new();
-                for (name, value) in &inputs {
-                    match value {
-                        Value::Tensors(ts) => offered.extend(ts.iter()),
-                        other => {
-                            return Err(fail(format!(
-                                "input '{name}' is {}, not tensors",
-                                other.kind()
-                            )))
-                        }
-                    }
-                }
-                model
-                    .run(&offered, alone)
-                    .map(|ts| Value::Tensors(Arc::new(ts)))
-                    .map_err(|e| fail(e.to_string()))
+            (NodeOp::Native(native), NodeState::Native) => {
+                let ctx = RunContext {
+                    max_frame_pixels: self.limits.max_frame_pixels,
+                    threads,
+                    alone,
+                };
+                native.run(&inputs, ctx).map_err(|e| match e {
+                    NodeFailure::Frame(e) => ExecError::InvalidFrame(e),
+                    NodeFailure::Node(reason) => fail(reason),
+                })
             }
             (
                 NodeOp::Wasm {
@@ -531,7 +489,7 @@ mod tests {
     use crate::nodes::jpeg_decode::JpegDecodeConfig;
     use crate::nodes::to_tensor::ToTensorConfig;
     use crate::pipeline::dag::Dag;
-    use crate::pipeline::registry::PlannedNode;
+    use crate::pipeline::plan::PlannedNode;
     use crate::wasm::SandboxLimits;
 
     /// decode -> pre (a `to_tensor` fed by the decoder) and decode -> post (a
@@ -551,15 +509,15 @@ mod tests {
             nodes: vec![
                 PlannedNode {
                     id: "decode".into(),
-                    op: NodeOp::JpegDecode(JpegDecodeConfig::default()),
+                    op: NodeOp::Native(NativeNode::JpegDecode(JpegDecodeConfig::default())),
                 },
                 PlannedNode {
                     id: "pre".into(),
-                    op: NodeOp::ToTensor(pre.clone()),
+                    op: NodeOp::Native(NativeNode::ToTensor(pre.clone())),
                 },
                 PlannedNode {
                     id: "post".into(),
-                    op: NodeOp::ToTensor(pre),
+                    op: NodeOp::Native(NativeNode::ToTensor(pre)),
                 },
             ],
             dag: Dag {
@@ -633,7 +591,7 @@ mod tests {
             assert_eq!(timed, vec![0, 1], "decode and pre were both timed");
             // What the sequential path computes from the same frame.
             let image = jpeg_decode::decode(&jpeg, &JpegDecodeConfig::default(), 1 << 30);
-            let NodeOp::ToTensor(cfg) = &fed.plan.nodes[1].op else {
+            let NodeOp::Native(NativeNode::ToTensor(cfg)) = &fed.plan.nodes[1].op else {
                 unreachable!()
             };
             let want = image.map(|img| to_tensor::to_tensor(&img, cfg, 1));

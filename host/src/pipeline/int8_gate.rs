@@ -38,7 +38,8 @@ use sha2::{Digest, Sha256};
 
 use super::exec::{ExecLimits, SessionRunner};
 use super::occupancy::Occupancy;
-use super::registry::{NodeOp, Plan};
+use super::plan::{NodeOp, Plan};
+use crate::nodes::NativeNode;
 use crate::wasm::WasmEngine;
 
 /// Changes whenever the comparison rules change, so older verdicts are not reused.
@@ -337,7 +338,7 @@ fn verdict_key(
     for plan in [fp32, int8] {
         for node in &plan.nodes {
             match &node.op {
-                NodeOp::Onnx(model) => {
+                NodeOp::Native(NativeNode::Onnx(model)) => {
                     files.insert(model.path().to_path_buf());
                 }
                 NodeOp::Wasm { component, .. } => {

@@ -1,17 +1,21 @@
 //! Pipelines: a manifest on disk becomes a checked DAG of ready-to-run nodes.
 //!
 //! [`manifest`] parses the TOML a pipeline author writes; [`dag`] checks its
-//! shape (ids, edges, cycles, one output) and orders it; [`registry`] loads a
-//! directory of manifests at start, compiling every component once, and keeps
-//! a failed pipeline listed with its reason instead of refusing to start;
-//! [`exec`] runs one frame through one session's instances of the nodes;
-//! [`occupancy`] counts the frames executing, so a frame alone may use every core.
+//! shape (ids, edges, cycles, one output) and orders it; [`loader`] turns one
+//! manifest into a [`plan`] (kinds, configs, components, models, the int8
+//! choice), compiling every component once; [`registry`] loads a directory of
+//! manifests at start and keeps a failed pipeline listed with its reason
+//! instead of refusing to start; [`exec`] runs one frame through one
+//! session's instances of the nodes; [`occupancy`] counts the frames
+//! executing, so a frame alone may use every core.
 
 pub mod dag;
 pub mod exec;
 pub mod int8_gate;
+pub mod loader;
 pub mod manifest;
 pub mod occupancy;
+pub mod plan;
 pub mod registry;
 
 pub use registry::{Pipeline, PipelineRegistry, PipelineStatus};

@@ -15,7 +15,7 @@ use wasmtime::component::Component;
 
 use super::bindings::NodeWorldPre;
 use super::engine::WasmEngine;
-use super::instance::NodeStore;
+use super::store::NodeStore;
 
 /// The package every import of a node must come from.
 pub const ALLOWED_IMPORT_PACKAGE: &str = "streamhost:node/";

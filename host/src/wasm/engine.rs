@@ -28,7 +28,7 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config as WasmConfig, Engine};
 
 use super::bindings::NodeWorld;
-use super::instance::NodeStore;
+use super::store::NodeStore;
 
 /// Limits applied to every node instance.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -13,19 +13,17 @@
 //! support re-entering an instance that trapped), which is why the errors say
 //! whether the instance survived ([`WasmCallError::instance_lost`]).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime::{Store, Trap};
 
-use super::bindings::{host_api, wit, NodeWorld};
+use super::bindings::{wit, NodeWorld};
 use super::component::NodeComponent;
 use super::convert;
 use super::engine::{InstanceLimits, WasmEngine};
-use crate::backpressure::FrameRate;
+use super::store::NodeStore;
+pub use super::store::{LogContext, MAX_LOG_LINE};
 use crate::value::Value;
-
-/// Longest guest log line kept; the rest is cut.
-pub const MAX_LOG_LINE: usize = 1024;
 
 /// Why a call into a node failed.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -61,128 +59,6 @@ impl WasmCallError {
     }
 }
 
-/// Who a guest's log lines belong to.
-#[derive(Debug, Clone, Default)]
-pub struct LogContext {
-    pub session_id: String,
-    pub pipeline_id: String,
-    pub node_id: String,
-}
-
-/// Caps the sum of all linear memories of one instance, and its counts of
-/// instances, memories and tables.
-struct InstanceLimiter {
-    cap: usize,
-    used: usize,
-    hit: bool,
-    max_instances: usize,
-    max_table_elements: usize,
-}
-
-impl ResourceLimiter for InstanceLimiter {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _max: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        let next = self.used.saturating_sub(current).saturating_add(desired);
-        if next > self.cap {
-            self.hit = true;
-            return Ok(false);
-        }
-        self.used = next;
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _max: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= self.max_table_elements)
-    }
-
-    fn instances(&self) -> usize {
-        self.max_instances
-    }
-
-    fn memories(&self) -> usize {
-        self.max_instances
-    }
-
-    fn tables(&self) -> usize {
-        self.max_instances
-    }
-}
-
-/// Log lines an instance may still emit: the frame quota's token bucket
-/// (refilled at `rate` a second, up to `rate`), plus a count of what it swallowed.
-struct LogBudget {
-    bucket: FrameRate,
-    suppressed: u32,
-}
-
-impl LogBudget {
-    fn new(rate: u32) -> Self {
-        LogBudget {
-            bucket: FrameRate::new(f64::from(rate)),
-            suppressed: 0,
-        }
-    }
-
-    fn take_at(&mut self, now: Instant) -> bool {
-        let taken = self.bucket.admit(now);
-        if !taken {
-            self.suppressed = self.suppressed.saturating_add(1);
-        }
-        taken
-    }
-}
-
-/// The data a node's `Store` carries.
-pub struct NodeStore {
-    limiter: InstanceLimiter,
-    log: LogContext,
-    log_budget: LogBudget,
-}
-
-impl wit::Host for NodeStore {}
-
-impl host_api::Host for NodeStore {
-    fn log(&mut self, level: host_api::LogLevel, message: String) {
-        if !self.log_budget.take_at(Instant::now()) {
-            return;
-        }
-        let mut message = message;
-        if message.len() > MAX_LOG_LINE {
-            let mut cut = MAX_LOG_LINE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-        }
-        let LogContext {
-            session_id,
-            pipeline_id,
-            node_id,
-        } = &self.log;
-        macro_rules! emit {
-            ($lvl:ident) => {
-                tracing::$lvl!(target: "plugin", session_id = %session_id, pipeline_id = %pipeline_id, node_id = %node_id, "{message}")
-            };
-        }
-        match level {
-            host_api::LogLevel::Trace => emit!(trace),
-            host_api::LogLevel::Debug => emit!(debug),
-            host_api::LogLevel::Info => emit!(info),
-            host_api::LogLevel::Warn => emit!(warn),
-            host_api::LogLevel::Error => emit!(error),
-        }
-    }
-}
-
 /// A live node instance belonging to one session.
 pub struct NodeInstance {
     store: Store<NodeStore>,
@@ -201,17 +77,7 @@ impl NodeInstance {
         log: LogContext,
     ) -> Result<Self, WasmCallError> {
         let sandbox = engine.limits();
-        let data = NodeStore {
-            limiter: InstanceLimiter {
-                cap: limits.memory_bytes,
-                used: 0,
-                hit: false,
-                max_instances: sandbox.max_instances,
-                max_table_elements: sandbox.max_table_elements,
-            },
-            log,
-            log_budget: LogBudget::new(sandbox.log_lines_per_sec),
-        };
+        let data = NodeStore::new(limits.memory_bytes, &sandbox, log);
         let mut store = Store::new(&engine.engine, data);
         store.limiter(|s| &mut s.limiter);
         let deadline_ticks = sandbox.deadline_ticks(limits.call_timeout);
@@ -306,41 +172,6 @@ fn node_error(e: wit::NodeError) -> WasmCallError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_memory_cap_adds_up_every_memory_of_an_instance() {
-        let mut cap = InstanceLimiter {
-            cap: 64 << 20,
-            used: 0,
-            hit: false,
-            max_instances: 4,
-            max_table_elements: 10,
-        };
-        assert_eq!(cap.table_growing(0, 11, None).ok(), Some(false));
-        // First memory created at 40 MiB, then grown to 48 MiB.
-        assert_eq!(cap.memory_growing(0, 40 << 20, None).ok(), Some(true));
-        assert_eq!(
-            cap.memory_growing(40 << 20, 48 << 20, None).ok(),
-            Some(true)
-        );
-        // A second memory cannot take the instance past the cap, though it alone would fit.
-        assert_eq!(cap.memory_growing(0, 20 << 20, None).ok(), Some(false));
-        assert!(cap.hit);
-        assert_eq!(cap.memory_growing(0, 16 << 20, None).ok(), Some(true));
-        assert_eq!(cap.used, 64 << 20);
-    }
-
-    #[test]
-    fn the_log_budget_refills_over_time_and_counts_what_it_swallows() {
-        let mut b = LogBudget::new(3);
-        let t0 = Instant::now();
-        assert!(b.take_at(t0) && b.take_at(t0) && b.take_at(t0));
-        assert!(!b.take_at(t0));
-        assert_eq!(b.suppressed, 1);
-        let later = t0 + Duration::from_millis(700);
-        assert!(b.take_at(later) && b.take_at(later));
-        assert!(!b.take_at(later));
-    }
 
     #[test]
     fn errors_say_when_the_instance_is_lost() {

@@ -4,14 +4,17 @@
 //! `Engine`, its epoch ticker, the `Linker`); [`component`] is a node's code,
 //! compiled and type-checked once when its pipeline loads; [`instance`] is
 //! one session's live copy of a node, with its own memory cap and time limit,
-//! thrown away after any trap. [`bindings`] is the only place `bindgen!` runs
-//! and [`convert`] the only place host values meet WIT values.
+//! thrown away after any trap, and [`store`] the data its wasmtime `Store`
+//! carries (limiter, log budget, the host side of the WIT). [`bindings`] is
+//! the only place `bindgen!` runs and [`convert`] the only place host values
+//! meet WIT values.
 
 pub mod bindings;
 pub mod component;
 pub mod convert;
 pub mod engine;
 pub mod instance;
+pub mod store;
 
 pub use component::{NodeComponent, WasmLoadError};
 pub use engine::{InstanceLimits, SandboxLimits, WasmEngine};

@@ -17,17 +17,16 @@ use std::collections::HashMap;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
+use axum::{Extension, Json};
+use serde_json::json;
 
-use crate::server::{refusal, AppState, ConnectionSlot};
+use crate::state::{AppState, ConnectionSlot};
 use crate::tenants::AuthError;
 use crate::wire::Refusal;
 
 mod session_loop;
-
-pub use session_loop::AdmitError;
 
 /// The subprotocol a browser offers beside `bearer.<token>`; the server selects it.
 pub const SUBPROTOCOL: &str = "streamhost";
@@ -59,6 +58,17 @@ fn presented_token<'a>(
     from_header
         .or_else(from_protocol)
         .or_else(|| query.get("access_token").map(String::as_str))
+}
+
+/// An HTTP-level refusal (before any WebSocket exists): the refusal's status
+/// and `{error, detail}`.
+pub fn refusal(why: Refusal, detail: impl Into<String>) -> Response {
+    let status = StatusCode::from_u16(why.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    (
+        status,
+        Json(json!({ "error": why.code().as_str(), "detail": detail.into() })),
+    )
+        .into_response()
 }
 
 /// `GET /ws/video/stream?pipeline_id=ID`

@@ -30,13 +30,14 @@ use futures_util::future::OptionFuture;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::{JoinError, JoinHandle};
 
+use crate::admission::admit_pipeline;
 use crate::backpressure::{FrameRate, SlowdownDetector};
 use crate::frame::validate_jpeg;
 use crate::metrics::SessionSeries;
 use crate::pipeline::exec::{FrameOutcome, SessionRunner};
-use crate::pipeline::registry::{LookupError, Plan};
-use crate::server::{AppState, ConnectionSlot};
+use crate::pipeline::plan::Plan;
 use crate::session::{next_session_id, SessionCounters};
+use crate::state::{AppState, ConnectionSlot};
 use crate::tenants::Tenant;
 use crate::wasm::InstanceLimits;
 use crate::wire::{DropReason, ErrorCode, Reply, WireError};
@@ -57,37 +58,6 @@ impl Drop for ActiveGuard {
     }
 }
 
-/// Why a connected client cannot have the pipeline it named (mapped to the
-/// wire in `wire.rs`).
-#[derive(Debug, thiserror::Error)]
-pub enum AdmitError {
-    #[error(transparent)]
-    Pipeline(#[from] LookupError),
-    #[error("pipeline '{0}' is not available to this token")]
-    NotAllowed(String),
-    #[error("pipeline '{pipeline}' exceeds this token's quotas: {reason}")]
-    OverQuota { pipeline: String, reason: String },
-}
-
-/// The pipeline a tenant asked for, with each node's limits under its quotas.
-fn admit_pipeline(
-    state: &AppState,
-    tenant: &Tenant,
-    pipeline_id: Option<&str>,
-) -> Result<(Arc<Plan>, Vec<InstanceLimits>), AdmitError> {
-    let plan = state.registry.lookup(pipeline_id)?;
-    if !tenant.may_use(&plan.id) {
-        return Err(AdmitError::NotAllowed(plan.id.clone()));
-    }
-    let limits =
-        plan.instance_limits(tenant.quotas.wasm)
-            .map_err(|reason| AdmitError::OverQuota {
-                pipeline: plan.id.clone(),
-                reason,
-            })?;
-    Ok((plan, limits))
-}
-
 pub(super) async fn session(
     mut socket: WebSocket,
     state: AppState,
@@ -101,7 +71,11 @@ pub(super) async fn session(
 ) {
     let session_id = next_session_id();
     let send_timeout = state.config.send_timeout;
-    let (plan, instance_limits) = match admit_pipeline(&state, &tenant, pipeline_id.as_deref()) {
+    let (plan, instance_limits) = match admit_pipeline(
+        &state.registry,
+        &tenant,
+        pipeline_id.as_deref(),
+    ) {
         Ok(admitted) => admitted,
         Err(err) => {
             let err = WireError::from(err);
