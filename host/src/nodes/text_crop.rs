@@ -337,8 +337,8 @@ fn floor(v: f64) -> f64 {
     }
 }
 
-/// Crops, rectifies, resizes and batches every box: returns `x` [N,3,H,W]
-/// (`shared` widths) or one `x` [1,3,H,W_i] per box (`own`; with no boxes, the
+/// Crops, rectifies, resizes and batches every box: returns `x` `[N,3,H,W]`
+/// (`shared` widths) or one `x` `[1,3,H,W_i]` per box (`own`; with no boxes, the
 /// same empty `[0,3,H,W]` batch as `shared`). Bands of rows are sampled over
 /// up to `threads` threads ([`par::for_each`]).
 pub fn text_crop(
