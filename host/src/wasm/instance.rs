@@ -12,15 +12,22 @@
 //! instance: the caller must drop it and instantiate anew (wasmtime does not
 //! support re-entering an instance that trapped), which is why the errors say
 //! whether the instance survived ([`WasmCallError::instance_lost`]).
+//!
+//! The store also carries a capability-less WASI context (`wasi.rs`) whose
+//! stdout and stderr share the `log` import's budget.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{host_api, wit, NodeWorld};
 use super::component::NodeComponent;
 use super::convert;
 use super::engine::{InstanceLimits, WasmEngine};
+use super::wasi::{self, LineLog};
 use crate::backpressure::FrameRate;
 use crate::value::Value;
 
@@ -119,20 +126,20 @@ impl ResourceLimiter for InstanceLimiter {
 
 /// Log lines an instance may still emit: the frame quota's token bucket
 /// (refilled at `rate` a second, up to `rate`), plus a count of what it swallowed.
-struct LogBudget {
+pub(crate) struct LogBudget {
     bucket: FrameRate,
     suppressed: u32,
 }
 
 impl LogBudget {
-    fn new(rate: u32) -> Self {
+    pub(crate) fn new(rate: u32) -> Self {
         LogBudget {
             bucket: FrameRate::new(f64::from(rate)),
             suppressed: 0,
         }
     }
 
-    fn take_at(&mut self, now: Instant) -> bool {
+    pub(crate) fn take_at(&mut self, now: Instant) -> bool {
         let taken = self.bucket.admit(now);
         if !taken {
             self.suppressed = self.suppressed.saturating_add(1);
@@ -145,24 +152,56 @@ impl LogBudget {
 pub struct NodeStore {
     limiter: InstanceLimiter,
     log: LogContext,
-    log_budget: LogBudget,
+    /// Shared with the WASI stdout and stderr streams.
+    log_budget: Arc<Mutex<LogBudget>>,
+    /// In a `Mutex` only so the store stays `Sync` (`WasiCtx` and
+    /// `ResourceTable` are not, and a session is held across awaits); only
+    /// ever reached through `&mut` (`get_mut`), so never locked.
+    wasi: Mutex<WasiState>,
+    stdout: LineLog,
+    stderr: LineLog,
+}
+
+struct WasiState {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for NodeStore {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        let wasi = self.wasi.get_mut().unwrap_or_else(PoisonError::into_inner);
+        WasiCtxView {
+            ctx: &mut wasi.ctx,
+            table: &mut wasi.table,
+        }
+    }
+}
+
+/// Cuts a guest log line at [`MAX_LOG_LINE`] bytes, on a character boundary.
+pub(crate) fn cut_log_line(mut message: String) -> String {
+    if message.len() > MAX_LOG_LINE {
+        let mut cut = MAX_LOG_LINE;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+    }
+    message
 }
 
 impl wit::Host for NodeStore {}
 
 impl host_api::Host for NodeStore {
     fn log(&mut self, level: host_api::LogLevel, message: String) {
-        if !self.log_budget.take_at(Instant::now()) {
+        let taken = self
+            .log_budget
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take_at(Instant::now());
+        if !taken {
             return;
         }
-        let mut message = message;
-        if message.len() > MAX_LOG_LINE {
-            let mut cut = MAX_LOG_LINE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-        }
+        let message = cut_log_line(message);
         let LogContext {
             session_id,
             pipeline_id,
@@ -201,6 +240,9 @@ impl NodeInstance {
         log: LogContext,
     ) -> Result<Self, WasmCallError> {
         let sandbox = engine.limits();
+        let log_budget = Arc::new(Mutex::new(LogBudget::new(sandbox.log_lines_per_sec)));
+        let stdout = LineLog::new("stdout", log.clone(), log_budget.clone());
+        let stderr = LineLog::new("stderr", log.clone(), log_budget.clone());
         let data = NodeStore {
             limiter: InstanceLimiter {
                 cap: limits.memory_bytes,
@@ -210,7 +252,13 @@ impl NodeInstance {
                 max_table_elements: sandbox.max_table_elements,
             },
             log,
-            log_budget: LogBudget::new(sandbox.log_lines_per_sec),
+            log_budget,
+            wasi: Mutex::new(WasiState {
+                ctx: wasi::capability_less(stdout.clone(), stderr.clone()),
+                table: wasi::resource_table(),
+            }),
+            stdout,
+            stderr,
         };
         let mut store = Store::new(&engine.engine, data);
         store.limiter(|s| &mut s.limiter);
@@ -233,10 +281,22 @@ impl NodeInstance {
 
     fn init(&mut self, config_json: &str) -> Result<(), WasmCallError> {
         self.before_call();
-        let outcome = self
-            .bindings
-            .streamhost_node_node()
-            .call_init(&mut self.store, config_json);
+        let (bindings, store) = (&self.bindings, &mut self.store);
+        let call = move || {
+            bindings
+                .streamhost_node_node()
+                .call_init(store, config_json)
+        };
+        // WASI's synchronous bindings `block_on` the current tokio runtime,
+        // which panics on a runtime thread; the load check instantiates on
+        // one. So off a plain thread, unless no runtime is current (frames
+        // run on blocking or plain threads, where this is fine).
+        let outcome = if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::scope(|scope| scope.spawn(call).join())
+                .unwrap_or_else(|_| Err(wasmtime::Error::msg("the init call panicked")))
+        } else {
+            call()
+        };
         self.after_call();
         match outcome {
             Ok(Ok(())) => Ok(()),
@@ -268,10 +328,19 @@ impl NodeInstance {
         self.store.data_mut().limiter.hit = false;
     }
 
-    /// Reports lines the log budget swallowed, at most once per call.
+    /// Logs what is left of unterminated stdout/stderr lines, then reports
+    /// lines the log budget swallowed, at most once per call.
     fn after_call(&mut self) {
         let data = self.store.data_mut();
-        let suppressed = std::mem::take(&mut data.log_budget.suppressed);
+        data.stdout.flush_partial();
+        data.stderr.flush_partial();
+        let suppressed = std::mem::take(
+            &mut data
+                .log_budget
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .suppressed,
+        );
         if suppressed > 0 {
             let LogContext {
                 session_id,

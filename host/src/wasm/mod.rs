@@ -5,13 +5,15 @@
 //! compiled and type-checked once when its pipeline loads; [`instance`] is
 //! one session's live copy of a node, with its own memory cap and time limit,
 //! thrown away after any trap. [`bindings`] is the only place `bindgen!` runs
-//! and [`convert`] the only place host values meet WIT values.
+//! and [`convert`] the only place host values meet WIT values; [`wasi`] is
+//! the capability-less WASI 0.2 every instance gets.
 
 pub mod bindings;
 pub mod component;
 pub mod convert;
 pub mod engine;
 pub mod instance;
+pub mod wasi;
 
 pub use component::{NodeComponent, WasmLoadError};
 pub use engine::{InstanceLimits, SandboxLimits, WasmEngine};
