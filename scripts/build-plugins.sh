@@ -16,6 +16,9 @@
 #   -Zbuild-std and Debian's wasm-component-ld, target dir plugins/target-debian (wasm32-wasip2
 #   through -Zbuild-std too: not yet tried on a machine without rustup).
 # STREAMHOST_WASM_ROUTE=debian forces route 2; STREAMHOST_WASM_ROUTE=rustup forbids the fallback.
+# Then each plugins/python/<name>/app.py is built into py_<name>.wasm by componentize-py (pinned,
+# installed from PyPI into a venv under .deps/ with a bounded pip call); its components import
+# WASI 0.2 like any componentize-py output.
 #
 # Quiet on success (one summary line on stderr), loud on failure. Called from make and from a
 # cargo build script, so it first scrubs the variables a parent cargo sets.
@@ -161,9 +164,47 @@ route_debian() {
     say "built $count components (Debian rustc-web, wasm32-unknown-unknown) and $count2 (wasm32-wasip2) into $DEST"
 }
 
+# --- Python components: componentize-py. -----------------------------------------------------------
+COMPONENTIZE_PY_VERSION=0.25.1
+PY_VENV="$REPO/.deps/componentize-py"
+
+build_python() {
+    local apps=("$PLUGINS"/python/*/app.py)
+    [[ -f "${apps[0]}" ]] || return 0
+    local tool="$PY_VENV/bin/componentize-py"
+    if [[ "$("$tool" --version 2>/dev/null)" != "componentize-py $COMPONENTIZE_PY_VERSION" ]]; then
+        say "installing componentize-py $COMPONENTIZE_PY_VERSION into $PY_VENV"
+        local log
+        log="$(mktemp)"
+        if ! { timeout 120 python3 -m venv "$PY_VENV" &&
+            timeout 300 "$PY_VENV/bin/pip" install -q --disable-pip-version-check \
+                "componentize-py==$COMPONENTIZE_PY_VERSION"; } >"$log" 2>&1; then
+            cat "$log" >&2
+            rm -f "$log"
+            die "could not install componentize-py $COMPONENTIZE_PY_VERSION from PyPI (needed for plugins/python)"
+        fi
+        rm -f "$log"
+    fi
+    local app dir name out count=0
+    for app in "${apps[@]}"; do
+        dir="$(dirname "$app")"
+        name="py_$(basename "$dir" | tr - _)"
+        out="$DEST/$name.wasm"
+        # componentize-py takes ~20 s: rebuild only when the app, the WIT or the version changed.
+        if [[ ! -f "$out" || "$app" -nt "$out" || "$REPO/wit/node.wit" -nt "$out" || "$tool" -nt "$out" ]]; then
+            (cd "$dir" && "$tool" -d "$REPO/wit" -w node-world componentize -p "$dir" app -o "$out.tmp") >/dev/null ||
+                die "componentize-py failed on $app; see the errors above"
+            mv -f "$out.tmp" "$out"
+        fi
+        count=$((count + 1))
+    done
+    say "built $count Python components (componentize-py $COMPONENTIZE_PY_VERSION) into $DEST"
+}
+
 case "$ROUTE" in
     auto) route_rustup || { say "falling back to the offline Debian route"; route_debian; } ;;
     rustup) route_rustup || die "the rustup route failed and STREAMHOST_WASM_ROUTE=rustup forbids the fallback" ;;
     debian) route_debian ;;
     *) die "STREAMHOST_WASM_ROUTE must be auto, rustup or debian, not '$ROUTE'" ;;
 esac
+build_python

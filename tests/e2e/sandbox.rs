@@ -352,3 +352,58 @@ async fn wasi_stderr_and_an_unterminated_line_are_logged_by_the_end_of_the_call(
     assert!(has("fixture-wasi-attack stderr", "stderr"), "{lines:?}");
     assert!(has("fixture-wasi-attack partial", "stdout"), "{lines:?}");
 }
+
+#[tokio::test]
+async fn a_python_component_gets_errors_for_files_environment_and_network_and_still_answers() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // CPython (componentize-py) needs more memory and time than the defaults give a node.
+    let server = TestServer::start_with(
+        &[(
+            "py_attack",
+            &wasm_pipeline(
+                "py_attack",
+                "py_wasi_attack.wasm",
+                &format!("port = {port}"),
+            ),
+        )],
+        |c| {
+            c.wasm_memory_bytes = 256 << 20;
+            c.wasm_call_timeout = Duration::from_secs(10);
+        },
+    )
+    .await;
+    let list = server.get_json("/pipelines").await;
+    let p = find_pipeline(&list, "py_attack");
+    assert_eq!(p["status"], "ready", "{p}");
+    let mut client = server.connect("py_attack").await;
+    for i in 1..=2 {
+        let reply = client.roundtrip(solid_jpeg(8, 8, [0, 0, 0])).await;
+        assert_eq!(reply["frame_index"], i, "{reply}");
+        let r = &reply["result"];
+        assert!(r.is_object(), "a denial must not trap: {reply}");
+        for attempt in ["passwd", "root_dir", "tcp", "lookup"] {
+            let got = r[attempt].as_str().unwrap_or_default();
+            assert!(!got.is_empty() && got != "ok", "{attempt}: {reply}");
+        }
+        assert_eq!(r["env_vars"], 0, "{reply}");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        listener.accept().is_err(),
+        "the guest reached the test's listener"
+    );
+    let lines = logs_where_target("plugin", "py_attack");
+    for (message, stream) in [
+        ("py-wasi-attack stdout", "stdout"),
+        ("py-wasi-attack stderr", "stderr"),
+    ] {
+        assert!(
+            lines.iter().any(|l| l["message"] == message
+                && l["stream"] == stream
+                && l["node_id"] == "node"),
+            "{lines:?}"
+        );
+    }
+}
