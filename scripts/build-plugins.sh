@@ -185,14 +185,21 @@ build_python() {
         fi
         rm -f "$log"
     fi
-    local app dir name out count=0
+    local app dir name out world count=0
     for app in "${apps[@]}"; do
         dir="$(dirname "$app")"
         name="py_$(basename "$dir" | tr - _)"
         out="$DEST/$name.wasm"
+        # An app with its own wit/world.wit (our world plus WASI it calls directly) targets that
+        # world: `package <pkg>;` and `world <name>` read from the file.
+        local wit=(-d "$REPO/wit" -w node-world)
+        if [[ -f "$dir/wit/world.wit" ]]; then
+            world="$(sed -n 's/^package \([^;@]*\).*/\1/p' "$dir/wit/world.wit")/$(sed -n 's/^world \([a-z0-9-]*\).*/\1/p' "$dir/wit/world.wit")"
+            wit=(-d "$REPO/wit" -d "$dir/wit" -w "$world")
+        fi
         # componentize-py takes ~20 s: rebuild only when the app, the WIT or the version changed.
-        if [[ ! -f "$out" || "$app" -nt "$out" || "$REPO/wit/node.wit" -nt "$out" || "$tool" -nt "$out" ]]; then
-            (cd "$dir" && "$tool" -d "$REPO/wit" -w node-world componentize -p "$dir" app -o "$out.tmp") >/dev/null ||
+        if [[ ! -f "$out" || -n "$(find -L "$dir" "$REPO/wit" "$tool" -newer "$out" -not -path "*/__pycache__*" -print -quit)" ]]; then
+            (cd "$dir" && "$tool" "${wit[@]}" componentize -p "$dir" app -o "$out.tmp") >/dev/null ||
                 die "componentize-py failed on $app; see the errors above"
             mv -f "$out.tmp" "$out"
         fi

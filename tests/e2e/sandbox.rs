@@ -383,11 +383,19 @@ async fn a_python_component_gets_errors_for_files_environment_and_network_and_st
         assert_eq!(reply["frame_index"], i, "{reply}");
         let r = &reply["result"];
         assert!(r.is_object(), "a denial must not trap: {reply}");
-        for attempt in ["passwd", "root_dir", "tcp", "lookup"] {
+        for attempt in ["passwd", "root_dir", "socket_module", "tcp", "lookup"] {
             let got = r[attempt].as_str().unwrap_or_default();
             assert!(!got.is_empty() && got != "ok", "{attempt}: {reply}");
         }
+        assert_eq!(r["passwd"], "FileNotFoundError", "{reply}");
         assert_eq!(r["env_vars"], 0, "{reply}");
+        // Through WASI's sockets API itself (CPython here has no socket module).
+        // wasmtime-wasi answers a lookup it may not make with permanent-resolver-failure.
+        assert_eq!(r["tcp"], "ErrorCode.ACCESS_DENIED", "{reply}");
+        assert_eq!(
+            r["lookup"], "ErrorCode.PERMANENT_RESOLVER_FAILURE",
+            "{reply}"
+        );
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
