@@ -5,14 +5,20 @@
 # Usage: scripts/build-plugins.sh [OUT_DIR]        (default: <repo>/target/plugins)
 #
 # Both routes build for wasm32-unknown-unknown and link with wasm-component-ld, so a component
-# imports exactly what wit/node.wit's world declares and nothing else: the host refuses any other
-# import (a wasm32-wasip2 build would import WASI filesystem, clocks, ... and be refused).
+# imports exactly what wit/node.wit's world declares and nothing else. The crates in WASIP2_CRATES
+# (test fixtures whose std imports WASI 0.2, which the host links with nothing granted) are built
+# for wasm32-wasip2 instead, by the same route.
 # Route 1 (standard): rustup's wasm32-unknown-unknown target (added with a bounded `rustup target
 #   add` if missing) and the wasm-component-ld rustup ships in the toolchain's rustlib, target dir
 #   plugins/target.
+#   wasm32-wasip2 is added the same bounded way for WASIP2_CRATES.
 # Route 2 (offline fallback, see shared/notes/toolchain.md): Debian's rustc-web packages,
-#   -Zbuild-std and Debian's wasm-component-ld, target dir plugins/target-debian.
+#   -Zbuild-std and Debian's wasm-component-ld, target dir plugins/target-debian (wasm32-wasip2
+#   through -Zbuild-std too: not yet tried on a machine without rustup).
 # STREAMHOST_WASM_ROUTE=debian forces route 2; STREAMHOST_WASM_ROUTE=rustup forbids the fallback.
+# Then each plugins/python/<name>/app.py is built into py_<name>.wasm by componentize-py (pinned,
+# installed from PyPI into a venv under .deps/ with a bounded pip call); its components import
+# WASI 0.2 like any componentize-py output.
 #
 # Quiet on success (one summary line on stderr), loud on failure. Called from make and from a
 # cargo build script, so it first scrubs the variables a parent cargo sets.
@@ -44,6 +50,13 @@ command -v cargo >/dev/null || die "cargo not found on PATH"
 mkdir -p "$DEST" || die "cannot create $DEST"
 DEST="$(cd "$DEST" && pwd)"
 
+# Built for wasm32-wasip2, and left out of the wasm32-unknown-unknown build.
+WASIP2_CRATES=(fixture-wasi-attack)
+EXCLUDES=()
+for name in "${WASIP2_CRATES[@]}"; do EXCLUDES+=(--exclude "$name"); done
+ONLY_WASIP2=()
+for name in "${WASIP2_CRATES[@]}"; do ONLY_WASIP2+=(-p "$name"); done
+
 # Package names of the workspace members, from `cargo metadata` without a JSON tool (in its
 # compact output only a package's own "name" is followed by "version").
 packages() {
@@ -51,7 +64,14 @@ packages() {
         grep -o '"name":"[^"]*","version"' | sed 's/"name":"\([^"]*\)".*/\1/'
 }
 
-# copy_out TARGET_DIR TRIPLE CARGO...: copy each member's component into DEST, checking it is one.
+is_wasip2() {
+    local w
+    for w in "${WASIP2_CRATES[@]}"; do [[ "$1" == "$w" ]] && return 0; done
+    return 1
+}
+
+# copy_out TARGET_DIR TRIPLE CARGO...: copy each member's component built for TRIPLE (the
+# WASIP2_CRATES for wasm32-wasip2, the others otherwise) into DEST, checking it is one.
 copy_out() {
     local target_dir="$1" triple="$2"
     shift 2
@@ -59,6 +79,8 @@ copy_out() {
     names="$(packages "$@")" || die "cargo metadata failed in $PLUGINS"
     [[ -n "$names" ]] || die "cargo metadata listed no packages in $PLUGINS"
     for name in $names; do
+        if is_wasip2 "$name"; then [[ "$triple" == wasm32-wasip2 ]] || continue
+        else [[ "$triple" != wasm32-wasip2 ]] || continue; fi
         file="$target_dir/$triple/release/${name//-/_}.wasm"
         # A library crate (shared guest code such as node-config) has an .rlib and no component.
         if [[ ! -f "$file" && -f "$target_dir/$triple/release/lib${name//-/_}.rlib" ]]; then continue; fi
@@ -76,11 +98,14 @@ copy_out() {
 # --- Route 1: rustup + wasm32-unknown-unknown + the toolchain's wasm-component-ld. ----------------
 route_rustup() {
     command -v rustup >/dev/null || { say "rustup not found"; return 1; }
-    if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
-        say "adding the wasm32-unknown-unknown target with rustup"
-        timeout 120 rustup target add wasm32-unknown-unknown >&2 ||
-            { say "rustup target add wasm32-unknown-unknown failed"; return 1; }
-    fi
+    local triple
+    for triple in wasm32-unknown-unknown wasm32-wasip2; do
+        if ! rustup target list --installed 2>/dev/null | grep -qx "$triple"; then
+            say "adding the $triple target with rustup"
+            timeout 120 rustup target add "$triple" >&2 ||
+                { say "rustup target add $triple failed"; return 1; }
+        fi
+    done
     local sysroot host linker
     sysroot="$(cd "$PLUGINS" && rustc --print sysroot)" || { say "rustc --print sysroot failed"; return 1; }
     host="$(cd "$PLUGINS" && rustc -vV | sed -n 's/^host: //p')"
@@ -88,11 +113,15 @@ route_rustup() {
     [[ -x "$linker" ]] || { say "no wasm-component-ld at $linker"; return 1; }
     local target_dir="$PLUGINS/target"
     (cd "$PLUGINS" && cargo build --release --quiet --target wasm32-unknown-unknown --target-dir "$target_dir" \
-        --config "target.wasm32-unknown-unknown.linker=\"$linker\"") >&2 ||
+        --workspace "${EXCLUDES[@]}" --config "target.wasm32-unknown-unknown.linker=\"$linker\"") >&2 ||
         die "cargo build of the plugins (wasm32-unknown-unknown) failed; see the errors above"
-    local count
+    (cd "$PLUGINS" && cargo build --release --quiet --target wasm32-wasip2 --target-dir "$target_dir" \
+        "${ONLY_WASIP2[@]}") >&2 ||
+        die "cargo build of ${WASIP2_CRATES[*]} (wasm32-wasip2) failed; see the errors above"
+    local count count2
     count="$(copy_out "$target_dir" wasm32-unknown-unknown cargo)" || exit 1
-    say "built $count components (rustup, wasm32-unknown-unknown + wasm-component-ld) into $DEST"
+    count2="$(copy_out "$target_dir" wasm32-wasip2 cargo)" || exit 1
+    say "built $count components (rustup, wasm32-unknown-unknown + wasm-component-ld) and $count2 (wasm32-wasip2) into $DEST"
 }
 
 # --- Route 2: Debian rustc-web, offline. ---------------------------------------------------------
@@ -121,12 +150,62 @@ route_debian() {
     local target_dir="$PLUGINS/target-debian"
     (cd "$PLUGINS" && RUSTC="$DEB_RUSTC" RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 "$DEB_CARGO" build \
         --release --quiet --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort \
-        --target-dir "$target_dir" \
+        --target-dir "$target_dir" --workspace "${EXCLUDES[@]}" \
         --config "target.wasm32-unknown-unknown.linker=\"$DEB_LINKER\"") >&2 ||
         die "cargo build of the plugins (Debian rustc-web, wasm32-unknown-unknown) failed; see the errors above"
-    local count
+    (cd "$PLUGINS" && RUSTC="$DEB_RUSTC" RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 "$DEB_CARGO" build \
+        --release --quiet --target wasm32-wasip2 -Zbuild-std=std,panic_abort \
+        --target-dir "$target_dir" "${ONLY_WASIP2[@]}" \
+        --config "target.wasm32-wasip2.linker=\"$DEB_LINKER\"") >&2 ||
+        die "cargo build of ${WASIP2_CRATES[*]} (Debian rustc-web, wasm32-wasip2) failed; see the errors above"
+    local count count2
     count="$(RUSTC="$DEB_RUSTC" copy_out "$target_dir" wasm32-unknown-unknown "$DEB_CARGO")" || exit 1
-    say "built $count components (Debian rustc-web, wasm32-unknown-unknown) into $DEST"
+    count2="$(RUSTC="$DEB_RUSTC" copy_out "$target_dir" wasm32-wasip2 "$DEB_CARGO")" || exit 1
+    say "built $count components (Debian rustc-web, wasm32-unknown-unknown) and $count2 (wasm32-wasip2) into $DEST"
+}
+
+# --- Python components: componentize-py. -----------------------------------------------------------
+COMPONENTIZE_PY_VERSION=0.25.1
+PY_VENV="$REPO/.deps/componentize-py"
+
+build_python() {
+    local apps=("$PLUGINS"/python/*/app.py)
+    [[ -f "${apps[0]}" ]] || return 0
+    local tool="$PY_VENV/bin/componentize-py"
+    if [[ "$("$tool" --version 2>/dev/null)" != "componentize-py $COMPONENTIZE_PY_VERSION" ]]; then
+        say "installing componentize-py $COMPONENTIZE_PY_VERSION into $PY_VENV"
+        local log
+        log="$(mktemp)"
+        if ! { timeout 120 python3 -m venv "$PY_VENV" &&
+            timeout 300 "$PY_VENV/bin/pip" install -q --disable-pip-version-check \
+                "componentize-py==$COMPONENTIZE_PY_VERSION"; } >"$log" 2>&1; then
+            cat "$log" >&2
+            rm -f "$log"
+            die "could not install componentize-py $COMPONENTIZE_PY_VERSION from PyPI (needed for plugins/python)"
+        fi
+        rm -f "$log"
+    fi
+    local app dir name out world count=0
+    for app in "${apps[@]}"; do
+        dir="$(dirname "$app")"
+        name="py_$(basename "$dir" | tr - _)"
+        out="$DEST/$name.wasm"
+        # An app with its own wit/world.wit (our world plus WASI it calls directly) targets that
+        # world: `package <pkg>;` and `world <name>` read from the file.
+        local wit=(-d "$REPO/wit" -w node-world)
+        if [[ -f "$dir/wit/world.wit" ]]; then
+            world="$(sed -n 's/^package \([^;@]*\).*/\1/p' "$dir/wit/world.wit")/$(sed -n 's/^world \([a-z0-9-]*\).*/\1/p' "$dir/wit/world.wit")"
+            wit=(-d "$REPO/wit" -d "$dir/wit" -w "$world")
+        fi
+        # componentize-py takes ~20 s: rebuild only when the app, the WIT or the version changed.
+        if [[ ! -f "$out" || -n "$(find -L "$dir" "$REPO/wit" "$tool" -newer "$out" -not -path "*/__pycache__*" -print -quit)" ]]; then
+            (cd "$dir" && "$tool" "${wit[@]}" componentize -p "$dir" app -o "$out.tmp") >/dev/null ||
+                die "componentize-py failed on $app; see the errors above"
+            mv -f "$out.tmp" "$out"
+        fi
+        count=$((count + 1))
+    done
+    say "built $count Python components (componentize-py $COMPONENTIZE_PY_VERSION) into $DEST"
 }
 
 case "$ROUTE" in
@@ -135,9 +214,7 @@ case "$ROUTE" in
     debian) route_debian ;;
     *) die "STREAMHOST_WASM_ROUTE must be auto, rustup or debian, not '$ROUTE'" ;;
 esac
+build_python
 
 # JavaScript nodes (plugins/NAME/app.js), through componentize-js.
 bash "$REPO/scripts/build-js-plugins.sh" "$DEST"
-
-# Python nodes (plugins/NAME/app.py, plugins/fixtures/NAME/app.py), through componentize-py.
-bash "$REPO/scripts/build-py-plugins.sh" "$DEST"

@@ -2,8 +2,10 @@
 //! its pipeline loads, never on the frame path.
 //!
 //! Three checks, in order: every import must belong to our WIT package
-//! (`streamhost:node/...`), so a component asking for WASI files, sockets or
-//! anything else is refused by name before anything is linked;
+//! (`streamhost:node/...`) or be a WASI 0.2 interface the linker provides
+//! (`wasi:io/streams@0.2.x`, ...; granted nothing, see `wasi.rs`), so a
+//! component asking for anything else is refused by name before anything is
+//! linked;
 //! `Linker::instantiate_pre` proves each remaining import is one the host
 //! provides with the right types; `NodeWorldPre::new` proves the component
 //! exports our `node` interface with the exact types. A component that fails
@@ -16,6 +18,7 @@ use wasmtime::component::Component;
 use super::bindings::NodeWorldPre;
 use super::engine::WasmEngine;
 use super::store::NodeStore;
+use super::wasi::is_provided_wasi_import;
 
 /// The package every import of a node must come from.
 pub const ALLOWED_IMPORT_PACKAGE: &str = "streamhost:node/";
@@ -34,7 +37,7 @@ pub enum WasmLoadError {
     TooBig { path: PathBuf, size: u64 },
     #[error("{path} is not a valid component: {reason}")]
     Compile { path: PathBuf, reason: String },
-    #[error("{path} imports {import}, which is outside the streamhost:node world (a node may import only {ALLOWED_IMPORT_PACKAGE}host); build it for wasm32-unknown-unknown, see plugins/README.md")]
+    #[error("{path} imports {import}, which is outside the streamhost:node world and WASI 0.2 (a node may import only {ALLOWED_IMPORT_PACKAGE}host and the WASI 0.2 interfaces the host links, with nothing granted); see plugins/README.md")]
     ForbiddenImport { path: PathBuf, import: String },
     #[error("{path} imports something the host does not provide: {reason}")]
     Imports { path: PathBuf, reason: String },
@@ -82,7 +85,9 @@ impl NodeComponent {
         let forbidden: Vec<String> = ty
             .imports(&engine.engine)
             .map(|(name, _)| name)
-            .filter(|name| !name.starts_with(ALLOWED_IMPORT_PACKAGE))
+            .filter(|name| {
+                !name.starts_with(ALLOWED_IMPORT_PACKAGE) && !is_provided_wasi_import(name)
+            })
             .map(|name| name.chars().take(200).collect())
             .take(16)
             .collect();

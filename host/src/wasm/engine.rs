@@ -7,13 +7,13 @@
 //! per-instruction accounting. The ticker is a plain thread, not a tokio task,
 //! so a busy runtime cannot delay it; it stops when the engine is dropped.
 //!
-//! The linker carries our `host` interface and nothing else: no WASI at all.
-//! A node may import only what `wit/node.wit`'s world declares, and a
-//! component importing anything more (WASI filesystem, sockets, clocks...) is
-//! refused when its pipeline loads, naming the import (see `component.rs`).
-//! Guests are therefore built for `wasm32-unknown-unknown` and linked into a
-//! component by `wasm-component-ld` (scripts/build-plugins.sh), which leaves
-//! exactly the world's imports; a `wasm32-wasip2` build would import WASI.
+//! The linker carries our `host` interface and WASI 0.2 (the synchronous
+//! `wasmtime_wasi::p2` bindings), which each instance backs with a context
+//! that grants nothing (see `wasi.rs`): toolchains that always import WASI
+//! (`wasm32-wasip2`, componentize-py, componentize-js) load, and their calls
+//! get WASI's errors. A component importing anything else (another package,
+//! WASI 0.3, `wasi:http`) is refused when its pipeline loads, naming the
+//! import (see `component.rs`).
 //!
 //! Instances use wasmtime's on-demand allocator rather than the pooling one:
 //! instances here live for a whole WebSocket session rather than one request,
@@ -88,6 +88,7 @@ impl WasmEngine {
 
         let mut linker = Linker::<NodeStore>::new(&engine);
         NodeWorld::add_to_linker::<NodeStore, HasSelf<NodeStore>>(&mut linker, |s| s)?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (ticking, stop) = (engine.clone(), ticker_stop.clone());

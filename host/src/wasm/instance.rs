@@ -12,7 +12,11 @@
 //! instance: the caller must drop it and instantiate anew (wasmtime does not
 //! support re-entering an instance that trapped), which is why the errors say
 //! whether the instance survived ([`WasmCallError::instance_lost`]).
+//!
+//! The store also carries a capability-less WASI context (`wasi.rs`) whose
+//! stdout and stderr share the `log` import's budget.
 
+use std::sync::PoisonError;
 use std::time::Duration;
 
 use wasmtime::{Store, Trap};
@@ -99,10 +103,22 @@ impl NodeInstance {
 
     fn init(&mut self, config_json: &str) -> Result<(), WasmCallError> {
         self.before_call();
-        let outcome = self
-            .bindings
-            .streamhost_node_node()
-            .call_init(&mut self.store, config_json);
+        let (bindings, store) = (&self.bindings, &mut self.store);
+        let call = move || {
+            bindings
+                .streamhost_node_node()
+                .call_init(store, config_json)
+        };
+        // WASI's synchronous bindings `block_on` the current tokio runtime,
+        // which panics on a runtime thread; the load check instantiates on
+        // one. So off a plain thread, unless no runtime is current (frames
+        // run on blocking or plain threads, where this is fine).
+        let outcome = if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::scope(|scope| scope.spawn(call).join())
+                .unwrap_or_else(|_| Err(wasmtime::Error::msg("the init call panicked")))
+        } else {
+            call()
+        };
         self.after_call();
         match outcome {
             Ok(Ok(())) => Ok(()),
@@ -134,10 +150,19 @@ impl NodeInstance {
         self.store.data_mut().limiter.hit = false;
     }
 
-    /// Reports lines the log budget swallowed, at most once per call.
+    /// Logs what is left of unterminated stdout/stderr lines, then reports
+    /// lines the log budget swallowed, at most once per call.
     fn after_call(&mut self) {
         let data = self.store.data_mut();
-        let suppressed = std::mem::take(&mut data.log_budget.suppressed);
+        data.stdout.flush_partial();
+        data.stderr.flush_partial();
+        let suppressed = std::mem::take(
+            &mut data
+                .log_budget
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .suppressed,
+        );
         if suppressed > 0 {
             let LogContext {
                 session_id,

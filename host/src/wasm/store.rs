@@ -8,14 +8,20 @@
 //! the engine and component modules would otherwise import from. The limits
 //! it enforces are the sandbox's ([`super::engine::SandboxLimits`]) and the
 //! node's own memory allowance; the instance reads back here whether a trap
-//! was the memory cap and how many log lines were swallowed.
+//! was the memory cap and how many log lines were swallowed. It also carries
+//! the instance's capability-less WASI context ([`super::wasi`]), whose
+//! stdout and stderr share the `log` import's budget.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
+use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{host_api, wit};
 use super::engine::SandboxLimits;
+use super::wasi::{self, LineLog};
 use crate::backpressure::FrameRate;
 
 /// Longest guest log line kept; the rest is cut.
@@ -79,20 +85,20 @@ impl ResourceLimiter for InstanceLimiter {
 
 /// Log lines an instance may still emit: the frame quota's token bucket
 /// (refilled at `rate` a second, up to `rate`), plus a count of what it swallowed.
-pub(super) struct LogBudget {
+pub(crate) struct LogBudget {
     bucket: FrameRate,
-    pub(super) suppressed: u32,
+    pub(crate) suppressed: u32,
 }
 
 impl LogBudget {
-    fn new(rate: u32) -> Self {
+    pub(crate) fn new(rate: u32) -> Self {
         LogBudget {
             bucket: FrameRate::new(f64::from(rate)),
             suppressed: 0,
         }
     }
 
-    fn take_at(&mut self, now: Instant) -> bool {
+    pub(crate) fn take_at(&mut self, now: Instant) -> bool {
         let taken = self.bucket.admit(now);
         if !taken {
             self.suppressed = self.suppressed.saturating_add(1);
@@ -105,13 +111,29 @@ impl LogBudget {
 pub struct NodeStore {
     pub(super) limiter: InstanceLimiter,
     pub(super) log: LogContext,
-    pub(super) log_budget: LogBudget,
+    /// Shared with the WASI stdout and stderr streams.
+    pub(super) log_budget: Arc<Mutex<LogBudget>>,
+    /// In a `Mutex` only so the store stays `Sync` (`WasiCtx` and
+    /// `ResourceTable` are not, and a session is held across awaits); only
+    /// ever reached through `&mut` (`get_mut`), so never locked.
+    wasi: Mutex<WasiState>,
+    pub(super) stdout: LineLog,
+    pub(super) stderr: LineLog,
+}
+
+struct WasiState {
+    ctx: WasiCtx,
+    table: ResourceTable,
 }
 
 impl NodeStore {
     /// A fresh store's data: `memory_bytes` of linear memory in all, the
-    /// sandbox's counts and log rate, and whose log lines these are.
+    /// sandbox's counts and log rate, whose log lines these are, and a WASI
+    /// context that grants nothing.
     pub(super) fn new(memory_bytes: usize, sandbox: &SandboxLimits, log: LogContext) -> Self {
+        let log_budget = Arc::new(Mutex::new(LogBudget::new(sandbox.log_lines_per_sec)));
+        let stdout = LineLog::new("stdout", log.clone(), log_budget.clone());
+        let stderr = LineLog::new("stderr", log.clone(), log_budget.clone());
         NodeStore {
             limiter: InstanceLimiter {
                 cap: memory_bytes,
@@ -121,26 +143,52 @@ impl NodeStore {
                 max_table_elements: sandbox.max_table_elements,
             },
             log,
-            log_budget: LogBudget::new(sandbox.log_lines_per_sec),
+            log_budget,
+            wasi: Mutex::new(WasiState {
+                ctx: wasi::capability_less(stdout.clone(), stderr.clone()),
+                table: wasi::resource_table(),
+            }),
+            stdout,
+            stderr,
         }
     }
+}
+
+impl WasiView for NodeStore {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        let wasi = self.wasi.get_mut().unwrap_or_else(PoisonError::into_inner);
+        WasiCtxView {
+            ctx: &mut wasi.ctx,
+            table: &mut wasi.table,
+        }
+    }
+}
+
+/// Cuts a guest log line at [`MAX_LOG_LINE`] bytes, on a character boundary.
+pub(crate) fn cut_log_line(mut message: String) -> String {
+    if message.len() > MAX_LOG_LINE {
+        let mut cut = MAX_LOG_LINE;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+    }
+    message
 }
 
 impl wit::Host for NodeStore {}
 
 impl host_api::Host for NodeStore {
     fn log(&mut self, level: host_api::LogLevel, message: String) {
-        if !self.log_budget.take_at(Instant::now()) {
+        let taken = self
+            .log_budget
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take_at(Instant::now());
+        if !taken {
             return;
         }
-        let mut message = message;
-        if message.len() > MAX_LOG_LINE {
-            let mut cut = MAX_LOG_LINE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-        }
+        let message = cut_log_line(message);
         let LogContext {
             session_id,
             pipeline_id,
