@@ -170,7 +170,9 @@ fn run(config: Config) -> anyhow::Result<()> {
         let listen = config.listen.clone();
         let int8_models = format!("{:?}", config.int8_models);
         let cpu = streamhost::cpu::kernel_features();
-        let state = AppState::build(config)?;
+        // Loading blocks (compiling components, opening models, the int8 gate, WASI
+        // calls in `init`), so it runs off the runtime's worker threads.
+        let state = tokio::task::spawn_blocking(move || AppState::build(config)).await??;
         let listener = tokio::net::TcpListener::bind(&listen).await?;
         tracing::info!(listen = %listener.local_addr()?, pipelines = state.registry.len(),
             ready = state.registry.ready_count(), version = env!("CARGO_PKG_VERSION"), %int8_models, %cpu, tls = state.tls.is_some(), "streamhost listening");

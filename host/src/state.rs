@@ -64,7 +64,10 @@ pub enum StartError {
 
 impl AppState {
     /// Starts the engine and loads every pipeline; a pipeline that fails its
-    /// checks is listed as failed, not fatal.
+    /// checks is listed as failed, not fatal. It blocks (compiles components,
+    /// opens models, runs the int8 gate, calls each node's `init`, which may
+    /// make WASI calls that `block_on` the current runtime): call it from a
+    /// plain thread or `spawn_blocking`, never on an async runtime's worker.
     pub fn build(config: Config) -> Result<Self, StartError> {
         // First: a bad certificate should not wait for every component to compile.
         let tls = crate::tls::acceptor(config.tls_cert.as_deref(), config.tls_key.as_deref())?;

@@ -4,7 +4,7 @@
 // random, clocks, http), so the component imports nothing but streamhost:node and loads in
 // the sandbox as any Rust node does; console output has nowhere to go (use the host's `log`).
 import { componentize } from "@bytecodealliance/componentize-js";
-import { writeFile } from "node:fs/promises";
+import { rename, writeFile } from "node:fs/promises";
 
 const [source, wit, out] = process.argv.slice(2);
 if (!source || !wit || !out) {
@@ -18,5 +18,4 @@ const { component } = await componentize({
   disableFeatures: ["stdio", "random", "clocks", "http", "fetch-event"],
 });
 await writeFile(out + ".part", component);
-const { rename } = await import("node:fs/promises");
 await rename(out + ".part", out);

@@ -25,8 +25,8 @@ use super::dag::{Dag, Edge, Source};
 use super::int8_gate::{self, GateSettings};
 use super::manifest::{Manifest, NodeManifest};
 use super::plan::{NodeAsks, NodeOp, Plan, PlannedNode};
-use crate::nodes::onnx::{OnnxModel, OnnxSizing};
-use crate::nodes::{NativeKind, NativeNode};
+use crate::nodes::onnx::{OnnxConfig, OnnxModel, OnnxSizing};
+use crate::nodes::{typed_config, NativeKind, NativeNode};
 use crate::wasm::instance::LogContext;
 use crate::wasm::{NodeComponent, NodeInstance, WasmEngine};
 
@@ -99,7 +99,9 @@ impl Loader<'_> {
         let has_variants = m
             .nodes
             .iter()
-            .any(|n| n.kind == NativeKind::Onnx.name() && n.config.contains_key("int8_model"));
+            .filter(|n| n.kind == NativeKind::Onnx.name())
+            .filter_map(|n| typed_config::<OnnxConfig>(&n.config).ok())
+            .any(|c| c.int8_model.is_some());
         let status = |runs: bool, reason: String| Some(Int8Status { runs, reason });
         let ctx = self.ctx;
         let fp32 = |this: &mut Self| this.plan_with(m, false).map(Arc::new);

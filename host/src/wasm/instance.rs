@@ -110,15 +110,11 @@ impl NodeInstance {
                 .call_init(store, config_json)
         };
         // WASI's synchronous bindings `block_on` the current tokio runtime,
-        // which panics on a runtime thread; the load check instantiates on
-        // one. So off a plain thread, unless no runtime is current (frames
-        // run on blocking or plain threads, where this is fine).
-        let outcome = if tokio::runtime::Handle::try_current().is_ok() {
-            std::thread::scope(|scope| scope.spawn(call).join())
-                .unwrap_or_else(|_| Err(wasmtime::Error::msg("the init call panicked")))
-        } else {
-            call()
-        };
+        // which panics on a runtime worker thread: instances start only on
+        // blocking or plain threads (frames run in `spawn_blocking`, and
+        // `AppState::build`, which instantiates each node once at load, is
+        // called off the runtime's workers).
+        let outcome = call();
         self.after_call();
         match outcome {
             Ok(Ok(())) => Ok(()),
