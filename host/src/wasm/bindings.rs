@@ -3,7 +3,7 @@
 //! the generated exports.
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../wit/v0.1.0",
     world: "node-world",
     ownership: Borrowing { duplicate_if_necessary: true },
 });

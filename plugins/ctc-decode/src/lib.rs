@@ -19,7 +19,7 @@
 //! recogniser run once per crop at its own width: several `[1, T_i, C]` tensors of one name) is
 //! decoded part by part, its lines in order; the argmax node joins one the same way.
 
-wit_bindgen::generate!({ path: "../../wit", world: "node-world" });
+wit_bindgen::generate!({ path: "../../wit/v0.1.0", world: "node-world" });
 
 use node_config::parse_config;
 

@@ -14,7 +14,7 @@
 //! scale_y, pad_x, pad_y]`, model = frame * scale + pad), by name or as the one `[6]` tensor.
 //! Output: `{"boxes":[{"points":[[x,y] x4],"score"}]}`, points clockwise from the top-left.
 
-wit_bindgen::generate!({ path: "../../wit", world: "node-world" });
+wit_bindgen::generate!({ path: "../../wit/v0.1.0", world: "node-world" });
 
 use node_config::parse_config;
 

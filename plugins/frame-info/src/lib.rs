@@ -5,7 +5,7 @@
 //! 16-pixel periods, so LLVM turns it into `simd128` code without any `unsafe` (the mean is then
 //! exact: weights are applied once, to the channel totals).
 
-wit_bindgen::generate!({ path: "../../wit", world: "node-world" });
+wit_bindgen::generate!({ path: "../../wit/v0.1.0", world: "node-world" });
 
 use node_config::parse_config;
 

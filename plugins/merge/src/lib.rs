@@ -6,7 +6,7 @@
 //! are left out, as they are rarely wanted on the client and would dwarf the rest. Output is built
 //! with typed `Serialize` values so f32 scores print as written (0.9, not 0.8999999761581421).
 
-wit_bindgen::generate!({ path: "../../wit", world: "node-world" });
+wit_bindgen::generate!({ path: "../../wit/v0.1.0", world: "node-world" });
 
 use node_config::parse_config;
 

@@ -5,7 +5,7 @@
 //! thread-local because the component model gives the guest one instance per session and calls
 //! it one at a time; `init` (called again after a trap) starts the comparison afresh.
 
-wit_bindgen::generate!({ path: "../../wit", world: "node-world" });
+wit_bindgen::generate!({ path: "../../wit/v0.1.0", world: "node-world" });
 
 use node_config::parse_config;
 

@@ -7,7 +7,7 @@
 //! than mislabelling boxes. Inputs are recognised by their keys, not their order.
 //! Output: `{"text":[{"text","score","box":[[x,y] x4]}]}` in box order, score to 4 decimals.
 
-wit_bindgen::generate!({ path: "../../wit", world: "node-world" });
+wit_bindgen::generate!({ path: "../../wit/v0.1.0", world: "node-world" });
 
 use node_config::parse_config;
 

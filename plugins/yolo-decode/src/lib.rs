@@ -14,7 +14,7 @@
 //! "text", otherwise a missing name is the index), `max_detections` (300),
 //! `class_agnostic_nms` (false).
 
-wit_bindgen::generate!({ path: "../../wit", world: "node-world" });
+wit_bindgen::generate!({ path: "../../wit/v0.1.0", world: "node-world" });
 
 use node_config::parse_config;
 
