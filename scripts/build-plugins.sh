@@ -192,10 +192,10 @@ build_python() {
         out="$DEST/$name.wasm"
         # An app with its own wit/world.wit (our world plus WASI it calls directly) targets that
         # world: `package <pkg>;` and `world <name>` read from the file.
-        local wit=(-d "$REPO/wit/v0.1.0" -w node-world)
+        local wit=(-d "$REPO/wit" -w node-world)
         if [[ -f "$dir/wit/world.wit" ]]; then
             world="$(sed -n 's/^package \([^;@]*\).*/\1/p' "$dir/wit/world.wit")/$(sed -n 's/^world \([a-z0-9-]*\).*/\1/p' "$dir/wit/world.wit")"
-            wit=(-d "$REPO/wit/v0.1.0" -d "$dir/wit" -w "$world")
+            wit=(-d "$REPO/wit" -d "$dir/wit" -w "$world")
         fi
         # componentize-py takes ~20 s: rebuild only when the app, the WIT or the version changed.
         if [[ ! -f "$out" || -n "$(find -L "$dir" "$REPO/wit" "$tool" -newer "$out" -not -path "*/__pycache__*" -print -quit)" ]]; then
