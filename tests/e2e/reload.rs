@@ -153,9 +153,11 @@ async fn a_failing_candidate_leaves_the_previous_version_serving_and_is_shown() 
     let mut client = server.connect("p").await;
     assert_eq!(answered(&mut client, 1).await["iterations"], 1);
     // A manifest that parses but whose component is missing fails at load the same way.
+    let components = tempfile::tempdir().unwrap();
+    let late = components.path().join("late.wasm");
     write_then_rename(
         &path,
-        wasm_pipeline("p", "no_such_plugin.wasm", "").as_bytes(),
+        wasm_pipeline("p", late.to_str().unwrap(), "").as_bytes(),
     );
     let entry = server
         .wait_listing("p", "shown with the missing component", |e| {
@@ -171,17 +173,18 @@ async fn a_failing_candidate_leaves_the_previous_version_serving_and_is_shown() 
     let mut client = server.connect("p").await;
     assert_eq!(answered(&mut client, 1).await["iterations"], 1);
     assert!(reloads(&server, "p", "failed").await >= 2.0);
-    // A good version then replaces the serving one and the candidate is gone.
-    write_then_rename(&path, versioned("p", 3).as_bytes());
+    // The component appears (the manifest unchanged): watched too, so that
+    // version loads, replaces the serving one, and the candidate is gone.
+    std::fs::copy(plugin_dir().join("frame_info.wasm"), &late).unwrap();
     let entry = server
-        .wait_listing("p", "reloaded", |e| {
+        .wait_listing_within(RELOAD_WITH_COMPILE_WITHIN, "p", "reloaded", |e| {
             e.is_some_and(|e| e["version"] != serving["version"])
         })
         .await
         .unwrap();
     assert!(entry["candidate"].is_null(), "{entry}");
     let mut client = server.connect("p").await;
-    assert_eq!(answered(&mut client, 1).await["iterations"], 3);
+    assert_eq!(answered(&mut client, 1).await["width"], 16);
 }
 
 #[tokio::test]
@@ -201,7 +204,7 @@ async fn a_changed_component_file_is_reloaded() {
     // Another plugin copied over it, in place.
     std::fs::copy(plugin_dir().join("motion.wasm"), &node).unwrap();
     let after = server
-        .wait_listing("c", "reloaded", |e| {
+        .wait_listing_within(RELOAD_WITH_COMPILE_WITHIN, "c", "reloaded", |e| {
             e.is_some_and(|e| e["version"] != before["version"] && e["candidate"].is_null())
         })
         .await
@@ -299,16 +302,25 @@ async fn sighup_forces_a_reload_when_the_watcher_is_off() {
         c.reload = ReloadMode::Signal;
     })
     .await;
+    // With reloading off, SIGHUP is logged and ignored (and ends nothing).
+    let off = TestServer::start_with(&[("p", &versioned("p", 1))], |c| {
+        fast_reload(c);
+        c.reload = ReloadMode::Off;
+    })
+    .await;
     let before = server.listing("p").await.unwrap();
-    std::fs::write(server.pipelines_dir().join("p.toml"), versioned("p", 2)).unwrap();
+    let off_before = off.listing("p").await.unwrap();
+    for s in [&server, &off] {
+        std::fs::write(s.pipelines_dir().join("p.toml"), versioned("p", 2)).unwrap();
+    }
     // Several polls' worth: nothing watches.
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(
         server.listing("p").await.unwrap()["version"],
         before["version"]
     );
-    // The server's SIGHUP listener is installed (it answered /pipelines), so
-    // the signal cannot end this test process.
+    // Both servers' SIGHUP listeners are installed (they answered /pipelines),
+    // so the signal cannot end this test process.
     let sent = std::process::Command::new("kill")
         .args(["-HUP", &std::process::id().to_string()])
         .status()
@@ -322,6 +334,13 @@ async fn sighup_forces_a_reload_when_the_watcher_is_off() {
     let mut client = server.connect("p").await;
     assert_eq!(answered(&mut client, 1).await["iterations"], 2);
     wait_log("SIGHUP: reloading pipelines and tenants", &[]).await;
+    wait_log("SIGHUP ignored: STREAMHOST_RELOAD=off", &[]).await;
+    assert_eq!(
+        off.listing("p").await.unwrap()["version"],
+        off_before["version"]
+    );
+    let mut client = off.connect("p").await;
+    assert_eq!(answered(&mut client, 1).await["iterations"], 1);
 }
 
 #[tokio::test]
@@ -363,15 +382,34 @@ async fn a_large_component_is_not_recompiled_when_a_manifest_beside_it_changes()
     // A component not compiled before: exactly that one.
     write_then_rename(&path, wasm_pipeline("small", "motion.wasm", "").as_bytes());
     server
-        .wait_listing("small", "reloaded on motion", |e| {
-            e.is_some_and(|e| e["version"] != v2)
-        })
+        .wait_listing_within(
+            RELOAD_WITH_COMPILE_WITHIN,
+            "small",
+            "reloaded on motion",
+            |e| e.is_some_and(|e| e["version"] != v2),
+        )
         .await;
     let mut client = server.connect("small").await;
     assert_eq!(answered(&mut client, 1).await["first_frame"], true);
     assert_eq!(
         server.metric("stream_component_compilations").await,
         Some(compiled + 1.0)
+    );
+    // The cache is bounded: no serving version used fixture_slow any more, so
+    // it was dropped, and going back to it compiles it again (Python stays).
+    let v3 = server.listing("small").await.unwrap()["version"].clone();
+    write_then_rename(&path, versioned("small", 3).as_bytes());
+    server
+        .wait_listing_within(
+            RELOAD_WITH_COMPILE_WITHIN,
+            "small",
+            "back on fixture_slow",
+            |e| e.is_some_and(|e| e["version"] != v3),
+        )
+        .await;
+    assert_eq!(
+        server.metric("stream_component_compilations").await,
+        Some(compiled + 2.0)
     );
     let py_after = server.listing("py").await.unwrap();
     assert_eq!(py_after["version"], py["version"]);

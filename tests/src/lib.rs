@@ -74,6 +74,12 @@ pub fn slow_pipeline(id: &str, iterations: u64) -> String {
 /// How soon a running server must notice a changed file (the promise).
 pub const RELOAD_WITHIN: Duration = Duration::from_secs(5);
 
+/// How long a reload that must compile a component may take in tests: the
+/// change is noticed within [`RELOAD_WITHIN`], but wasmtime compiles on one
+/// process-wide thread pool, where another test's 18 MB CPython component
+/// (20-40 s) may be ahead of it.
+pub const RELOAD_WITH_COMPILE_WITHIN: Duration = Duration::from_secs(90);
+
 /// Reload settings for tests: poll every 100 ms, settle for 50 ms.
 pub fn fast_reload(c: &mut Config) {
     c.reload_poll = Duration::from_millis(100);
@@ -204,14 +210,26 @@ impl TestServer {
         what: &str,
         want: impl Fn(Option<&Value>) -> bool,
     ) -> Option<Value> {
-        let deadline = tokio::time::Instant::now() + RELOAD_WITHIN;
+        self.wait_listing_within(RELOAD_WITHIN, id, what, want)
+            .await
+    }
+
+    /// Like [`wait_listing`](Self::wait_listing), within `within`.
+    pub async fn wait_listing_within(
+        &self,
+        within: Duration,
+        id: &str,
+        what: &str,
+        want: impl Fn(Option<&Value>) -> bool,
+    ) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + within;
         loop {
             let entry = self.listing(id).await;
             if want(entry.as_ref()) {
                 return entry;
             }
             if tokio::time::Instant::now() > deadline {
-                panic!("{id}: not {what} within {RELOAD_WITHIN:?}; listed as {entry:?}");
+                panic!("{id}: not {what} within {within:?}; listed as {entry:?}");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
