@@ -6,7 +6,11 @@
 //! bounded sets. Nothing a client sends (an unknown pipeline id, say) becomes
 //! a label, or a client could grow the registry without bound. Tenant ids
 //! come from the operator's tenants file (or are `default`), so the `tenant`
-//! label on frame counters and active sessions is bounded too.
+//! label on frame counters and active sessions is bounded too. Reload counts
+//! are labelled with the id a manifest file stands for (its declared id, or
+//! the file's name when it never parsed): operator files again, and a
+//! counter stays when its pipeline is removed, so the set grows only with
+//! ids the operator has used.
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,

@@ -275,6 +275,7 @@ impl Worker {
             }
             Ok(r) => {
                 tracing::info!(loaded = ?r.loaded, failed = ?r.failed, removed = ?r.removed, unchanged = r.unchanged,
+                components_cached = r.cached.0, models_cached = r.cached.1,
                 ms = started.elapsed().as_millis() as u64, forced = kind == PassKind::Forced, "pipelines reloaded")
             }
             Err(e) => tracing::error!(dir = %self.pipelines.dir().display(), error = %e,

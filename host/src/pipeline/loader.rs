@@ -3,8 +3,8 @@
 //!
 //! The loader checks what the manifest's shape ([`super::dag`]) cannot: each
 //! node's kind exists and its config fits it; each Wasm component compiles
-//! and matches our WIT world (compiled once per file even if several nodes or
-//! pipelines use it); each model opens (once per file, too); and each Wasm
+//! and matches our WIT world (compiled once per content even if several nodes
+//! or pipelines use it); each model opens (once per content, too); and each Wasm
 //! node is instantiated once with its config, so a config the node itself
 //! rejects fails at load, not on the first frame. A pipeline whose `onnx`
 //! nodes name an `int8_model` is planned twice where int8 may run, and the

@@ -25,7 +25,10 @@
 //! addition of the new one. Compiled components and opened models come from
 //! the [`LoadCache`], keyed by content, so a pass compiles only components
 //! whose bytes it has not seen; after the pass the cache keeps only what a
-//! serving version uses.
+//! serving version uses. Changed pipelines load one after another within a
+//! pass (one pass at a time, see `crate::reload`): a pass compiling a large
+//! component delays the others changed with it, each still serving its
+//! previous version meanwhile.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -62,6 +65,8 @@ pub struct PassReport {
     pub failed: Vec<String>,
     pub removed: Vec<String>,
     pub unchanged: usize,
+    /// Components and models in the load cache after the pass.
+    pub cached: (usize, usize),
 }
 
 /// Whether a directory entry's name is a manifest: `*.toml`, and not a dot
@@ -167,6 +172,7 @@ impl Reconciler {
             .flat_map(|p| p.uses.clone())
             .collect();
         self.cache.retain(&keep);
+        report.cached = self.cache.len();
         deps.sort();
         deps.dedup();
         self.cache.files.retain(&deps.iter().cloned().collect());
