@@ -40,6 +40,7 @@ pub struct Metrics {
     /// Tenants file reloads by outcome (`loaded`, `failed`).
     pub tenants_reloads: IntCounterVec,
     pub component_compilations: IntCounter,
+    pub model_loads: IntCounter,
 }
 
 impl Metrics {
@@ -131,7 +132,12 @@ impl Metrics {
         )?;
         registry.register(Box::new(pipeline_reloads.clone()))?;
         registry.register(Box::new(tenants_reloads.clone()))?;
+        let model_loads = IntCounter::new(
+            "stream_model_loads",
+            "ONNX models opened (at start and on reloads; a model whose bytes were opened before is reused)",
+        )?;
         registry.register(Box::new(component_compilations.clone()))?;
+        registry.register(Box::new(model_loads.clone()))?;
         for outcome in ["loaded", "failed"] {
             tenants_reloads.with_label_values(&[outcome]);
         }
@@ -164,6 +170,7 @@ impl Metrics {
             pipeline_reloads,
             tenants_reloads,
             component_compilations,
+            model_loads,
         })
     }
 

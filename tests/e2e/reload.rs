@@ -523,3 +523,47 @@ async fn changed_quotas_apply_to_new_sessions_and_a_bad_file_keeps_the_one_in_fo
     answered(&mut third, 1).await;
     answered(&mut first, 3).await;
 }
+
+/// decode -> the detector's pre-processing -> the PP-OCRv6 detector (`model`).
+fn detector(description: &str, model: &str) -> String {
+    format!(
+        "id = \"det\"\ndescription = \"{description}\"\n\n[[nodes]]\nid = \"decode\"\nkind = \"jpeg_decode\"\nconfig = {{ format = \"bgr8\" }}\n\n\
+         [[nodes]]\nid = \"det_pre\"\nkind = \"to_tensor\"\ninputs = [\"decode\"]\n\
+         config = {{ name = \"x\", channels = \"bgr\", scale = 0.00392156862745098, mean = [0.5, 0.5, 0.5], std = [0.5, 0.5, 0.5], resize = {{ mode = \"fit\", limit_side_len = 640, limit_type = \"max\" }} }}\n\n\
+         [[nodes]]\nid = \"det\"\nkind = \"onnx\"\ninputs = [\"det_pre.x\"]\nconfig = {{ model = \"{model}\" }}\n"
+    )
+}
+
+#[tokio::test]
+async fn a_model_is_opened_again_only_when_its_bytes_change() {
+    const MODEL: &str = "PP-OCRv6_det_small.onnx";
+    let server = TestServer::start_with(&[("det", &detector("one", MODEL))], fast_reload).await;
+    assert!(ready(server.listing("det").await.as_ref()));
+    let opened = server.metric("stream_model_loads").await.unwrap();
+    assert_eq!(opened, 1.0);
+    let path = server.pipelines_dir().join("det.toml");
+    let reloaded_from = |before: Value| {
+        move |e: Option<&Value>| e.is_some_and(|e| e["version"] != before && e["status"] == "ready")
+    };
+    // The manifest changes, the model does not: not opened again.
+    let v1 = server.listing("det").await.unwrap()["version"].clone();
+    write_then_rename(&path, detector("two", MODEL).as_bytes());
+    server
+        .wait_listing("det", "reloaded", reloaded_from(v1))
+        .await;
+    assert_eq!(server.metric("stream_model_loads").await, Some(opened));
+    // The same bytes under another name: the cache is by content.
+    let copies = tempfile::tempdir().unwrap();
+    let copy = copies.path().join("copy.onnx");
+    let models = std::path::PathBuf::from(env!("STREAMHOST_TEST_MODEL_DIR"));
+    std::fs::copy(models.join(MODEL), &copy).unwrap();
+    let v2 = server.listing("det").await.unwrap()["version"].clone();
+    write_then_rename(&path, detector("two", copy.to_str().unwrap()).as_bytes());
+    server
+        .wait_listing("det", "reloaded on the copy", reloaded_from(v2))
+        .await;
+    assert_eq!(server.metric("stream_model_loads").await, Some(opened));
+    let mut client = server.connect("det").await;
+    let r = client.roundtrip(gradient_jpeg(64, 48)).await;
+    assert!(r.get("result").is_some(), "{r}");
+}

@@ -125,18 +125,21 @@ pub struct LoadCache {
     pub files: FileDigests,
     components: HashMap<Digest, Arc<NodeComponent>>,
     models: HashMap<Digest, Arc<OnnxModel>>,
-    /// Counts every compilation (`stream_component_compilations`), so a
-    /// reload that should have reused one can be told from one that did not.
+    /// Count every compilation (`stream_component_compilations`) and model
+    /// opened (`stream_model_loads`), so a reload that should have reused one
+    /// can be told from one that did not.
     compilations: prometheus::IntCounter,
+    model_loads: prometheus::IntCounter,
 }
 
 impl LoadCache {
-    pub fn new(compilations: prometheus::IntCounter) -> Self {
+    pub fn new(compilations: prometheus::IntCounter, model_loads: prometheus::IntCounter) -> Self {
         LoadCache {
             files: FileDigests::default(),
             components: HashMap::new(),
             models: HashMap::new(),
             compilations,
+            model_loads,
         }
     }
 
@@ -213,6 +216,7 @@ impl LoadCache {
         let model = OnnxModel::load(ort_lib, path, sizing)
             .map(Arc::new)
             .map_err(|e| e.to_string())?;
+        self.model_loads.inc();
         if let Some(d) = digest {
             self.models.insert(d, model.clone());
             used.insert(d);

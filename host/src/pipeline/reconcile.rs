@@ -121,7 +121,10 @@ impl Reconciler {
         Reconciler {
             dir,
             ctx,
-            cache: LoadCache::new(metrics.component_compilations.clone()),
+            cache: LoadCache::new(
+                metrics.component_compilations.clone(),
+                metrics.model_loads.clone(),
+            ),
             engine,
             registry,
             metrics,
