@@ -41,6 +41,8 @@ pub struct Metrics {
     pub tenants_reloads: IntCounterVec,
     pub component_compilations: IntCounter,
     pub model_loads: IntCounter,
+    /// 1 while a listed pipeline serves, 0 while it failed its load check.
+    pub pipeline_ready: IntGaugeVec,
 }
 
 impl Metrics {
@@ -141,6 +143,14 @@ impl Metrics {
         for outcome in ["loaded", "failed"] {
             tenants_reloads.with_label_values(&[outcome]);
         }
+        let pipeline_ready = IntGaugeVec::new(
+            Opts::new(
+                "stream_pipeline_ready",
+                "1 for each listed pipeline that serves, 0 for one that failed its load check",
+            ),
+            &["pipeline"],
+        )?;
+        registry.register(Box::new(pipeline_ready.clone()))?;
         registry.register(Box::new(sessions_active.clone()))?;
         registry.register(Box::new(frames_processed.clone()))?;
         registry.register(Box::new(frames_dropped.clone()))?;
@@ -171,11 +181,26 @@ impl Metrics {
             tenants_reloads,
             component_compilations,
             model_loads,
+            pipeline_ready,
         })
     }
 
     /// Pre-creates a pipeline's series at zero for every tenant, so `/metrics`
     /// lists them before traffic.
+    /// Whether `pipeline` serves (`Some(true)`), failed its load check
+    /// (`Some(false)`) or is no longer listed (`None`: its series goes).
+    pub fn set_pipeline_ready(&self, pipeline: &str, ready: Option<bool>) {
+        match ready {
+            Some(ready) => self
+                .pipeline_ready
+                .with_label_values(&[pipeline])
+                .set(i64::from(ready)),
+            None => {
+                let _ = self.pipeline_ready.remove_label_values(&[pipeline]);
+            }
+        }
+    }
+
     pub fn register_pipeline(&self, pipeline: &str, tenants: &[String]) {
         for tenant in tenants {
             self.frames_processed.with_label_values(&[pipeline, tenant]);

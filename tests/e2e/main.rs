@@ -21,6 +21,7 @@ mod observability;
 
 mod ocr;
 mod pipelines;
+mod prometheus;
 mod python_client;
 mod reload;
 mod sandbox;

@@ -162,11 +162,17 @@ impl Reconciler {
             if self.registry.remove(id).is_some() {
                 tracing::info!(pipeline_id = %id, "pipeline removed; new connects are refused, open sessions go on");
                 self.count(kind, id, "removed");
+                self.metrics.set_pipeline_ready(id, None);
                 report.removed.push(id.clone());
             }
         }
         for (id, group) in groups {
             self.settle(kind, &id, group, tenants, &mut report);
+        }
+        // A pipeline with a failed candidate still serves its previous version.
+        for p in self.registry.all() {
+            let ready = p.status == PipelineStatus::Ready;
+            self.metrics.set_pipeline_ready(&p.id, Some(ready));
         }
         let keep: HashSet<_> = self
             .registry
