@@ -87,7 +87,8 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAMHOST_ALLOWED_ORIGINS", default: "", meaning: "Comma-separated origins (`https://kiosk.example:8443`) whose pages may open WebSockets, or `*` for any; a browser's upgrade from another origin is refused with HTTP 403 `forbidden`. Unset: loopback hosts (`localhost`, `127.0.0.0/8`, `[::1]`, any port). The server's own origin (the request's `Host`) is always allowed, and clients that send no `Origin` (non-browsers) are unaffected." },
     SettingDoc { env: "STREAMHOST_TLS_CERT", default: "", meaning: "PEM certificate chain for HTTPS and WSS (also `--tls-cert`); set with `STREAMHOST_TLS_KEY`. Unset: plain HTTP and WS." },
     SettingDoc { env: "STREAMHOST_TLS_KEY", default: "", meaning: "PEM private key of `STREAMHOST_TLS_CERT` (also `--tls-key`)." },
-    SettingDoc { env: "STREAMHOST_SHUTDOWN_GRACE_SECS", default: "10", meaning: "On SIGTERM/Ctrl-C, how long sessions get to finish frames in flight before they are closed." },
+    SettingDoc { env: "STREAMHOST_SHUTDOWN_GRACE_SECS", default: "10", meaning: "On SIGTERM/Ctrl-C, how long sessions get to finish frames in flight before they are closed. Meanwhile the listener stays open: `/ready` answers 503 `draining` and new WebSocket upgrades get 503." },
+    SettingDoc { env: "STREAMHOST_READY_PIPELINES", default: "*", meaning: "Pipelines that must be loaded (ready) for `GET /ready` to answer 200: comma-separated ids, `*` for every listed pipeline, `none` for none (ready once started). A pipeline whose reload failed while its previous version serves counts as ready." },
     SettingDoc { env: "RUST_LOG", default: "info", meaning: "Log filter (tracing-subscriber EnvFilter syntax); logs are JSON lines on stdout." },
 ];
 
@@ -208,6 +209,8 @@ pub struct Config {
     pub wasm_max_table_elements: usize,
     pub plugin_log_lines_per_sec: u32,
     pub shutdown_grace: Duration,
+    /// `None`: every listed pipeline must be ready for `/ready`; else these ids.
+    pub ready_pipelines: Option<Vec<String>>,
 }
 
 impl Default for Config {
@@ -255,6 +258,7 @@ impl Default for Config {
             wasm_max_table_elements: 100_000,
             plugin_log_lines_per_sec: 20,
             shutdown_grace: Duration::from_secs(10),
+            ready_pipelines: None,
         }
     }
 }
@@ -398,6 +402,7 @@ impl Config {
             )? as usize,
             plugin_log_lines_per_sec: positive("STREAMHOST_PLUGIN_LOG_LINES_PER_SEC", "line count")?
                 .min(u32::MAX as u64) as u32,
+            ready_pipelines: parse_ready_pipelines(&s.text("STREAMHOST_READY_PIPELINES")),
             shutdown_grace: Duration::from_secs(
                 s.parse("STREAMHOST_SHUTDOWN_GRACE_SECS", "second count")?,
             ),
@@ -465,6 +470,22 @@ pub fn resolve_cores(n: usize) -> usize {
 
 /// `STREAMHOST_ALLOWED_ORIGINS`: comma-separated `*` or `http(s)://host[:port]`
 /// (what browsers send in `Origin`: no path, no trailing slash), lower-cased.
+/// `*` (every listed pipeline), `none`, or a comma-separated list of ids.
+fn parse_ready_pipelines(text: &str) -> Option<Vec<String>> {
+    match text.trim() {
+        "*" => return None,
+        "none" => return Some(Vec::new()),
+        _ => {}
+    }
+    Some(
+        text.split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(String::from)
+            .collect(),
+    )
+}
+
 fn parse_origins(text: &str) -> Result<Vec<String>, ()> {
     let mut out = Vec::new();
     for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {

@@ -4,9 +4,11 @@
 //! Shaped like mini-redis: [`serve`] takes an already-bound listener and a
 //! shutdown future, so tests start a real server on an ephemeral port and stop
 //! it when they like, and `main` wires the same function to SIGTERM/Ctrl-C.
-//! On shutdown the listener stops accepting, every session is told (a `watch`
-//! channel) to finish its frame in flight and close with code 1001, and
-//! `serve` returns once sessions are gone or the grace period has passed.
+//! On shutdown every session is told (a `watch` channel) to finish its frame
+//! in flight and close with code 1001; meanwhile the listener stays open, so
+//! an orchestrator's probes see `/ready` answer 503 `draining` and new
+//! WebSocket upgrades are refused with 503, and `serve` returns once sessions
+//! are gone or the grace period has passed.
 //!
 //! The accept loop is ours rather than `axum::serve` because that one sets no
 //! header-read timeout: hyper's HTTP/1 builder with a tokio timer closes a
@@ -40,6 +42,7 @@ use crate::ws;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/pipelines", get(pipelines))
         .route("/ws/video/stream", get(ws::upgrade))
@@ -62,9 +65,22 @@ pub async fn serve(
         tracing::info!("shutdown requested: refusing new connections, draining sessions");
         let _ = tx.send(true);
     });
+    // Until shutdown, then while sessions drain (the listener stays open so
+    // probes see `/ready` answer 503 and new upgrades are refused with 503),
+    // until they are gone or the grace period has passed.
+    let mut drain_deadline: Option<Instant> = None;
     loop {
+        if let Some(deadline) = drain_deadline {
+            if state.metrics.sessions_active.get() <= 0 || Instant::now() >= deadline {
+                break;
+            }
+        }
         let (stream, _peer) = tokio::select! {
-            _ = stop_requested(&mut stopping) => break,
+            _ = stop_requested(&mut stopping), if drain_deadline.is_none() => {
+                drain_deadline = Some(Instant::now() + state.config.shutdown_grace + Duration::from_secs(1));
+                continue;
+            }
+            _ = tokio::time::sleep(Duration::from_millis(20)), if drain_deadline.is_some() => continue,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -107,7 +123,7 @@ pub async fn serve(
     // request is answered, an upgraded one until its session has closed. So all
     // slots back means nothing is left; the second past the grace period is for
     // the sessions' close handshakes.
-    let deadline = Instant::now() + state.config.shutdown_grace + Duration::from_secs(1);
+    let deadline = drain_deadline.unwrap_or_else(Instant::now) + Duration::from_secs(1);
     while state.connections.available_permits() < state.config.max_connections
         && Instant::now() < deadline
     {
@@ -140,11 +156,22 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(state.config.header_read_timeout)
         .max_buf_size(state.config.max_header_bytes);
+    let mut stopping = state.shutdown.clone();
+    // A connection accepted while draining serves one request (a probe, a
+    // refused upgrade) and closes: shutting it down gracefully at once would
+    // close it before that request is read.
+    let draining = *stopping.borrow();
+    if draining {
+        builder.keep_alive(false);
+    }
     let conn = builder
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     let mut conn = std::pin::pin!(conn);
-    let mut stopping = state.shutdown.clone();
+    if draining {
+        let _ = tokio::time::timeout(state.config.header_read_timeout * 2, conn).await;
+        return;
+    }
     tokio::select! {
         done = conn.as_mut() => {
             if let Err(e) = done {
@@ -174,6 +201,47 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
         "pipelines_ready": ready,
         "sessions_active": state.metrics.sessions_active.get(),
     }))
+}
+
+/// `/ready`, the readiness probe: 200 while serving with every pipeline that
+/// must serve loaded (`STREAMHOST_READY_PIPELINES`), 503 `not_ready` naming
+/// those that are not, and 503 `draining` from SIGTERM until exit, so a load
+/// balancer stops routing here while open sessions finish. `/health` stays
+/// the liveness probe (200 while the process serves at all).
+async fn ready(State(state): State<AppState>) -> Response {
+    if *state.shutdown.borrow() {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "draining" })),
+        )
+            .into_response();
+    }
+    let listed = state.registry.all();
+    let missing: Vec<String> = match &state.config.ready_pipelines {
+        None => listed
+            .iter()
+            .filter(|p| p.status != PipelineStatus::Ready)
+            .map(|p| p.id.clone())
+            .collect(),
+        Some(ids) => ids
+            .iter()
+            .filter(|id| {
+                !listed
+                    .iter()
+                    .any(|p| &p.id == *id && p.status == PipelineStatus::Ready)
+            })
+            .cloned()
+            .collect(),
+    };
+    if missing.is_empty() {
+        Json(json!({ "status": "ready" })).into_response()
+    } else {
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not_ready", "pipelines_not_ready": missing })),
+        )
+            .into_response()
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

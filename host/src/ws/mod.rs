@@ -77,8 +77,8 @@ pub fn refusal(why: Refusal, detail: impl Into<String>) -> Response {
 /// Refusals before the upgrade are HTTP responses with the `{error, detail}`
 /// body: 403 `forbidden` (a page from an origin not allowed, see
 /// [`crate::origin`]), 401 `unauthorized` (bad or missing token), 503
-/// `too_many_sessions` (server limit) and 429 `too_many_sessions` (the
-/// tenant's `max_sessions`).
+/// `too_many_sessions` (server limit, or the server draining for shutdown)
+/// and 429 `too_many_sessions` (the tenant's `max_sessions`).
 ///
 /// The origin and token are checked before the request is required to be an
 /// upgrade: a browser cannot read the body of a refused upgrade (its
@@ -101,6 +101,12 @@ pub async fn upgrade(
         }
         refusal(why, detail)
     };
+    if *state.shutdown.borrow() {
+        return refuse(
+            Refusal::Draining,
+            "The server is shutting down; reconnect (another replica takes the session)".into(),
+        );
+    }
     let origin = headers
         .get(header::ORIGIN)
         .map(|v| v.to_str().unwrap_or("null"));
