@@ -28,6 +28,15 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// The environment variable of the setting that is wrong.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConfigError::Invalid { name, .. } | ConfigError::OutOfRange { name, .. } => name,
+        }
+    }
+}
+
 /// One documented setting: its variable, default (as text) and meaning.
 pub struct SettingDoc {
     pub env: &'static str,
