@@ -85,3 +85,30 @@ fn a_bad_config_file_stops_the_start_naming_the_key() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("`max_sessions`"), "{err}");
 }
+
+/// The config file the Kubernetes ConfigMap ships (deploy/kubernetes/configmap-config.yaml)
+/// is one this binary accepts, and makes the server bind every interface in the pod.
+#[test]
+fn the_kubernetes_config_file_is_accepted() {
+    let yaml = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../deploy/kubernetes/configmap-config.yaml"),
+    )
+    .unwrap();
+    let toml: String = yaml
+        .split("streamhost.toml: |\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .take_while(|l| l.starts_with("    ") || l.is_empty())
+        .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("streamhost.toml");
+    std::fs::write(&file, toml).unwrap();
+    let (code, out, err) = streamhost(&["settings", "--config", file.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("STREAMHOST_LISTEN\t0.0.0.0:8000\tfile"), "{out}");
+    assert!(out.contains("STREAMHOST_TENANTS_FILE\t/etc/streamhost/tenants/tenants.toml\tfile"), "{out}");
+    assert!(out.contains("STREAMHOST_SHUTDOWN_GRACE_SECS\t20\tfile"), "{out}");
+}
