@@ -86,6 +86,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAMHOST_MAX_CONNECTIONS", default: "2048", meaning: "TCP connections open at once (HTTP and WebSocket); a connection over the limit is closed as soon as it is accepted." },
     SettingDoc { env: "STREAMHOST_MAX_HEADER_BYTES", default: "65536", meaning: "Largest HTTP request head (request line and headers) a connection may send; at least 8192. Larger heads are refused with 431." },
     SettingDoc { env: "STREAMHOST_HEADER_READ_TIMEOUT_SECS", default: "10", meaning: "A connection that has not sent complete request headers within this time (also between keep-alive requests) is closed." },
+    SettingDoc { env: "STREAMHOST_DROP_LOG_INTERVAL_SECS", default: "10", meaning: "Per session, at most one `frame dropped` log line per this many seconds; the drops in between are counted into one `frames dropped` summary line (0: a line per dropped frame)." },
     SettingDoc { env: "STREAMHOST_SEND_TIMEOUT_SECS", default: "10", meaning: "A reply the client does not take within this time (a reader that stopped reading) closes its session." },
     SettingDoc { env: "STREAMHOST_MAX_FRAMES_IN_FLIGHT", default: "0", meaning: "Frames executing at once across all sessions (the admission limit); sessions wait their turn in arrival order. 0 means one per available core." },
     SettingDoc { env: "STREAMHOST_MAX_SESSION_FPS", default: "0", meaning: "Frames per second one session may send; faster frames are answered `dropped` with `reason: rate_limited`. 0 means no limit. A tenant's `max_fps` overrides it." },
@@ -202,6 +203,7 @@ pub struct Config {
     /// Read buffer for HTTP request heads (hyper's `max_buf_size`).
     pub max_header_bytes: usize,
     pub send_timeout: Duration,
+    pub drop_log_interval: Duration,
     pub max_frames_in_flight: usize,
     pub max_session_fps: f64,
     pub tenants_file: Option<PathBuf>,
@@ -254,6 +256,7 @@ impl Default for Config {
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 64 << 10,
             send_timeout: Duration::from_secs(10),
+            drop_log_interval: Duration::from_secs(10),
             max_frames_in_flight: 0,
             max_session_fps: 0.0,
             tenants_file: None,
@@ -383,6 +386,9 @@ impl Config {
                 "second count",
             )?),
             max_header_bytes,
+            drop_log_interval: Duration::from_secs(
+                s.parse("STREAMHOST_DROP_LOG_INTERVAL_SECS", "second count")?,
+            ),
             send_timeout: Duration::from_secs(positive(
                 "STREAMHOST_SEND_TIMEOUT_SECS",
                 "second count",

@@ -108,7 +108,16 @@ fn the_kubernetes_config_file_is_accepted() {
     std::fs::write(&file, toml).unwrap();
     let (code, out, err) = streamhost(&["settings", "--config", file.to_str().unwrap()], &[]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("STREAMHOST_LISTEN\t0.0.0.0:8000\tfile"), "{out}");
-    assert!(out.contains("STREAMHOST_TENANTS_FILE\t/etc/streamhost/tenants/tenants.toml\tfile"), "{out}");
-    assert!(out.contains("STREAMHOST_SHUTDOWN_GRACE_SECS\t20\tfile"), "{out}");
+    assert!(
+        out.contains("STREAMHOST_LISTEN\t0.0.0.0:8000\tfile"),
+        "{out}"
+    );
+    assert!(
+        out.contains("STREAMHOST_TENANTS_FILE\t/etc/streamhost/tenants/tenants.toml\tfile"),
+        "{out}"
+    );
+    assert!(
+        out.contains("STREAMHOST_SHUTDOWN_GRACE_SECS\t20\tfile"),
+        "{out}"
+    );
 }

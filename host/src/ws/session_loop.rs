@@ -41,7 +41,7 @@ use crate::frame::validate_jpeg;
 use crate::metrics::SessionSeries;
 use crate::pipeline::exec::{FrameAt, FrameOutcome, SessionRunner};
 use crate::pipeline::plan::Plan;
-use crate::session::{next_session_id, SessionCounters};
+use crate::session::{next_session_id, DropLine, DropLog, DropSummary, SessionCounters};
 use crate::state::{AppState, ConnectionSlot};
 use crate::tenants::{Tenancy, Tenant, TenantSlot};
 use crate::wasm::InstanceLimits;
@@ -128,6 +128,7 @@ pub(super) async fn session(
         in_flight_frame: 0,
         in_flight_since: Instant::now(),
         started: Instant::now(),
+        drop_log: DropLog::new(state.config.drop_log_interval),
         send_timeout,
         session_id,
         tenant,
@@ -141,9 +142,19 @@ pub(super) async fn session(
         // Stops a frame still waiting for admission; one already running finishes within its node limits.
         abandoned.abort();
     }
+    if let Some(held) = s.drop_log.flush() {
+        log_drop_summary(&s, &held);
+    }
     let c = &s.counters;
     tracing::info!(session_id = %s.session_id, tenant = %s.tenant.id, pipeline_id = %s.plan.id, frames = c.frame_index, processed = c.processed,
         dropped = c.dropped, failed = c.failed, slowdowns = c.slowdowns, reason, "session disconnected");
+}
+
+/// One line for the drops a session's `DropLog` held back.
+fn log_drop_summary(s: &Session, held: &DropSummary) {
+    tracing::info!(session_id = %s.session_id, tenant = %s.tenant.id, pipeline_id = %s.plan.id,
+        busy = held.busy, rate_limited = held.rate_limited, first_frame_index = held.first_frame_index,
+        last_frame_index = held.last_frame_index, "frames dropped");
 }
 
 /// The detail sent to a session whose token a reloaded tenants file revoked.
@@ -172,6 +183,8 @@ struct Session {
     send_timeout: Duration,
     /// This session's metric series, resolved once.
     series: SessionSeries,
+    /// Samples the "frame dropped" lines (see `DropLog`).
+    drop_log: DropLog,
 }
 
 /// Whether the loop goes on after handling something.
@@ -317,7 +330,16 @@ impl Session {
     ) -> Flow {
         self.counters.record_dropped();
         self.series.dropped(why).inc();
-        tracing::info!(session_id = %self.session_id, tenant = %self.tenant.id, pipeline_id = %self.plan.id, frame_index, reason = why.as_str(), "frame dropped");
+        match self
+            .drop_log
+            .record(frame_index, why == DropReason::Busy, Instant::now())
+        {
+            DropLine::Single => {
+                tracing::info!(session_id = %self.session_id, tenant = %self.tenant.id, pipeline_id = %self.plan.id, frame_index, reason = why.as_str(), "frame dropped");
+            }
+            DropLine::Summary(held) => log_drop_summary(self, &held),
+            DropLine::Held => {}
+        }
         let sent = send(socket, &Reply::dropped(frame_index, why), self.send_timeout).await;
         if let Flow::End(reason) = self.sent(sent) {
             return Flow::End(reason);
