@@ -10,7 +10,8 @@
 //! (sandboxed) nodes, and [`wire`] shapes every reply. [`state`] is what
 //! every handler shares; [`config`] declares every limit; [`tenants`] says
 //! who may connect and with what quotas, [`origin`] which browser pages may;
-//! [`web`] serves the browser live view, over HTTPS too with [`tls`].
+//! [`web`] serves the browser live view, over HTTPS too with [`tls`]. [`scaffold`] is not on
+//! a frame's path: it writes new nodes (`streamhost new-node`).
 
 pub mod admission;
 pub mod backpressure;
@@ -23,6 +24,7 @@ pub mod metrics;
 pub mod nodes;
 pub mod origin;
 pub mod pipeline;
+pub mod scaffold;
 pub mod server;
 pub mod session;
 pub mod state;

@@ -2,7 +2,8 @@
 //! `streamhost check` loads every pipeline as `serve` would and reports,
 //! `streamhost settings` prints every setting with its default, and
 //! `streamhost new-token` / `streamhost hash-token` make API tokens and the
-//! digests a tenants file lists.
+//! digests a tenants file lists, and `streamhost new-node` writes a new node
+//! and its pipeline.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use streamhost::config::{Config, SETTINGS};
 use streamhost::pipeline::PipelineStatus;
+use streamhost::scaffold::{new_node, Lang};
 use streamhost::tenants::token_digest_hex;
 use streamhost::{logging, serve, AppState};
 
@@ -64,6 +66,19 @@ enum Command {
     NewToken,
     /// Read a token from stdin (so it stays out of shell history) and print its digest.
     HashToken,
+    /// Write a new node, plugins/NAME/, that builds as it is (`make plugins` makes NAME.wasm)
+    /// and answers each frame with its index and size, and pipelines/NAME.toml running it.
+    NewNode {
+        /// The node's name: lowercase letters, digits and '_'; also the component NAME.wasm
+        /// and the pipeline id.
+        name: String,
+        /// The language to write it in.
+        #[arg(long, value_enum)]
+        lang: Lang,
+        /// The repository checkout to write into (it has plugins/ and pipelines/).
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -101,6 +116,21 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::NewNode { name, lang, root } => match new_node(&root, &name, lang) {
+            Ok(created) => {
+                println!("wrote, under {}:", root.display());
+                for file in &created.files {
+                    println!("  {}", file.display());
+                }
+                println!("next:");
+                print!("{}", created.next_steps);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("new-node: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Check { pipelines, plugins } => {
             let mut config = match Config::from_env() {
                 Ok(c) => c,
