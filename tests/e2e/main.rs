@@ -21,6 +21,7 @@ mod observability;
 mod ocr;
 mod pipelines;
 mod python_client;
+mod python_node;
 mod sandbox;
 mod shutdown;
 mod tenancy;
