@@ -40,10 +40,10 @@ for app in "${apps[@]}"; do
     dir="$(dirname "$app")"
     name="$(basename "$dir")"
     name="${name//-/_}"
-    stamp="$( { cat "$app" "$TOOLCHAIN/componentize.mjs"; echo "$lock_sha"; cat "$REPO"/wit/*.wit "$REPO"/wit/v0.1.0/*.wit; } | sha256sum | cut -d' ' -f1)"
+    stamp="$( { cat "$app" "$TOOLCHAIN/componentize.mjs"; echo "$lock_sha"; cat "$REPO"/wit/*.wit; } | sha256sum | cut -d' ' -f1)"
     if [[ ! -s "$CACHE/$name.wasm" || "$(cat "$CACHE/$name.sha256" 2>/dev/null)" != "$stamp" ]]; then
         say "componentizing $name (plugins/$(basename "$dir")/app.js)"
-        node "$TOOLCHAIN/componentize.mjs" "$app" "$REPO/wit/v0.1.0" "$CACHE/$name.wasm" >&2 ||
+        node "$TOOLCHAIN/componentize.mjs" "$app" "$REPO/wit" "$CACHE/$name.wasm" >&2 ||
             die "componentize-js failed for $app; see the errors above"
         echo "$stamp" > "$CACHE/$name.sha256"
     fi

@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use streamhost::nodes::NativeNode;
+use streamhost::pipeline::exec::FrameAt;
 use streamhost::pipeline::registry::NodeOp;
 use streamhost::wasm::InstanceLimits;
 use streamhost::{AppState, Config};
@@ -54,10 +55,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut per_node = vec![Duration::ZERO; plan.nodes.len()];
     let mut whole = Duration::ZERO;
     let mut count = 0u32;
+    let mut sent = 0u64;
     for pass in 0..=passes {
         for frame in &frames {
             let start = Instant::now();
-            let outcome = runner.run(frame.clone());
+            sent += 1;
+            let at = FrameAt {
+                index: sent,
+                received: Duration::ZERO,
+            };
+            let outcome = runner.run(frame.clone(), at);
             let took = start.elapsed();
             if let Err(e) = outcome.result {
                 return Err(format!("frame failed: {e}").into());

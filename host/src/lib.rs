@@ -7,7 +7,7 @@
 //! session, [`admission`] decides whether it may have the pipeline it named,
 //! [`frame`] validates, [`backpressure`] and [`session`] admit or drop and
 //! count, [`pipeline`] runs the DAG through [`nodes`] (native) and [`wasm`]
-//! (sandboxed) nodes, and [`wire`] shapes every reply. [`state`] is what
+//! (sandboxed) nodes, whose edges [`kinds`] types, and [`wire`] shapes every reply. [`state`] is what
 //! every handler shares; [`config`] declares every limit; [`tenants`] says
 //! who may connect and with what quotas, [`origin`] which browser pages may;
 //! [`web`] serves the browser live view, over HTTPS too with [`tls`]. [`scaffold`] is not on
@@ -19,6 +19,7 @@ pub mod config;
 pub mod cpu;
 pub mod frame;
 pub mod fuzz_entry;
+pub mod kinds;
 pub mod logging;
 pub mod metrics;
 pub mod nodes;

@@ -58,7 +58,7 @@ impl Image {
     }
 }
 
-/// A dense row-major f32 tensor. The values are shared: selecting one tensor of
+/// A dense row-major tensor. The values are shared: selecting one tensor of
 /// a node's output for the next node (`inputs = ["det_pre.x"]`) clones the
 /// handle, not megabytes of floats.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,17 +68,84 @@ pub struct Tensor {
     pub data: TensorData,
 }
 
+/// A tensor's element type: what ONNX calls `float`, `uint8` and `int64`,
+/// the three the WIT `tensor-data` variant carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DType {
+    F32,
+    U8,
+    I64,
+}
+
+impl DType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::U8 => "u8",
+            DType::I64 => "i64",
+        }
+    }
+}
+
 /// A tensor's values, shared and read-only: a buffer a node filled, or a
 /// buffer that stays where its producer wrote it (an ONNX Runtime output is
 /// held, not copied: copying the recogniser's megabytes out took 0.1-0.3 ms
-/// a run). Reads as a `[f32]`.
+/// a run). Most tensors are f32 (every native node reads and writes f32);
+/// u8 and i64 pass between Wasm nodes and models that take or give them.
 #[derive(Clone)]
-pub struct TensorData(Arc<dyn AsRef<[f32]> + Send + Sync>);
+pub enum TensorData {
+    F32(Arc<dyn AsRef<[f32]> + Send + Sync>),
+    U8(Arc<dyn AsRef<[u8]> + Send + Sync>),
+    I64(Arc<dyn AsRef<[i64]> + Send + Sync>),
+}
 
 impl TensorData {
-    /// Values held in `buffer` for as long as any clone of this handle lives.
+    /// f32 values held in `buffer` for as long as any clone of this handle lives.
     pub fn new(buffer: impl AsRef<[f32]> + Send + Sync + 'static) -> Self {
-        TensorData(Arc::new(buffer))
+        TensorData::F32(Arc::new(buffer))
+    }
+
+    pub fn dtype(&self) -> DType {
+        match self {
+            TensorData::F32(_) => DType::F32,
+            TensorData::U8(_) => DType::U8,
+            TensorData::I64(_) => DType::I64,
+        }
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            TensorData::F32(v) => (**v).as_ref().len(),
+            TensorData::U8(v) => (**v).as_ref().len(),
+            TensorData::I64(v) => (**v).as_ref().len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The values, when they are f32.
+    pub fn f32(&self) -> Option<&[f32]> {
+        match self {
+            TensorData::F32(v) => Some((**v).as_ref()),
+            _ => None,
+        }
+    }
+
+    pub fn u8(&self) -> Option<&[u8]> {
+        match self {
+            TensorData::U8(v) => Some((**v).as_ref()),
+            _ => None,
+        }
+    }
+
+    pub fn i64(&self) -> Option<&[i64]> {
+        match self {
+            TensorData::I64(v) => Some((**v).as_ref()),
+            _ => None,
+        }
     }
 }
 
@@ -88,27 +155,53 @@ impl From<Vec<f32>> for TensorData {
     }
 }
 
-impl std::ops::Deref for TensorData {
-    type Target = [f32];
+impl From<Vec<u8>> for TensorData {
+    fn from(values: Vec<u8>) -> Self {
+        TensorData::U8(Arc::new(values))
+    }
+}
 
-    fn deref(&self) -> &[f32] {
-        (*self.0).as_ref()
+impl From<Vec<i64>> for TensorData {
+    fn from(values: Vec<i64>) -> Self {
+        TensorData::I64(Arc::new(values))
     }
 }
 
 impl PartialEq for TensorData {
     fn eq(&self, other: &Self) -> bool {
-        **self == **other
+        match (self, other) {
+            (TensorData::F32(a), TensorData::F32(b)) => (**a).as_ref() == (**b).as_ref(),
+            (TensorData::U8(a), TensorData::U8(b)) => (**a).as_ref() == (**b).as_ref(),
+            (TensorData::I64(a), TensorData::I64(b)) => (**a).as_ref() == (**b).as_ref(),
+            _ => false,
+        }
     }
 }
 
 impl std::fmt::Debug for TensorData {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
+        let mut list = f.debug_list();
+        match self {
+            TensorData::F32(v) => list.entries((**v).as_ref()),
+            TensorData::U8(v) => list.entries((**v).as_ref()),
+            TensorData::I64(v) => list.entries((**v).as_ref()),
+        };
+        list.finish()
     }
 }
 
 impl Tensor {
+    /// The values when they are f32, or why not: for nodes that compute on floats.
+    pub fn f32(&self) -> Result<&[f32], String> {
+        self.data.f32().ok_or_else(|| {
+            format!(
+                "tensor '{}' holds {} values; this node takes f32",
+                self.name,
+                self.data.dtype().as_str()
+            )
+        })
+    }
+
     /// Checks the value count against the shape (their product, without overflow).
     pub fn is_consistent(&self) -> bool {
         self.shape

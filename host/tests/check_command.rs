@@ -60,3 +60,18 @@ fn check_exits_2_on_a_usage_error_or_a_missing_directory() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("cannot check"), "{err}");
 }
+
+#[test]
+fn check_names_a_mis_wired_edge() {
+    let dir = tempfile::tempdir().unwrap();
+    let miswired = "id = \"miswired\"\n[[nodes]]\nid = \"decode\"\nkind = \"jpeg_decode\"\n\
+        [[nodes]]\nid = \"max\"\nkind = \"argmax\"\ninputs = [\"decode\"]\n";
+    std::fs::write(dir.path().join("miswired.toml"), miswired).unwrap();
+    let (code, out, err) = check(dir.path(), &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(
+        out.trim(),
+        "miswired\tfailed\tedge decode -> max: 'decode' gives image, but 'max' takes tensors",
+        "{out}"
+    );
+}

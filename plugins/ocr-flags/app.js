@@ -20,6 +20,12 @@ function fail(tag, message) {
 }
 
 export const node = {
+  // streamhost:node@0.2.0: the kinds this node takes and gives, checked against the manifest's
+  // edges when the pipeline loads.
+  describe() {
+    return { takes: ["json"], gives: ["json"] };
+  },
+
   init(config) {
     let parsed;
     try {
@@ -48,7 +54,7 @@ export const node = {
     });
   },
 
-  process(inputs) {
+  process(_frame, inputs) {
     const input = inputs.length === 1 ? inputs[0].value : null;
     if (!input || input.tag !== "json") {
       fail("invalid-input", "expects one input: the ocr result (json)");

@@ -15,7 +15,7 @@ import sys
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports import instance_network, ip_name_lookup, network, tcp_create_socket
-from wit_world.imports.types import Value_Json
+from wit_world.imports.types import Kind, Signature, Value_Json
 
 
 def outcome(attempt):
@@ -46,10 +46,13 @@ def wasi_lookup():
 class Node(exports.Node):
     port = 9
 
+    def describe(self) -> Signature:
+        return Signature(takes=[Kind.IMAGE], gives=[Kind.JSON])
+
     def init(self, config: str) -> None:
         self.port = int(json.loads(config).get("port", 9))
 
-    def process(self, inputs):
+    def process(self, frame, inputs):
         reply = {
             "passwd": outcome(lambda: open("/etc/passwd", "rb").read()),
             "root_dir": outcome(lambda: os.listdir("/")),

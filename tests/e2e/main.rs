@@ -14,6 +14,7 @@ mod connect;
 mod errors;
 mod frames;
 mod js_node;
+mod kinds;
 mod malformed;
 mod manifests;
 mod observability;

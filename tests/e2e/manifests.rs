@@ -33,12 +33,17 @@ async fn failed_pipelines_are_listed_with_reasons_and_refuse_connects() {
     let ready = find_pipeline(&list, "frame_info");
     assert_eq!(ready["status"], "ready");
     assert_eq!(
-        ready["nodes"],
-        json!([{"id":"decode","kind":"jpeg_decode","inputs":["frame"]},{"id":"info","kind":"wasm","inputs":["decode"]}])
+        ready["nodes"][0],
+        json!({"id":"decode","kind":"jpeg_decode","inputs":["frame"],"takes":["frame"],"gives":["image"]})
+    );
+    let info = &ready["nodes"][1];
+    assert_eq!(
+        (&info["id"], &info["kind"], &info["inputs"]),
+        (&json!("info"), &json!("wasm"), &json!(["decode"]))
     );
 
     let expectations = [
-        ("bad_exports", "does not export streamhost:node/node@0.1.0"),
+        ("bad_exports", "does not export streamhost:node/node@0.2.0"),
         ("missing", "cannot read component"),
         ("bad_config", "node 'node' rejected its config"),
         ("cycle", "cycle"),

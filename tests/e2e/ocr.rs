@@ -451,8 +451,10 @@ fn a_frame_alone_and_concurrent_frames_read_the_same_from_a_model() {
     };
     let rows = solo[0]
         .data
+        .f32()
+        .unwrap()
         .chunks_exact(classes)
-        .zip(pooled[0].data.chunks_exact(classes));
+        .zip(pooled[0].data.f32().unwrap().chunks_exact(classes));
     for (step, (a, b)) in rows.enumerate() {
         let (wa, wb) = (winner(a), winner(b));
         assert_eq!(wa.0, wb.0, "step {step}: class {} vs {}", wa.0, wb.0);
@@ -465,8 +467,10 @@ fn a_frame_alone_and_concurrent_frames_read_the_same_from_a_model() {
     }
     let worst = solo[0]
         .data
+        .f32()
+        .unwrap()
         .iter()
-        .zip(pooled[0].data.iter())
+        .zip(pooled[0].data.f32().unwrap().iter())
         .map(|(a, b)| (a - b).abs())
         .fold(0f32, f32::max);
     assert!(worst < 1e-4, "largest difference {worst}");

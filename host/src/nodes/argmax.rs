@@ -43,6 +43,8 @@ pub struct ArgmaxConfig {
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ArgmaxError {
+    #[error("{0}")]
+    NotF32(String),
     #[error("no tensor named '{0}' among the inputs {1:?}")]
     NoSuchTensor(String, Vec<String>),
     #[error("{0} tensors offered ({1:?}); name one with `tensor`")]
@@ -145,7 +147,8 @@ pub fn argmax(
             };
             let line = part
                 .data
-                .get(k * line_len..(k + 1) * line_len)
+                .f32()
+                .and_then(|values| values.get(k * line_len..(k + 1) * line_len))
                 .unwrap_or(&[]);
             let rows = line.chunks_exact(classes as usize);
             rows_and_slots.extend(rows.zip(index.iter_mut().zip(score.iter_mut())));
@@ -177,6 +180,7 @@ pub fn argmax(
 
 /// The size of `tensor`'s last axis, once its shape, data and class count are checked.
 fn class_count(tensor: &Tensor) -> Result<u32, ArgmaxError> {
+    tensor.f32().map_err(ArgmaxError::NotF32)?;
     let classes = match tensor.shape.last() {
         Some(&classes) if classes > 0 => classes,
         _ => {
@@ -332,8 +336,8 @@ mod tests {
         data[18_709] = 0.9;
         let t = tensor("x", &[1, 1, 18_710], data);
         let out = argmax(&[&t], &ArgmaxConfig::default(), 2)?;
-        assert_eq!(*out[0].data, vec![9_000.0]);
-        assert_eq!(*out[1].data, vec![0.9]);
+        assert_eq!(out[0].data.f32().unwrap(), vec![9_000.0]);
+        assert_eq!(out[1].data.f32().unwrap(), vec![0.9]);
         Ok(())
     }
 
@@ -341,8 +345,8 @@ mod tests {
     fn all_nan_row_gives_index_zero() -> Result<(), ArgmaxError> {
         let t = tensor("x", &[1, 2], vec![f32::NAN, f32::NAN]);
         let out = argmax(&[&t], &ArgmaxConfig::default(), 2)?;
-        assert_eq!(*out[0].data, vec![0.0]);
-        assert_eq!(*out[1].data, vec![f32::NEG_INFINITY]);
+        assert_eq!(out[0].data.f32().unwrap(), vec![0.0]);
+        assert_eq!(out[1].data.f32().unwrap(), vec![f32::NEG_INFINITY]);
         Ok(())
     }
 
@@ -353,7 +357,10 @@ mod tests {
         let named = ArgmaxConfig {
             tensor: Some("b".into()),
         };
-        assert_eq!(*argmax(&[&a, &b], &named, 2)?[0].data, vec![0.0]);
+        assert_eq!(
+            argmax(&[&a, &b], &named, 2)?[0].data.f32().unwrap(),
+            vec![0.0]
+        );
         assert!(matches!(
             argmax(&[&a, &b], &ArgmaxConfig::default(), 2),
             Err(ArgmaxError::Ambiguous(2, _))
@@ -405,7 +412,7 @@ mod tests {
         assert_eq!(out[2], tensor("classes", &[1], vec![3.0]));
         // Each part reduced alone gives the same rows, unpadded.
         let alone = argmax(&[&b], &ArgmaxConfig::default(), 1)?;
-        assert_eq!(*alone[0].data, vec![0.0, 2.0]);
+        assert_eq!(alone[0].data.f32().unwrap(), vec![0.0, 2.0]);
         // A part with no steps still holds its lines' places.
         let none = tensor("y", &[1, 0, 3], vec![]);
         let out = argmax(&[&none, &b], &ArgmaxConfig::default(), 1)?;

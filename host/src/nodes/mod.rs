@@ -17,6 +17,7 @@
 use std::sync::Arc;
 
 use crate::frame::FrameError;
+use crate::kinds::{Kind, Kinds, Signature};
 use crate::value::Value;
 
 pub mod argmax;
@@ -115,6 +116,18 @@ impl NativeKind {
         Self::ALL.into_iter().find(|k| k.name() == name)
     }
 
+    /// The kinds a node of this kind takes and gives: what its edges are
+    /// checked against at load (see [`crate::kinds`]).
+    pub fn signature(self) -> Signature {
+        let (takes, gives): (&[Kind], Kind) = match self {
+            NativeKind::JpegDecode => (&[Kind::Frame], Kind::Image),
+            NativeKind::ToTensor => (&[Kind::Image], Kind::Tensors),
+            NativeKind::TextCrop => (&[Kind::Image, Kind::Json], Kind::Tensors),
+            NativeKind::Argmax | NativeKind::Onnx => (&[Kind::Tensors], Kind::Tensors),
+        };
+        Signature::new(Kinds::of(takes), Kinds::of(&[gives]))
+    }
+
     /// Whether a node of this kind may take `inputs` inputs, `from_frame`
     /// when one of them is the client's raw frame (only a decoder may).
     pub fn check_inputs(self, inputs: usize, from_frame: bool) -> Result<(), String> {
@@ -167,6 +180,17 @@ impl NativeNode {
             NativeConfig::Argmax(c) => NativeNode::Argmax(c),
             NativeConfig::Onnx(c) => NativeNode::Onnx(open_model(c.model_file(int8))?),
         })
+    }
+
+    /// The kind this node is.
+    pub fn kind(&self) -> NativeKind {
+        match self {
+            NativeNode::JpegDecode(_) => NativeKind::JpegDecode,
+            NativeNode::ToTensor(_) => NativeKind::ToTensor,
+            NativeNode::TextCrop(_) => NativeKind::TextCrop,
+            NativeNode::Argmax(_) => NativeKind::Argmax,
+            NativeNode::Onnx(_) => NativeKind::Onnx,
+        }
     }
 
     /// Runs the node on one frame's inputs (in the order its manifest lists them).

@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use ort::environment::Environment;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
+use ort::session::SessionInputValue;
 use ort::value::{DynValue, TensorRef};
 
 use super::{typed_config, NodeFailure, RunContext};
@@ -252,19 +253,28 @@ impl OnnxModel {
         let mut inputs = Vec::with_capacity(chosen.len());
         for (name, t) in self.input_names.iter().zip(chosen) {
             let shape: Vec<i64> = t.shape.iter().map(|&d| i64::from(d)).collect();
-            let view = TensorRef::from_array_view((shape, &t.data[..]))
-                .map_err(|e| OnnxError::Run(format!("input '{name}': {e}")))?;
-            inputs.push((
-                std::borrow::Cow::from(name.as_str()),
-                ort::session::SessionInputValue::from(view),
-            ));
+            let bad = |e: ort::Error| OnnxError::Run(format!("input '{name}': {e}"));
+            let value = match &t.data {
+                TensorData::F32(v) => SessionInputValue::from(
+                    TensorRef::from_array_view((shape, (**v).as_ref())).map_err(bad)?,
+                ),
+                TensorData::U8(v) => SessionInputValue::from(
+                    TensorRef::from_array_view((shape, (**v).as_ref())).map_err(bad)?,
+                ),
+                TensorData::I64(v) => SessionInputValue::from(
+                    TensorRef::from_array_view((shape, (**v).as_ref())).map_err(bad)?,
+                ),
+            };
+            inputs.push((std::borrow::Cow::from(name.as_str()), value));
         }
         let outputs = session
             .run(inputs)
             .map_err(|e| OnnxError::Run(e.to_string()))?;
         for (name, value) in outputs {
             let (shape, data) = OrtOutput::shape_and_data(value).map_err(|e| {
-                OnnxError::Run(format!("output '{name}' is not an f32 tensor: {e}"))
+                OnnxError::Run(format!(
+                    "output '{name}' is not an f32, u8 or i64 tensor: {e}"
+                ))
             })?;
             result.push(Tensor {
                 name: name.to_string(),
@@ -340,14 +350,25 @@ impl OnnxModel {
 struct OrtOutput(DynValue);
 
 impl OrtOutput {
-    /// The output's shape and values, once it is checked to be an f32 tensor.
+    /// The output's shape and values: an f32 tensor stays where ONNX
+    /// Runtime wrote it; a u8 or i64 one (rare, small: class ids, counts) is
+    /// copied out.
     fn shape_and_data(value: DynValue) -> Result<(Vec<u32>, TensorData), ort::Error> {
-        let (shape, _) = value.try_extract_tensor::<f32>()?;
-        let shape = shape
-            .iter()
-            .map(|&d| u32::try_from(d).unwrap_or(0))
-            .collect();
-        Ok((shape, TensorData::new(OrtOutput(value))))
+        let dims = |shape: &ort::value::Shape| -> Vec<u32> {
+            shape
+                .iter()
+                .map(|&d| u32::try_from(d).unwrap_or(0))
+                .collect()
+        };
+        if let Ok((shape, _)) = value.try_extract_tensor::<f32>() {
+            let shape = dims(shape);
+            return Ok((shape, TensorData::new(OrtOutput(value))));
+        }
+        if let Ok((shape, data)) = value.try_extract_tensor::<i64>() {
+            return Ok((dims(shape), data.to_vec().into()));
+        }
+        let (shape, data) = value.try_extract_tensor::<u8>()?;
+        Ok((dims(shape), data.to_vec().into()))
     }
 }
 

@@ -487,7 +487,7 @@ mod tests {
             other => Tensor {
                 name: format!("not one tensor: {other:?}"),
                 shape: vec![],
-                data: vec![].into(),
+                data: Vec::<f32>::new().into(),
             },
         }
     }
@@ -512,7 +512,7 @@ mod tests {
         let t = batch(text_crop(&halves(), &[quad], &cfg(), 2));
         // ratio 4 -> 192 px wide at height 48; batch padded to 320.
         assert_eq!(t.shape, vec![1, 3, 48, 320]);
-        let at = |u: usize| t.data[10 * 320 + u];
+        let at = |u: usize| t.data.f32().unwrap()[10 * 320 + u];
         assert!((at(5) + 1.0).abs() < 0.01, "black maps to -1: {}", at(5));
         assert!((at(180) - 1.0).abs() < 0.01, "white maps to 1: {}", at(180));
         assert_eq!(at(250), 0.0, "padding is zero");
@@ -554,8 +554,8 @@ mod tests {
         let t = batch(text_crop(&halves(), &[quad], &cfg(), 2));
         assert_eq!(t.shape, vec![1, 3, 48, 320]);
         // Upright after a counter-clockwise turn: the right (white) half is on top.
-        let top = t.data[5 * 320 + 50];
-        let bottom = t.data[42 * 320 + 50];
+        let top = t.data.f32().unwrap()[5 * 320 + 50];
+        let bottom = t.data.f32().unwrap()[42 * 320 + 50];
         assert!(top > 0.9 && bottom < -0.9, "top {top} bottom {bottom}");
     }
 
@@ -609,10 +609,16 @@ mod tests {
         let shared_w = shared.shape[3] as usize;
         for (i, crop) in own.iter().enumerate() {
             let w = crop.shape[3] as usize;
-            for (row, own_row) in crop.data.chunks_exact(w).enumerate() {
+            for (row, own_row) in crop.data.f32().unwrap().chunks_exact(w).enumerate() {
                 let at = (i * 3 * 48 + row) * shared_w;
-                assert_eq!(own_row, &shared.data[at..at + w], "crop {i} row {row}");
-                assert!(shared.data[at + w..at + shared_w].iter().all(|&v| v == 0.0));
+                assert_eq!(
+                    own_row,
+                    &shared.data.f32().unwrap()[at..at + w],
+                    "crop {i} row {row}"
+                );
+                assert!(shared.data.f32().unwrap()[at + w..at + shared_w]
+                    .iter()
+                    .all(|&v| v == 0.0));
             }
         }
         for threads in [2, 5] {

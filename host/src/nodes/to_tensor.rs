@@ -708,9 +708,12 @@ mod tests {
         let norm = |v: u8| (f32::from(v) * cfg.scale - 0.5) / 0.5;
         let plane = 320 * 256;
         // RGB planes from BGR bytes: R is byte 2, B byte 0, of each pixel.
-        assert_eq!(out[0].data[0], norm(img.data[2]));
-        assert_eq!(out[0].data[2 * plane + 1], norm(img.data[3]));
-        assert_eq!(out[0].data[plane - 1], norm(img.data[3 * plane - 1]));
+        assert_eq!(out[0].data.f32().unwrap()[0], norm(img.data[2]));
+        assert_eq!(out[0].data.f32().unwrap()[2 * plane + 1], norm(img.data[3]));
+        assert_eq!(
+            out[0].data.f32().unwrap()[plane - 1],
+            norm(img.data[3 * plane - 1])
+        );
     }
 
     #[test]
@@ -879,7 +882,11 @@ mod tests {
         // Column pairs (0,100) and (200,250) over row pair (top, 50s), weight 0.5 each way.
         let expect = [(50.0 + 50.0) / 2.0, (225.0 + 50.0) / 2.0];
         for c in 0..3 {
-            assert_eq!(&out[0].data[2 * c..2 * c + 2], &expect, "channel {c}");
+            assert_eq!(
+                &out[0].data.f32().unwrap()[2 * c..2 * c + 2],
+                &expect,
+                "channel {c}"
+            );
         }
     }
 
@@ -895,17 +902,23 @@ mod tests {
             ("images", &[1, 3, 8, 8][..])
         );
         // Plane 0 is blue (30) on the image rows, pad (114) below.
-        assert_eq!(t.data[0], 30.0);
-        assert_eq!(t.data[64], 20.0);
-        assert_eq!(t.data[128], 10.0);
-        assert_eq!(t.data[8 * 4], 114.0, "first padded row");
-        assert_eq!(*out[1].data, vec![8.0, 4.0, 1.0, 1.0, 0.0, 0.0]);
+        assert_eq!(t.data.f32().unwrap()[0], 30.0);
+        assert_eq!(t.data.f32().unwrap()[64], 20.0);
+        assert_eq!(t.data.f32().unwrap()[128], 10.0);
+        assert_eq!(t.data.f32().unwrap()[8 * 4], 114.0, "first padded row");
+        assert_eq!(
+            out[1].data.f32().unwrap(),
+            vec![8.0, 4.0, 1.0, 1.0, 0.0, 0.0]
+        );
 
         let db = db_fit_640(Channels::Bgr);
         let out =
             to_tensor(&image(64, 32, PixelFormat::Bgr8, [255, 0, 255]), &db, 2).unwrap_or_default();
         assert_eq!(out[0].shape, vec![1, 3, 32, 64]);
-        assert!((out[0].data[0] - 1.0).abs() < 1e-6 && (out[0].data[64 * 32] + 1.0).abs() < 1e-6);
+        assert!(
+            (out[0].data.f32().unwrap()[0] - 1.0).abs() < 1e-6
+                && (out[0].data.f32().unwrap()[64 * 32] + 1.0).abs() < 1e-6
+        );
     }
 
     #[test]

@@ -192,6 +192,8 @@ mod tests {
                     metadata: Default::default(),
                     memory_mb: None,
                     timeout_ms: None,
+                    takes: None,
+                    gives: None,
                 })
                 .collect(),
         }

@@ -35,7 +35,7 @@ use crate::frame::FrameError;
 use crate::nodes::{jpeg_decode, to_tensor, NativeNode, NodeFailure, RunContext};
 use crate::value::{Tensor, Value};
 use crate::wasm::instance::LogContext;
-use crate::wasm::{InstanceLimits, NodeInstance, WasmEngine};
+use crate::wasm::{FrameContext, InstanceLimits, NodeInstance, WasmEngine};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ExecError {
@@ -58,6 +58,16 @@ pub struct ExecLimits {
     /// Threads a native node (to_tensor, text_crop, argmax) may split its work
     /// over while its frame is the only one executing (otherwise one).
     pub node_threads: usize,
+}
+
+/// Which frame of its session a run is: what 0.2.0 Wasm nodes are told
+/// (with the pipeline id) as their frame context.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FrameAt {
+    /// The reply's `frame_index`: every frame the session received, from 1.
+    pub index: u64,
+    /// When it arrived, since the session started.
+    pub received: Duration,
 }
 
 /// A frame's result and how long each node took.
@@ -130,7 +140,7 @@ impl SessionRunner {
     }
 
     /// Runs the whole DAG on `frame`.
-    pub fn run(&mut self, frame: bytes::Bytes) -> FrameOutcome {
+    pub fn run(&mut self, frame: bytes::Bytes, at: FrameAt) -> FrameOutcome {
         let _running = self.occupancy.enter();
         let n = self.plan.nodes.len();
         let mut outputs: Vec<Option<Value>> = vec![None; n];
@@ -179,6 +189,7 @@ impl SessionRunner {
                 instance_limits: &self.instance_limits,
                 session_id: &self.session_id,
                 occupancy: &self.occupancy,
+                at,
             };
             if jobs.is_empty() {
                 continue;
@@ -396,6 +407,7 @@ struct NodeCtx<'a> {
     instance_limits: &'a [InstanceLimits],
     session_id: &'a str,
     occupancy: &'a Occupancy,
+    at: FrameAt,
 }
 
 impl NodeCtx<'_> {
@@ -464,7 +476,12 @@ impl NodeCtx<'_> {
                         )
                     }
                 };
-                let result = instance.process(&inputs);
+                let frame = FrameContext {
+                    frame_index: self.at.index,
+                    received: self.at.received,
+                    pipeline_id: &self.plan.id,
+                };
+                let result = instance.process(frame, &inputs);
                 if let Err(e) = &result {
                     if e.instance_lost() {
                         tracing::warn!(session_id = %self.session_id, pipeline_id = %self.plan.id, node_id = %node.id,
@@ -486,6 +503,7 @@ impl NodeCtx<'_> {
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::kinds::Signature;
     use crate::nodes::jpeg_decode::JpegDecodeConfig;
     use crate::nodes::to_tensor::ToTensorConfig;
     use crate::pipeline::dag::Dag;
@@ -510,14 +528,17 @@ mod tests {
                 PlannedNode {
                     id: "decode".into(),
                     op: NodeOp::Native(NativeNode::JpegDecode(JpegDecodeConfig::default())),
+                    signature: Signature::UNDECLARED,
                 },
                 PlannedNode {
                     id: "pre".into(),
                     op: NodeOp::Native(NativeNode::ToTensor(pre.clone())),
+                    signature: Signature::UNDECLARED,
                 },
                 PlannedNode {
                     id: "post".into(),
                     op: NodeOp::Native(NativeNode::ToTensor(pre)),
+                    signature: Signature::UNDECLARED,
                 },
             ],
             dag: Dag {
@@ -607,7 +628,7 @@ mod tests {
             assert!(outputs[2].is_none(), "post waits for its wave");
             // The whole frame through run(): pre is not computed twice.
             let mut whole = runner(2, Occupancy::default());
-            let outcome = whole.run(jpeg.into());
+            let outcome = whole.run(jpeg.into(), FrameAt::default());
             assert!(outcome.result.is_ok(), "{:?}", outcome.result);
             let mut ran: Vec<usize> = outcome.node_times.iter().map(|t| t.0).collect();
             ran.sort_unstable();
@@ -644,7 +665,8 @@ mod tests {
             .map_err(ExecError::from);
         assert!(want.is_err());
         for threads in [1, 2] {
-            let outcome = runner(threads, Occupancy::default()).run(jpeg.clone().into());
+            let outcome =
+                runner(threads, Occupancy::default()).run(jpeg.clone().into(), FrameAt::default());
             assert_eq!(outcome.result.map(|_| ()), want, "{threads} node threads");
         }
     }

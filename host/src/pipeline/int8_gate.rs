@@ -31,12 +31,13 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
-use super::exec::{ExecLimits, SessionRunner};
+use super::exec::{ExecLimits, FrameAt, SessionRunner};
 use super::occupancy::Occupancy;
 use super::plan::{NodeOp, Plan};
 use crate::nodes::NativeNode;
@@ -150,9 +151,14 @@ fn compare_plans(
         box_px: settings.max_box_px,
         other: settings.max_score_diff,
     };
-    for (name, frame) in frames {
-        let a = outcome_json(reference.run(frame.clone()).result);
-        let b = outcome_json(candidate.run(frame.clone()).result);
+    for (n, (name, frame)) in frames.iter().enumerate() {
+        // Each plan sees the frames as one session would, numbered from 1.
+        let at = FrameAt {
+            index: n as u64 + 1,
+            received: Duration::ZERO,
+        };
+        let a = outcome_json(reference.run(frame.clone(), at).result);
+        let b = outcome_json(candidate.run(frame.clone(), at).result);
         if let Err(diff) = same_answer(&a, &b, tol) {
             return Verdict {
                 exact: false,

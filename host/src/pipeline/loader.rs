@@ -23,8 +23,9 @@ use serde::Serialize;
 
 use super::dag::{Dag, Edge, Source};
 use super::int8_gate::{self, GateSettings};
-use super::manifest::{Manifest, NodeManifest};
+use super::manifest::{Manifest, NodeManifest, FRAME_INPUT};
 use super::plan::{NodeAsks, NodeOp, Plan, PlannedNode};
+use crate::kinds::{check_edge, Kind, Kinds, Signature};
 use crate::nodes::onnx::{OnnxConfig, OnnxModel, OnnxSizing};
 use crate::nodes::{typed_config, NativeKind, NativeNode};
 use crate::wasm::instance::LogContext;
@@ -34,6 +35,45 @@ use crate::wasm::{NodeComponent, NodeInstance, WasmEngine};
 fn known_kinds() -> String {
     let native = NativeKind::ALL.iter().map(|k| k.name());
     native.chain(["wasm"]).collect::<Vec<_>>().join(", ")
+}
+
+/// Every node's signature (what it declares, narrowed by its manifest
+/// entry), once every edge is checked against them: each kind an input's
+/// source may give must be one the node takes (see [`crate::kinds`]).
+fn check_edges(m: &Manifest, dag: &Dag, ops: &[Option<NodeOp>]) -> Result<Vec<Signature>, String> {
+    let signatures = m
+        .nodes
+        .iter()
+        .zip(ops)
+        .map(|(n, op)| {
+            let declared = match op {
+                Some(NodeOp::Native(node)) => node.kind().signature(),
+                Some(NodeOp::Wasm { component, .. }) => component.signature(),
+                None => Signature::UNDECLARED,
+            };
+            declared
+                .narrowed(n.takes.as_deref(), n.gives.as_deref())
+                .map_err(|e| format!("node '{}': {e}", n.id))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, to) in signatures.iter().enumerate() {
+        for edge in &dag.inputs[i] {
+            let (from_id, gives, declared) = match edge.source {
+                Source::Frame => (FRAME_INPUT, Kinds::of(&[Kind::Frame]), true),
+                // `node.tensor` takes one tensor of that node's output.
+                Source::Node(j) if edge.tensor.is_some() => {
+                    (m.nodes[j].id.as_str(), Kinds::of(&[Kind::Tensors]), true)
+                }
+                Source::Node(j) => (
+                    m.nodes[j].id.as_str(),
+                    signatures[j].gives,
+                    signatures[j].declared,
+                ),
+            };
+            check_edge(from_id, gives, declared, &m.nodes[i].id, to)?;
+        }
+    }
+    Ok(signatures)
 }
 
 /// Where a pipeline's files come from and how models are sized.
@@ -180,6 +220,7 @@ impl Loader<'_> {
             }
             ops[i] = Some(op);
         }
+        let signatures = check_edges(m, &dag, &ops)?;
         let nodes = m
             .nodes
             .iter()
@@ -188,10 +229,15 @@ impl Loader<'_> {
                 op.map(|op| PlannedNode {
                     id: n.id.clone(),
                     op,
+                    signature: Signature::UNDECLARED,
                 })
                 .ok_or_else(|| format!("node '{}' was not planned", n.id))
             })
             .collect::<Result<_, _>>()?;
+        let mut nodes: Vec<PlannedNode> = nodes;
+        for (node, signature) in nodes.iter_mut().zip(signatures) {
+            node.signature = signature;
+        }
         Ok(Plan {
             id: m.id.clone(),
             nodes,

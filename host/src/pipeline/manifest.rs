@@ -66,6 +66,13 @@ pub struct NodeManifest {
     /// Wasm nodes: the time one call may take, in ms; same rules as `memory_mb`.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// Narrows the kinds this node takes (`["image"]`): only kinds the node
+    /// itself declares; what every edge into it is checked against.
+    #[serde(default)]
+    pub takes: Option<Vec<String>>,
+    /// Narrows the kinds this node gives, likewise.
+    #[serde(default)]
+    pub gives: Option<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::dag::Dag;
+use crate::kinds::Signature;
 use crate::nodes::NativeNode;
 use crate::wasm::{InstanceLimits, NodeComponent};
 
@@ -62,6 +63,8 @@ impl NodeAsks {
 pub struct PlannedNode {
     pub id: String,
     pub op: NodeOp,
+    /// The kinds it takes and gives, as its edges were checked.
+    pub signature: Signature,
 }
 
 /// A pipeline that passed every check: what a session executes.

@@ -37,6 +37,15 @@ pub struct NodeSummary {
     pub id: String,
     pub kind: String,
     pub inputs: Vec<String>,
+    /// The kinds it takes and gives, once its pipeline loaded (absent for
+    /// a 0.1.0 component its manifest does not narrow: unchecked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub takes: Option<Vec<&'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gives: Option<Vec<&'static str>>,
+    /// A Wasm node's WIT version (`0.2.0`, or `0.1.0` for an older component).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wit: Option<&'static str>,
 }
 
 /// A listed pipeline, ready or not.
@@ -184,12 +193,27 @@ fn load_file(loader: &mut Loader<'_>, file: &Path) -> Pipeline {
             } else {
                 n.inputs.clone()
             },
+            takes: None,
+            gives: None,
+            wit: None,
         })
-        .collect();
+        .collect::<Vec<_>>();
     let (status, plan, int8) = match loader.plan_choosing_models(&manifest, &text) {
         Ok((plan, int8)) => (PipelineStatus::Ready, Some(plan), int8),
         Err(reason) => (PipelineStatus::Failed(reason), None, None),
     };
+    let mut nodes = nodes;
+    if let Some(plan) = &plan {
+        for (summary, node) in nodes.iter_mut().zip(&plan.nodes) {
+            if node.signature.declared {
+                summary.takes = Some(node.signature.takes.names());
+                summary.gives = Some(node.signature.gives.names());
+            }
+            if let NodeOp::Wasm { component, .. } = &node.op {
+                summary.wit = Some(component.wit_version().as_str());
+            }
+        }
+    }
     Pipeline {
         id: manifest.id,
         description: manifest.description,

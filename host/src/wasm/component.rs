@@ -8,15 +8,23 @@
 //! linked;
 //! `Linker::instantiate_pre` proves each remaining import is one the host
 //! provides with the right types; `NodeWorldPre::new` proves the component
-//! exports our `node` interface with the exact types. A component that fails
-//! is refused with a reason naming the offending item.
+//! exports our `node` interface with the exact types, of
+//! `streamhost:node@0.2.0` or, for a component built before it, `0.1.0`
+//! (which keeps loading and running unchanged). A 0.2.0 component is then
+//! instantiated once, under the server's sandbox limits, to ask `describe`
+//! for its [`Signature`]: the kinds its pipeline's edges are checked
+//! against. A component that fails is refused with a reason naming the
+//! offending item.
 
 use std::path::{Path, PathBuf};
 
 use wasmtime::component::Component;
 
-use super::bindings::NodeWorldPre;
+use crate::kinds::Signature;
+
+use super::bindings::{v1, v2};
 use super::engine::WasmEngine;
+use super::instance::describe;
 use super::store::NodeStore;
 use super::wasi::is_provided_wasi_import;
 
@@ -41,16 +49,39 @@ pub enum WasmLoadError {
     ForbiddenImport { path: PathBuf, import: String },
     #[error("{path} imports something the host does not provide: {reason}")]
     Imports { path: PathBuf, reason: String },
-    #[error(
-        "{path} does not export streamhost:node/node@0.1.0 as wit/node.wit defines it: {reason}"
-    )]
+    #[error("{path} does not export streamhost:node/node@0.2.0 as wit/node.wit defines it (nor @0.1.0, as wit/v0.1.0/node.wit does): {reason}")]
     Exports { path: PathBuf, reason: String },
+    #[error("{path}: `describe` failed: {reason}")]
+    Describe { path: PathBuf, reason: String },
+}
+
+/// Which `streamhost:node` package a component was built against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WitVersion {
+    V0_1,
+    V0_2,
+}
+
+impl WitVersion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WitVersion::V0_1 => "0.1.0",
+            WitVersion::V0_2 => "0.2.0",
+        }
+    }
+}
+
+/// A component's exports, checked against the WIT version it was built for.
+pub(crate) enum NodePre {
+    V1(v1::NodeWorldPre<NodeStore>),
+    V2(v2::NodeWorldPre<NodeStore>),
 }
 
 /// A compiled, type-checked node component, ready to instantiate cheaply.
 pub struct NodeComponent {
-    pub(crate) pre: NodeWorldPre<NodeStore>,
+    pub(crate) pre: NodePre,
     path: PathBuf,
+    signature: Signature,
 }
 
 impl NodeComponent {
@@ -105,14 +136,46 @@ impl NodeComponent {
                     path: path.clone(),
                     reason: format!("{e:#}"),
                 })?;
-        let pre = NodeWorldPre::new(instance_pre).map_err(|e| WasmLoadError::Exports {
+        let exports_v2 = ty
+            .exports(&engine.engine)
+            .any(|(name, _)| name == "streamhost:node/node@0.2.0");
+        let exports_err = |e: wasmtime::Error| WasmLoadError::Exports {
             path: path.clone(),
             reason: format!("{e:#}"),
+        };
+        if !exports_v2 {
+            let pre = v1::NodeWorldPre::new(instance_pre).map_err(exports_err)?;
+            return Ok(NodeComponent {
+                pre: NodePre::V1(pre),
+                path,
+                signature: Signature::UNDECLARED,
+            });
+        }
+        let pre = v2::NodeWorldPre::new(instance_pre).map_err(exports_err)?;
+        let signature = describe(engine, &pre).map_err(|reason| WasmLoadError::Describe {
+            path: path.clone(),
+            reason,
         })?;
-        Ok(NodeComponent { pre, path })
+        Ok(NodeComponent {
+            pre: NodePre::V2(pre),
+            path,
+            signature,
+        })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The kinds the node declares (undeclared for a 0.1.0 component).
+    pub fn signature(&self) -> Signature {
+        self.signature
+    }
+
+    pub fn wit_version(&self) -> WitVersion {
+        match self.pre {
+            NodePre::V1(_) => WitVersion::V0_1,
+            NodePre::V2(_) => WitVersion::V0_2,
+        }
     }
 }

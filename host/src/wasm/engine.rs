@@ -7,7 +7,8 @@
 //! per-instruction accounting. The ticker is a plain thread, not a tokio task,
 //! so a busy runtime cannot delay it; it stops when the engine is dropped.
 //!
-//! The linker carries our `host` interface and WASI 0.2 (the synchronous
+//! The linker carries our `host` interface (both WIT versions: 0.1.0 and
+//! 0.2.0 are distinct packages to it) and WASI 0.2 (the synchronous
 //! `wasmtime_wasi::p2` bindings), which each instance backs with a context
 //! that grants nothing (see `wasi.rs`): toolchains that always import WASI
 //! (`wasm32-wasip2`, componentize-py, componentize-js) load, and their calls
@@ -27,7 +28,7 @@ use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config as WasmConfig, Engine};
 
-use super::bindings::NodeWorld;
+use super::bindings::{v1, v2};
 use super::store::NodeStore;
 
 /// Limits applied to every node instance.
@@ -87,7 +88,8 @@ impl WasmEngine {
         let engine = Engine::new(&config)?;
 
         let mut linker = Linker::<NodeStore>::new(&engine);
-        NodeWorld::add_to_linker::<NodeStore, HasSelf<NodeStore>>(&mut linker, |s| s)?;
+        v1::NodeWorld::add_to_linker::<NodeStore, HasSelf<NodeStore>>(&mut linker, |s| s)?;
+        v2::NodeWorld::add_to_linker::<NodeStore, HasSelf<NodeStore>>(&mut linker, |s| s)?;
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));

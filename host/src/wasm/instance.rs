@@ -21,12 +21,13 @@ use std::time::Duration;
 
 use wasmtime::{Store, Trap};
 
-use super::bindings::{wit, NodeWorld};
-use super::component::NodeComponent;
+use super::bindings::{v1, v2};
+use super::component::{NodeComponent, NodePre};
 use super::convert;
 use super::engine::{InstanceLimits, WasmEngine};
 use super::store::NodeStore;
 pub use super::store::{LogContext, MAX_LOG_LINE};
+use crate::kinds::{Kind, Kinds, Signature};
 use crate::value::Value;
 
 /// Why a call into a node failed.
@@ -63,10 +64,25 @@ impl WasmCallError {
     }
 }
 
+/// Which frame a call is about: what a 0.2.0 node's `process` receives.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameContext<'a> {
+    /// The client's frame number in its session (dropped frames counted).
+    pub frame_index: u64,
+    /// When the frame arrived, since the session's WebSocket was accepted.
+    pub received: Duration,
+    pub pipeline_id: &'a str,
+}
+
+enum Bindings {
+    V1(v1::NodeWorld),
+    V2(v2::NodeWorld),
+}
+
 /// A live node instance belonging to one session.
 pub struct NodeInstance {
     store: Store<NodeStore>,
-    bindings: NodeWorld,
+    bindings: Bindings,
     call_timeout: Duration,
     deadline_ticks: u64,
 }
@@ -80,17 +96,12 @@ impl NodeInstance {
         limits: InstanceLimits,
         log: LogContext,
     ) -> Result<Self, WasmCallError> {
-        let sandbox = engine.limits();
-        let data = NodeStore::new(limits.memory_bytes, &sandbox, log);
-        let mut store = Store::new(&engine.engine, data);
-        store.limiter(|s| &mut s.limiter);
-        let deadline_ticks = sandbox.deadline_ticks(limits.call_timeout);
-        store.set_epoch_deadline(deadline_ticks);
-        store.epoch_deadline_trap();
-        let bindings = component
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| WasmCallError::Instantiate(format!("{e:#}")))?;
+        let (mut store, deadline_ticks) = new_store(engine, limits, log);
+        let instantiate_err = |e: wasmtime::Error| WasmCallError::Instantiate(format!("{e:#}"));
+        let bindings = match &component.pre {
+            NodePre::V1(pre) => Bindings::V1(pre.instantiate(&mut store).map_err(instantiate_err)?),
+            NodePre::V2(pre) => Bindings::V2(pre.instantiate(&mut store).map_err(instantiate_err)?),
+        };
         let mut instance = NodeInstance {
             store,
             bindings,
@@ -104,10 +115,15 @@ impl NodeInstance {
     fn init(&mut self, config_json: &str) -> Result<(), WasmCallError> {
         self.before_call();
         let (bindings, store) = (&self.bindings, &mut self.store);
-        let call = move || {
-            bindings
+        let call = move || match bindings {
+            Bindings::V1(b) => b
                 .streamhost_node_node()
                 .call_init(store, config_json)
+                .map(|r| r.map_err(node_error_v1)),
+            Bindings::V2(b) => b
+                .streamhost_node_node()
+                .call_init(store, config_json)
+                .map(|r| r.map_err(node_error_v2)),
         };
         // WASI's synchronous bindings `block_on` the current tokio runtime,
         // which panics on a runtime worker thread: instances start only on
@@ -118,25 +134,53 @@ impl NodeInstance {
         self.after_call();
         match outcome {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(node_error(e)),
+            Ok(Err(e)) => Err(e),
             Err(e) => Err(self.classify_trap(e)),
         }
     }
 
-    /// Runs the node on one frame's inputs.
-    pub fn process(&mut self, inputs: &[(String, Value)]) -> Result<Value, WasmCallError> {
+    /// Runs the node on one frame's inputs. A 0.1.0 node is not told the
+    /// frame's context (its `process` takes only the inputs).
+    pub fn process(
+        &mut self,
+        frame: FrameContext<'_>,
+        inputs: &[(String, Value)],
+    ) -> Result<Value, WasmCallError> {
         self.before_call();
         let (bindings, store) = (&self.bindings, &mut self.store);
-        let outcome = convert::with_wit_inputs(inputs, |args| {
-            bindings
-                .streamhost_node_node()
-                .call_process(&mut *store, args)
-        })
+        let outcome = match bindings {
+            Bindings::V1(b) => convert::v1::with_wit_inputs(inputs, |args| {
+                b.streamhost_node_node()
+                    .call_process(&mut *store, args)
+                    .map(|r| match r {
+                        Ok(value) => {
+                            convert::v1::from_wit_value(value).map_err(WasmCallError::BadOutput)
+                        }
+                        Err(e) => Err(node_error_v1(e)),
+                    })
+            }),
+            Bindings::V2(b) => {
+                let context = v2::wit::FrameContext {
+                    frame_index: frame.frame_index,
+                    received_us: u64::try_from(frame.received.as_micros()).unwrap_or(u64::MAX),
+                    pipeline_id: frame.pipeline_id,
+                };
+                convert::v2::with_wit_inputs(inputs, |args| {
+                    b.streamhost_node_node()
+                        .call_process(&mut *store, context, args)
+                        .map(|r| match r {
+                            Ok(value) => {
+                                convert::v2::from_wit_value(value).map_err(WasmCallError::BadOutput)
+                            }
+                            Err(e) => Err(node_error_v2(e)),
+                        })
+                })
+            }
+        }
         .map_err(WasmCallError::InvalidInput)?;
         self.after_call();
         match outcome {
-            Ok(Ok(value)) => convert::from_wit_value(value).map_err(WasmCallError::BadOutput),
-            Ok(Err(e)) => Err(node_error(e)),
+            Ok(result) => result,
             Err(e) => Err(self.classify_trap(e)),
         }
     }
@@ -182,11 +226,83 @@ impl NodeInstance {
     }
 }
 
-fn node_error(e: wit::NodeError) -> WasmCallError {
+/// A fresh store for one instance: its memory cap, its log budget, its
+/// per-call deadline (in epoch ticks, returned).
+fn new_store(
+    engine: &WasmEngine,
+    limits: InstanceLimits,
+    log: LogContext,
+) -> (Store<NodeStore>, u64) {
+    let sandbox = engine.limits();
+    let data = NodeStore::new(limits.memory_bytes, &sandbox, log);
+    let mut store = Store::new(&engine.engine, data);
+    store.limiter(|s| &mut s.limiter);
+    let deadline_ticks = sandbox.deadline_ticks(limits.call_timeout);
+    store.set_epoch_deadline(deadline_ticks);
+    store.epoch_deadline_trap();
+    (store, deadline_ticks)
+}
+
+/// Asks a 0.2.0 component for its signature, on an instance made for the
+/// purpose under the server's limits and dropped after. Called once per
+/// component, when it loads (off the async runtime's workers, as all
+/// instantiation is).
+pub(crate) fn describe(
+    engine: &WasmEngine,
+    pre: &v2::NodeWorldPre<NodeStore>,
+) -> Result<Signature, String> {
+    let log = LogContext {
+        session_id: "load-check".into(),
+        pipeline_id: String::new(),
+        node_id: "describe".into(),
+    };
+    let (mut store, _) = new_store(engine, engine.limits().instance_limits(), log);
+    let bindings = pre
+        .instantiate(&mut store)
+        .map_err(|e| format!("could not be instantiated: {e:#}"))?;
+    let declared = bindings
+        .streamhost_node_node()
+        .call_describe(&mut store)
+        .map_err(|e| {
+            if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+                "exceeded its time limit".to_string()
+            } else {
+                format!("trapped: {e:#}")
+            }
+        })?;
+    let kinds = |list: &[v2::wit::Kind]| {
+        Kinds::of(
+            &list
+                .iter()
+                .map(|k| match k {
+                    v2::wit::Kind::Image => Kind::Image,
+                    v2::wit::Kind::Tensors => Kind::Tensors,
+                    v2::wit::Kind::Detections => Kind::Detections,
+                    v2::wit::Kind::Json => Kind::Json,
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    let signature = Signature::new(kinds(&declared.takes), kinds(&declared.gives));
+    if signature.gives.is_empty() {
+        return Err("declares that it gives nothing; `gives` must name at least one kind".into());
+    }
+    Ok(signature)
+}
+
+fn node_error_v1(e: v1::wit::NodeError) -> WasmCallError {
     match e {
-        wit::NodeError::InvalidConfig(m) => WasmCallError::InvalidConfig(m),
-        wit::NodeError::InvalidInput(m) => WasmCallError::InvalidInput(m),
-        wit::NodeError::Failed(m) => WasmCallError::Failed(m),
+        v1::wit::NodeError::InvalidConfig(m) => WasmCallError::InvalidConfig(m),
+        v1::wit::NodeError::InvalidInput(m) => WasmCallError::InvalidInput(m),
+        v1::wit::NodeError::Failed(m) => WasmCallError::Failed(m),
+    }
+}
+
+fn node_error_v2(e: v2::wit::NodeError) -> WasmCallError {
+    match e {
+        v2::wit::NodeError::InvalidConfig(m) => WasmCallError::InvalidConfig(m),
+        v2::wit::NodeError::InvalidInput(m) => WasmCallError::InvalidInput(m),
+        v2::wit::NodeError::Failed(m) => WasmCallError::Failed(m),
     }
 }
 

@@ -18,6 +18,6 @@ pub mod instance;
 pub mod store;
 pub mod wasi;
 
-pub use component::{NodeComponent, WasmLoadError};
+pub use component::{NodeComponent, WasmLoadError, WitVersion};
 pub use engine::{InstanceLimits, SandboxLimits, WasmEngine};
-pub use instance::{NodeInstance, WasmCallError};
+pub use instance::{FrameContext, NodeInstance, WasmCallError};

@@ -19,7 +19,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{host_api, wit};
+use super::bindings::{v1, v2};
 use super::engine::SandboxLimits;
 use super::wasi::{self, LineLog};
 use crate::backpressure::FrameRate;
@@ -176,10 +176,34 @@ pub(crate) fn cut_log_line(mut message: String) -> String {
     message
 }
 
-impl wit::Host for NodeStore {}
+impl v1::wit::Host for NodeStore {}
+impl v2::wit::Host for NodeStore {}
 
-impl host_api::Host for NodeStore {
-    fn log(&mut self, level: host_api::LogLevel, message: String) {
+impl v1::host_api::Host for NodeStore {
+    fn log(&mut self, level: v1::host_api::LogLevel, message: String) {
+        use v1::host_api::LogLevel as V1;
+        use v2::host_api::LogLevel as L;
+        let level = match level {
+            V1::Trace => L::Trace,
+            V1::Debug => L::Debug,
+            V1::Info => L::Info,
+            V1::Warn => L::Warn,
+            V1::Error => L::Error,
+        };
+        self.plugin_log(level, message);
+    }
+}
+
+impl v2::host_api::Host for NodeStore {
+    fn log(&mut self, level: v2::host_api::LogLevel, message: String) {
+        self.plugin_log(level, message);
+    }
+}
+
+impl NodeStore {
+    /// The `log` import of either WIT version: budgeted, cut, tagged.
+    fn plugin_log(&mut self, level: v2::host_api::LogLevel, message: String) {
+        use v2::host_api::LogLevel as L;
         let taken = self
             .log_budget
             .lock()
@@ -200,11 +224,11 @@ impl host_api::Host for NodeStore {
             };
         }
         match level {
-            host_api::LogLevel::Trace => emit!(trace),
-            host_api::LogLevel::Debug => emit!(debug),
-            host_api::LogLevel::Info => emit!(info),
-            host_api::LogLevel::Warn => emit!(warn),
-            host_api::LogLevel::Error => emit!(error),
+            L::Trace => emit!(trace),
+            L::Debug => emit!(debug),
+            L::Info => emit!(info),
+            L::Warn => emit!(warn),
+            L::Error => emit!(error),
         }
     }
 }

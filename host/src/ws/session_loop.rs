@@ -34,7 +34,7 @@ use crate::admission::admit_pipeline;
 use crate::backpressure::{FrameRate, SlowdownDetector};
 use crate::frame::validate_jpeg;
 use crate::metrics::SessionSeries;
-use crate::pipeline::exec::{FrameOutcome, SessionRunner};
+use crate::pipeline::exec::{FrameAt, FrameOutcome, SessionRunner};
 use crate::pipeline::plan::Plan;
 use crate::session::{next_session_id, SessionCounters};
 use crate::state::{AppState, ConnectionSlot};
@@ -110,6 +110,7 @@ pub(super) async fn session(
         in_flight: None,
         in_flight_frame: 0,
         in_flight_since: Instant::now(),
+        started: Instant::now(),
         send_timeout,
         session_id,
         tenant,
@@ -140,6 +141,8 @@ struct Session {
     in_flight: Option<InFlight>,
     in_flight_frame: u64,
     in_flight_since: Instant,
+    /// When the WebSocket was accepted: frame contexts count time from here.
+    started: Instant,
     send_timeout: Duration,
     /// This session's metric series, resolved once.
     series: SessionSeries,
@@ -202,6 +205,10 @@ impl Session {
 
     async fn on_frame(&mut self, socket: &mut WebSocket, frame: bytes::Bytes) -> Flow {
         let frame_index = self.counters.next_frame();
+        let at = FrameAt {
+            index: frame_index,
+            received: self.started.elapsed(),
+        };
         let cfg = &self.state.config;
         if let Err(e) = validate_jpeg(&frame, cfg.max_frame_bytes, &cfg.max_frame_label()) {
             return self.fatal(socket, None, e.into()).await;
@@ -238,7 +245,7 @@ impl Session {
                 .admission_wait
                 .observe(queued.elapsed().as_secs_f64());
             tokio::task::spawn_blocking(move || {
-                let outcome = runner.run(frame);
+                let outcome = runner.run(frame, at);
                 drop(turn);
                 (runner, outcome)
             })

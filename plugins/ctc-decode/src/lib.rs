@@ -19,15 +19,15 @@
 //! recogniser run once per crop at its own width: several `[1, T_i, C]` tensors of one name) is
 //! decoded part by part, its lines in order; the argmax node joins one the same way.
 
-wit_bindgen::generate!({ path: "../../wit/v0.1.0", world: "node-world" });
+wit_bindgen::generate!({ path: "../../wit", world: "node-world" });
 
 use node_config::parse_config;
 
 use std::cell::RefCell;
 
-use exports::streamhost::node::node::{Guest, Input, NodeError, Value};
+use exports::streamhost::node::node::{FrameContext, Guest, Input, NodeError, Signature, Value};
 use serde::{Deserialize, Serialize};
-use streamhost::node::types::Tensor;
+use streamhost::node::types::{Kind, Tensor, TensorData};
 
 struct CtcDecode;
 
@@ -235,6 +235,17 @@ fn check_classes(c: usize, classes: &[String]) -> Result<(), NodeError> {
     )))
 }
 
+/// A tensor's values, which must be f32 (probabilities, or argmax's indices and scores).
+fn f32s(t: &Tensor) -> Result<&[f32], NodeError> {
+    match &t.data {
+        TensorData::F32(values) => Ok(values),
+        _ => Err(NodeError::InvalidInput(format!(
+            "tensor {:?} is not f32: ctc-decode takes probabilities",
+            t.name
+        ))),
+    }
+}
+
 /// The argmax node's output: `index` and `score` of one shape `[N, T]`, `classes` `[1]`.
 fn process_reduced(tensors: &[&Tensor], classes: &[String]) -> Result<Vec<Line>, NodeError> {
     let find = |name: &str| {
@@ -245,7 +256,8 @@ fn process_reduced(tensors: &[&Tensor], classes: &[String]) -> Result<Vec<Line>,
         })
     };
     let (index, score, count) = (find("index")?, find("score")?, find("classes")?);
-    let &[c] = count.data.as_slice() else {
+    let (index_values, score_values, count) = (f32s(index)?, f32s(score)?, f32s(count)?);
+    let &[c] = count else {
         return Err(NodeError::InvalidInput(
             "classes must hold one value, the model's class count".into(),
         ));
@@ -258,22 +270,22 @@ fn process_reduced(tensors: &[&Tensor], classes: &[String]) -> Result<Vec<Line>,
     };
     let (n, t) = (n as usize, t as usize);
     if score.shape != index.shape
-        || index.data.len() as u64 != (n as u64) * (t as u64)
-        || score.data.len() != index.data.len()
+        || index_values.len() as u64 != (n as u64) * (t as u64)
+        || score_values.len() != index_values.len()
     {
         return Err(NodeError::InvalidInput(format!(
             "index {:?} ({} values) and score {:?} ({} values) do not agree",
             index.shape,
-            index.data.len(),
+            index_values.len(),
             score.shape,
-            score.data.len()
+            score_values.len()
         )));
     }
     if n == 0 {
         return Ok(Vec::new());
     }
     check_classes(c as usize, classes)?;
-    decode_reduced(&index.data, &score.data, n, t, classes).map_err(NodeError::InvalidInput)
+    decode_reduced(index_values, score_values, n, t, classes).map_err(NodeError::InvalidInput)
 }
 
 /// The recogniser's full output: one tensor `[N, T, C]` of per-step class probabilities.
@@ -285,21 +297,29 @@ fn process_full(t: &Tensor, classes: &[String]) -> Result<Vec<Line>, NodeError> 
         )));
     };
     let (n, steps, c) = (n as usize, steps as usize, c as usize);
-    if (n as u64) * (steps as u64) * (c as u64) != t.data.len() as u64 {
+    let values = f32s(t)?;
+    if (n as u64) * (steps as u64) * (c as u64) != values.len() as u64 {
         return Err(NodeError::InvalidInput(format!(
             "tensor {:?} of shape {:?} has {} values",
             t.name,
             t.shape,
-            t.data.len()
+            values.len()
         )));
     }
     if n > 0 {
         check_classes(c, classes)?;
     }
-    Ok(decode(&t.data, n, steps, classes))
+    Ok(decode(values, n, steps, classes))
 }
 
 impl Guest for CtcDecode {
+    fn describe() -> Signature {
+        Signature {
+            takes: vec![Kind::Tensors],
+            gives: vec![Kind::Json],
+        }
+    }
+
     fn init(config: String) -> Result<(), NodeError> {
         let config: Config = parse_config(&config)
             .map_err(|e| NodeError::InvalidConfig(format!("ctc-decode config: {e}")))?;
@@ -314,7 +334,7 @@ impl Guest for CtcDecode {
         Ok(())
     }
 
-    fn process(inputs: Vec<Input>) -> Result<Value, NodeError> {
+    fn process(_frame: FrameContext, inputs: Vec<Input>) -> Result<Value, NodeError> {
         let mut tensors = Vec::new();
         for input in &inputs {
             match &input.value {
@@ -363,6 +383,14 @@ export!(CtcDecode);
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    fn test_frame() -> FrameContext {
+        FrameContext {
+            frame_index: 1,
+            received_us: 0,
+            pipeline_id: "test".into(),
+        }
+    }
 
     /// One-hot-ish rows: each step puts `p` on its class and spreads the rest evenly.
     fn steps(classes: usize, picks: &[(usize, f32)]) -> Vec<f32> {
@@ -465,7 +493,7 @@ mod tests {
             value: Value::Tensors(vec![Tensor {
                 name: "out".into(),
                 shape: shape.to_vec(),
-                data,
+                data: TensorData::F32(data),
             }]),
         }
     }
@@ -474,7 +502,7 @@ mod tests {
         let t = |name: &str, shape: &[u32], data: Vec<f32>| Tensor {
             name: name.into(),
             shape: shape.to_vec(),
-            data,
+            data: TensorData::F32(data),
         };
         Input {
             name: "rec_max".into(),
@@ -510,32 +538,41 @@ mod tests {
         }
 
         CtcDecode::init("{\"alphabet\": \"a\\nb\\nc\"}".into()).unwrap();
-        let out = CtcDecode::process(vec![reduced(vec![3.0, 4.0], vec![1.0, 1.0], &[1, 2], 5.0)])
-            .unwrap();
+        let out = CtcDecode::process(
+            test_frame(),
+            vec![reduced(vec![3.0, 4.0], vec![1.0, 1.0], &[1, 2], 5.0)],
+        )
+        .unwrap();
         assert!(
             matches!(out, Value::Json(t) if t == "{\"lines\":[{\"text\":\"c \",\"score\":1.0}]}")
         );
-        let none = CtcDecode::process(vec![reduced(vec![], vec![], &[0, 40], 5.0)]).unwrap();
+        let none =
+            CtcDecode::process(test_frame(), vec![reduced(vec![], vec![], &[0, 40], 5.0)]).unwrap();
         assert!(matches!(none, Value::Json(t) if t == "{\"lines\":[]}"));
         // The model's class count is still checked against the alphabet.
-        match CtcDecode::process(vec![reduced(vec![1.0], vec![0.9], &[1, 1], 6.0)]) {
+        match CtcDecode::process(
+            test_frame(),
+            vec![reduced(vec![1.0], vec![0.9], &[1, 1], 6.0)],
+        ) {
             Err(NodeError::InvalidInput(m)) => assert!(m.contains('6') && m.contains('5'), "{m}"),
             other => panic!("{other:?}"),
         }
         // Disagreeing shapes, a missing score.
-        assert!(
-            CtcDecode::process(vec![reduced(vec![1.0], vec![0.9, 0.9], &[1, 1], 5.0)]).is_err()
-        );
+        assert!(CtcDecode::process(
+            test_frame(),
+            vec![reduced(vec![1.0], vec![0.9, 0.9], &[1, 1], 5.0)]
+        )
+        .is_err());
         let missing = Input {
             name: "x".into(),
             value: Value::Tensors(vec![Tensor {
                 name: "index".into(),
                 shape: vec![1, 1],
-                data: vec![1.0],
+                data: TensorData::F32(vec![1.0]),
             }]),
         };
         assert!(matches!(
-            CtcDecode::process(vec![missing]),
+            CtcDecode::process(test_frame(), vec![missing]),
             Err(NodeError::InvalidInput(_))
         ));
     }
@@ -555,22 +592,28 @@ mod tests {
             Err(NodeError::InvalidConfig(_))
         ));
         CtcDecode::init("{\"alphabet\": \"a\\nb\\nc\"}".into()).unwrap();
-        let out =
-            CtcDecode::process(vec![tensor(&[1, 2, 5], steps(5, &[(3, 1.0), (4, 1.0)]))]).unwrap();
+        let out = CtcDecode::process(
+            test_frame(),
+            vec![tensor(&[1, 2, 5], steps(5, &[(3, 1.0), (4, 1.0)]))],
+        )
+        .unwrap();
         assert!(
             matches!(out, Value::Json(t) if t == "{\"lines\":[{\"text\":\"c \",\"score\":1.0}]}")
         );
         // No tensor, or N = 0: no lines.
-        let empty = CtcDecode::process(vec![Input {
-            name: "rec".into(),
-            value: Value::Tensors(vec![]),
-        }])
+        let empty = CtcDecode::process(
+            test_frame(),
+            vec![Input {
+                name: "rec".into(),
+                value: Value::Tensors(vec![]),
+            }],
+        )
         .unwrap();
         assert!(matches!(empty, Value::Json(t) if t == "{\"lines\":[]}"));
-        let none = CtcDecode::process(vec![tensor(&[0, 40, 7], vec![])]).unwrap();
+        let none = CtcDecode::process(test_frame(), vec![tensor(&[0, 40, 7], vec![])]).unwrap();
         assert!(matches!(none, Value::Json(t) if t == "{\"lines\":[]}"));
         // Class count mismatch names both numbers.
-        match CtcDecode::process(vec![tensor(&[1, 1, 6], vec![0.0; 6])]) {
+        match CtcDecode::process(test_frame(), vec![tensor(&[1, 1, 6], vec![0.0; 6])]) {
             Err(NodeError::InvalidInput(m)) => assert!(m.contains('6') && m.contains('5'), "{m}"),
             other => panic!("{other:?}"),
         }
@@ -584,7 +627,7 @@ mod tests {
             },
         ] {
             assert!(matches!(
-                CtcDecode::process(vec![bad]),
+                CtcDecode::process(test_frame(), vec![bad]),
                 Err(NodeError::InvalidInput(_))
             ));
         }
@@ -593,16 +636,19 @@ mod tests {
         let part = |name: &str, shape: &[u32], data: Vec<f32>| Tensor {
             name: name.into(),
             shape: shape.to_vec(),
-            data,
+            data: TensorData::F32(data),
         };
         let ragged = |second: &str| {
-            CtcDecode::process(vec![Input {
-                name: "rec".into(),
-                value: Value::Tensors(vec![
-                    part("out", &[1, 2, 5], steps(5, &[(1, 1.0), (2, 1.0)])),
-                    part(second, &[1, 1, 5], steps(5, &[(3, 1.0)])),
-                ]),
-            }])
+            CtcDecode::process(
+                test_frame(),
+                vec![Input {
+                    name: "rec".into(),
+                    value: Value::Tensors(vec![
+                        part("out", &[1, 2, 5], steps(5, &[(1, 1.0), (2, 1.0)])),
+                        part(second, &[1, 1, 5], steps(5, &[(3, 1.0)])),
+                    ]),
+                }],
+            )
         };
         let out = ragged("out").unwrap();
         assert!(
@@ -612,6 +658,10 @@ mod tests {
         assert!(matches!(ragged("other"), Err(NodeError::InvalidInput(_))));
         // Without the space class.
         CtcDecode::init("{\"alphabet\": \"a\\nb\\nc\", \"space\": false}".into()).unwrap();
-        assert!(CtcDecode::process(vec![tensor(&[1, 1, 4], vec![0.1, 0.2, 0.3, 0.4])]).is_ok());
+        assert!(CtcDecode::process(
+            test_frame(),
+            vec![tensor(&[1, 1, 4], vec![0.1, 0.2, 0.3, 0.4])]
+        )
+        .is_ok());
     }
 }

@@ -14,7 +14,7 @@
 //! scale_y, pad_x, pad_y]`, model = frame * scale + pad), by name or as the one `[6]` tensor.
 //! Output: `{"boxes":[{"points":[[x,y] x4],"score"}]}`, points clockwise from the top-left.
 
-wit_bindgen::generate!({ path: "../../wit/v0.1.0", world: "node-world" });
+wit_bindgen::generate!({ path: "../../wit", world: "node-world" });
 
 use node_config::parse_config;
 
@@ -26,9 +26,9 @@ mod unclip;
 
 use std::cell::RefCell;
 
-use exports::streamhost::node::node::{Guest, Input, NodeError, Value};
+use exports::streamhost::node::node::{FrameContext, Guest, Input, NodeError, Signature, Value};
 use serde::{Deserialize, Serialize};
-use streamhost::node::types::Tensor;
+use streamhost::node::types::{Kind, Tensor, TensorData};
 
 pub use postprocess::{db_postprocess, Meta, Params, TextBox};
 
@@ -131,6 +131,13 @@ struct Output {
 }
 
 impl Guest for DbPostprocess {
+    fn describe() -> Signature {
+        Signature {
+            takes: vec![Kind::Tensors],
+            gives: vec![Kind::Json],
+        }
+    }
+
     fn init(config: String) -> Result<(), NodeError> {
         let params = parse_config::<Config>(&config)
             .and_then(Config::into_params)
@@ -139,11 +146,12 @@ impl Guest for DbPostprocess {
         Ok(())
     }
 
-    fn process(inputs: Vec<Input>) -> Result<Value, NodeError> {
+    fn process(_frame: FrameContext, inputs: Vec<Input>) -> Result<Value, NodeError> {
         let (prob, meta) = find_inputs(&inputs).map_err(NodeError::InvalidInput)?;
         let (width, height) = map_size(prob).map_err(NodeError::InvalidInput)?;
+        let values = f32s(prob).map_err(NodeError::InvalidInput)?;
         let boxes =
-            PARAMS.with_borrow(|params| db_postprocess(&prob.data, width, height, &meta, params));
+            PARAMS.with_borrow(|params| db_postprocess(values, width, height, &meta, params));
         let out = Output {
             boxes: boxes
                 .into_iter()
@@ -161,6 +169,14 @@ impl Guest for DbPostprocess {
 
 export!(DbPostprocess);
 
+/// A tensor's values, which must be f32.
+fn f32s(t: &Tensor) -> Result<&[f32], String> {
+    match &t.data {
+        TensorData::F32(values) => Ok(values),
+        _ => Err(format!("tensor {:?} is not f32", t.name)),
+    }
+}
+
 /// The probability map and the decoded `meta` among the inputs' tensors.
 fn find_inputs(inputs: &[Input]) -> Result<(&Tensor, Meta), String> {
     let mut tensors = Vec::new();
@@ -177,12 +193,13 @@ fn find_inputs(inputs: &[Input]) -> Result<(&Tensor, Meta), String> {
     }
     for t in &tensors {
         let expected: u64 = t.shape.iter().map(|&d| u64::from(d)).product();
-        if t.data.len() as u64 != expected {
+        let values = f32s(t)?;
+        if values.len() as u64 != expected {
             return Err(format!(
                 "tensor {:?} of shape {:?} has {} values, expected {expected}",
                 t.name,
                 t.shape,
-                t.data.len()
+                values.len()
             ));
         }
     }
@@ -199,7 +216,7 @@ fn find_inputs(inputs: &[Input]) -> Result<(&Tensor, Meta), String> {
         .ok_or(
             "no `meta` tensor ([src_w, src_h, scale_x, scale_y, pad_x, pad_y]) among the inputs",
         )?;
-    let meta = parse_meta(&meta.data)?;
+    let meta = parse_meta(f32s(meta)?)?;
     let maps: Vec<&Tensor> = tensors
         .iter()
         .copied()
@@ -257,11 +274,19 @@ fn parse_meta(data: &[f32]) -> Result<Meta, String> {
 mod tests {
     use super::*;
 
+    fn test_frame() -> FrameContext {
+        FrameContext {
+            frame_index: 1,
+            received_us: 0,
+            pipeline_id: "test".into(),
+        }
+    }
+
     fn tensor(name: &str, shape: &[u32], data: Vec<f32>) -> Tensor {
         Tensor {
             name: name.into(),
             shape: shape.to_vec(),
-            data,
+            data: TensorData::F32(data),
         }
     }
 
@@ -296,7 +321,9 @@ mod tests {
     #[test]
     fn process_end_to_end() {
         DbPostprocess::init("{}".into()).unwrap();
-        let Value::Json(text) = DbPostprocess::process(inputs(prob_map(), meta())).unwrap() else {
+        let Value::Json(text) =
+            DbPostprocess::process(test_frame(), inputs(prob_map(), meta())).unwrap()
+        else {
             unreachable!()
         };
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -308,7 +335,9 @@ mod tests {
         assert_eq!(v["boxes"][0]["score"], 0.7982);
         // A stricter box_thresh drops it.
         DbPostprocess::init("{\"box_thresh\": 0.85}".into()).unwrap();
-        let Value::Json(text) = DbPostprocess::process(inputs(prob_map(), meta())).unwrap() else {
+        let Value::Json(text) =
+            DbPostprocess::process(test_frame(), inputs(prob_map(), meta())).unwrap()
+        else {
             unreachable!()
         };
         assert_eq!(text, "{\"boxes\":[]}");
@@ -347,7 +376,7 @@ mod tests {
     fn input_errors() {
         let bad = |inputs: Vec<Input>| {
             matches!(
-                DbPostprocess::process(inputs),
+                DbPostprocess::process(test_frame(), inputs),
                 Err(NodeError::InvalidInput(_))
             )
         };
@@ -384,10 +413,13 @@ mod tests {
         });
         assert!(bad(two));
         // An unnamed [6] tensor serves as meta; an empty map gives no boxes.
-        let ok = DbPostprocess::process(inputs(
-            tensor("p", &[1, 1, 0, 5], vec![]),
-            tensor("", &[6], vec![5.0, 5.0, 1.0, 1.0, 0.0, 0.0]),
-        ))
+        let ok = DbPostprocess::process(
+            test_frame(),
+            inputs(
+                tensor("p", &[1, 1, 0, 5], vec![]),
+                tensor("", &[6], vec![5.0, 5.0, 1.0, 1.0, 0.0, 0.0]),
+            ),
+        )
         .unwrap();
         assert!(matches!(ok, Value::Json(t) if t == "{\"boxes\":[]}"));
     }

@@ -6,17 +6,17 @@
 //! are left out, as they are rarely wanted on the client and would dwarf the rest. Output is built
 //! with typed `Serialize` values so f32 scores print as written (0.9, not 0.8999999761581421).
 
-wit_bindgen::generate!({ path: "../../wit/v0.1.0", world: "node-world" });
+wit_bindgen::generate!({ path: "../../wit", world: "node-world" });
 
 use node_config::parse_config;
 
 use std::collections::BTreeSet;
 
-use exports::streamhost::node::node::{Guest, Input, NodeError, Value};
+use exports::streamhost::node::node::{FrameContext, Guest, Input, NodeError, Signature, Value};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use streamhost::node::types::{Detection, Image, PixelFormat, Tensor};
+use streamhost::node::types::{Detection, Image, Kind, PixelFormat, Tensor};
 
 struct Merge;
 
@@ -89,6 +89,13 @@ impl Serialize for Merged<'_> {
 }
 
 impl Guest for Merge {
+    fn describe() -> Signature {
+        Signature {
+            takes: vec![Kind::Image, Kind::Tensors, Kind::Detections, Kind::Json],
+            gives: vec![Kind::Json],
+        }
+    }
+
     fn init(config: String) -> Result<(), NodeError> {
         let config = parse_config::<Config>(&config)
             .map_err(|e| NodeError::InvalidConfig(format!("merge config: {e}")))?;
@@ -96,7 +103,7 @@ impl Guest for Merge {
         Ok(())
     }
 
-    fn process(inputs: Vec<Input>) -> Result<Value, NodeError> {
+    fn process(_frame: FrameContext, inputs: Vec<Input>) -> Result<Value, NodeError> {
         if FLATTEN.get() {
             return flatten(&inputs);
         }
@@ -197,6 +204,15 @@ export!(Merge);
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use streamhost::node::types::TensorData;
+
+    fn test_frame() -> FrameContext {
+        FrameContext {
+            frame_index: 1,
+            received_us: 0,
+            pipeline_id: "test".into(),
+        }
+    }
     use streamhost::node::types::Bbox;
 
     fn input(name: &str, value: Value) -> Input {
@@ -208,39 +224,42 @@ mod tests {
 
     #[test]
     fn merges_in_input_order() {
-        let out = Merge::process(vec![
-            input("z_info", Value::Json("{\"b\": 1, \"a\": [1, 2]}".into())),
-            input(
-                "detect",
-                Value::Detections(vec![Detection {
-                    label: "cat".into(),
-                    score: 0.9,
-                    bbox: Bbox {
-                        x1: 1.0,
-                        y1: 2.5,
-                        x2: 3.0,
-                        y2: 4.0,
-                    },
-                }]),
-            ),
-            input(
-                "decode",
-                Value::Image(Image {
-                    width: 2,
-                    height: 1,
-                    format: PixelFormat::Bgr8,
-                    data: vec![0; 6],
-                }),
-            ),
-            input(
-                "model",
-                Value::Tensors(vec![Tensor {
-                    name: "out".into(),
-                    shape: vec![1, 3],
-                    data: vec![0.0; 3],
-                }]),
-            ),
-        ])
+        let out = Merge::process(
+            test_frame(),
+            vec![
+                input("z_info", Value::Json("{\"b\": 1, \"a\": [1, 2]}".into())),
+                input(
+                    "detect",
+                    Value::Detections(vec![Detection {
+                        label: "cat".into(),
+                        score: 0.9,
+                        bbox: Bbox {
+                            x1: 1.0,
+                            y1: 2.5,
+                            x2: 3.0,
+                            y2: 4.0,
+                        },
+                    }]),
+                ),
+                input(
+                    "decode",
+                    Value::Image(Image {
+                        width: 2,
+                        height: 1,
+                        format: PixelFormat::Bgr8,
+                        data: vec![0; 6],
+                    }),
+                ),
+                input(
+                    "model",
+                    Value::Tensors(vec![Tensor {
+                        name: "out".into(),
+                        shape: vec![1, 3],
+                        data: TensorData::F32(vec![0.0; 3]),
+                    }]),
+                ),
+            ],
+        )
         .unwrap();
         let Value::Json(text) = out else {
             unreachable!()
@@ -261,23 +280,26 @@ mod tests {
     #[test]
     fn flatten_merges_objects_and_names_other_values_by_kind() {
         FLATTEN.set(true);
-        let out = Merge::process(vec![
-            input(
-                "objects",
-                Value::Detections(vec![Detection {
-                    label: "text".into(),
-                    score: 0.9,
-                    bbox: Bbox {
-                        x1: 1.0,
-                        y1: 2.0,
-                        x2: 3.0,
-                        y2: 4.0,
-                    },
-                }]),
-            ),
-            input("ocr", Value::Json(r#"{"text":[{"text":"HI"}]}"#.into())),
-            input("n", Value::Json("3".into())),
-        ]);
+        let out = Merge::process(
+            test_frame(),
+            vec![
+                input(
+                    "objects",
+                    Value::Detections(vec![Detection {
+                        label: "text".into(),
+                        score: 0.9,
+                        bbox: Bbox {
+                            x1: 1.0,
+                            y1: 2.0,
+                            x2: 3.0,
+                            y2: 4.0,
+                        },
+                    }]),
+                ),
+                input("ocr", Value::Json(r#"{"text":[{"text":"HI"}]}"#.into())),
+                input("n", Value::Json("3".into())),
+            ],
+        );
         FLATTEN.set(false);
         let Ok(Value::Json(text)) = out else {
             unreachable!()
@@ -296,18 +318,21 @@ mod tests {
     #[test]
     fn errors() {
         assert!(matches!(
-            Merge::process(vec![input("a", Value::Json("{oops".into()))]),
+            Merge::process(test_frame(), vec![input("a", Value::Json("{oops".into()))]),
             Err(NodeError::InvalidInput(_))
         ));
         assert!(matches!(
-            Merge::process(vec![
-                input("a", Value::Json("1".into())),
-                input("a", Value::Json("2".into()))
-            ]),
+            Merge::process(
+                test_frame(),
+                vec![
+                    input("a", Value::Json("1".into())),
+                    input("a", Value::Json("2".into()))
+                ]
+            ),
             Err(NodeError::InvalidInput(_))
         ));
         assert_eq!(
-            Merge::process(vec![])
+            Merge::process(test_frame(), vec![])
                 .ok()
                 .map(|v| matches!(v, Value::Json(t) if t == "{}")),
             Some(true)

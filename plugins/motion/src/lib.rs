@@ -5,15 +5,15 @@
 //! thread-local because the component model gives the guest one instance per session and calls
 //! it one at a time; `init` (called again after a trap) starts the comparison afresh.
 
-wit_bindgen::generate!({ path: "../../wit/v0.1.0", world: "node-world" });
+wit_bindgen::generate!({ path: "../../wit", world: "node-world" });
 
 use node_config::parse_config;
 
 use std::cell::RefCell;
 
-use exports::streamhost::node::node::{Guest, Input, NodeError, Value};
+use exports::streamhost::node::node::{FrameContext, Guest, Input, NodeError, Signature, Value};
 use serde::{Deserialize, Serialize};
-use streamhost::node::types::{Image, PixelFormat};
+use streamhost::node::types::{Image, Kind, PixelFormat};
 
 const THUMB_W: usize = 32;
 const THUMB_H: usize = 24;
@@ -52,6 +52,13 @@ struct Report {
 }
 
 impl Guest for Motion {
+    fn describe() -> Signature {
+        Signature {
+            takes: vec![Kind::Image],
+            gives: vec![Kind::Json],
+        }
+    }
+
     fn init(config: String) -> Result<(), NodeError> {
         let config: Config = parse_config(&config)
             .map_err(|e| NodeError::InvalidConfig(format!("motion config: {e}")))?;
@@ -68,7 +75,7 @@ impl Guest for Motion {
         Ok(())
     }
 
-    fn process(inputs: Vec<Input>) -> Result<Value, NodeError> {
+    fn process(_frame: FrameContext, inputs: Vec<Input>) -> Result<Value, NodeError> {
         let image = inputs
             .iter()
             .find_map(|input| match &input.value {
@@ -190,6 +197,14 @@ export!(Motion);
 mod tests {
     use super::*;
 
+    fn test_frame() -> FrameContext {
+        FrameContext {
+            frame_index: 1,
+            received_us: 0,
+            pipeline_id: "test".into(),
+        }
+    }
+
     fn frame(width: u32, height: u32, fill: impl Fn(u32, u32) -> u8) -> Input {
         let mut data = Vec::new();
         for y in 0..height {
@@ -218,19 +233,23 @@ mod tests {
     #[test]
     fn first_frame_then_motion() {
         Motion::init("{\"threshold\": 0.1}".into()).unwrap();
-        let first = report(Motion::process(vec![frame(64, 48, |_, _| 0)]).unwrap());
+        let first = report(Motion::process(test_frame(), vec![frame(64, 48, |_, _| 0)]).unwrap());
         assert_eq!(
             first,
             serde_json::json!({"motion": 0.0, "moving": false, "first_frame": true})
         );
-        let same = report(Motion::process(vec![frame(64, 48, |_, _| 0)]).unwrap());
+        let same = report(Motion::process(test_frame(), vec![frame(64, 48, |_, _| 0)]).unwrap());
         assert_eq!(
             same,
             serde_json::json!({"motion": 0.0, "moving": false, "first_frame": false})
         );
         // Left half turns white: half the thumbnail changes by 255.
         let half = report(
-            Motion::process(vec![frame(64, 48, |x, _| if x < 32 { 255 } else { 0 })]).unwrap(),
+            Motion::process(
+                test_frame(),
+                vec![frame(64, 48, |x, _| if x < 32 { 255 } else { 0 })],
+            )
+            .unwrap(),
         );
         assert_eq!(
             half,
@@ -238,15 +257,19 @@ mod tests {
         );
         // A different frame size still compares (same picture, scaled).
         let scaled = report(
-            Motion::process(vec![frame(640, 480, |x, _| if x < 320 { 255 } else { 0 })]).unwrap(),
+            Motion::process(
+                test_frame(),
+                vec![frame(640, 480, |x, _| if x < 320 { 255 } else { 0 })],
+            )
+            .unwrap(),
         );
         assert_eq!(scaled["motion"], 0.0);
         // init starts over.
         Motion::init("{}".into()).unwrap();
-        let again = report(Motion::process(vec![frame(5, 3, |_, _| 9)]).unwrap());
+        let again = report(Motion::process(test_frame(), vec![frame(5, 3, |_, _| 9)]).unwrap());
         assert_eq!(again["first_frame"], true);
         // Frames smaller than the grid work.
-        let tiny = report(Motion::process(vec![frame(1, 1, |_, _| 9)]).unwrap());
+        let tiny = report(Motion::process(test_frame(), vec![frame(1, 1, |_, _| 9)]).unwrap());
         assert_eq!(tiny["motion"], 0.0);
     }
 
@@ -269,11 +292,11 @@ mod tests {
             image.data.pop();
         }
         assert!(matches!(
-            Motion::process(vec![short]),
+            Motion::process(test_frame(), vec![short]),
             Err(NodeError::InvalidInput(_))
         ));
         assert!(matches!(
-            Motion::process(vec![]),
+            Motion::process(test_frame(), vec![]),
             Err(NodeError::InvalidInput(_))
         ));
     }

@@ -7,14 +7,15 @@
 //! than mislabelling boxes. Inputs are recognised by their keys, not their order.
 //! Output: `{"text":[{"text","score","box":[[x,y] x4]}]}` in box order, score to 4 decimals.
 
-wit_bindgen::generate!({ path: "../../wit/v0.1.0", world: "node-world" });
+wit_bindgen::generate!({ path: "../../wit", world: "node-world" });
 
 use node_config::parse_config;
 
 use std::cell::RefCell;
 
-use exports::streamhost::node::node::{Guest, Input, NodeError, Value};
+use exports::streamhost::node::node::{FrameContext, Guest, Input, NodeError, Signature, Value};
 use serde::{Deserialize, Serialize};
+use streamhost::node::types::Kind;
 
 struct OcrAssemble;
 
@@ -140,6 +141,13 @@ fn find_inputs(inputs: &[Input]) -> Result<(Vec<TextBox>, Vec<Line>), String> {
 }
 
 impl Guest for OcrAssemble {
+    fn describe() -> Signature {
+        Signature {
+            takes: vec![Kind::Json],
+            gives: vec![Kind::Json],
+        }
+    }
+
     fn init(config: String) -> Result<(), NodeError> {
         let config: Config = parse_config(&config)
             .map_err(|e| NodeError::InvalidConfig(format!("ocr-assemble config: {e}")))?;
@@ -158,7 +166,7 @@ impl Guest for OcrAssemble {
         Ok(())
     }
 
-    fn process(inputs: Vec<Input>) -> Result<Value, NodeError> {
+    fn process(_frame: FrameContext, inputs: Vec<Input>) -> Result<Value, NodeError> {
         let (boxes, lines) = find_inputs(&inputs).map_err(NodeError::InvalidInput)?;
         let text = PARAMS
             .with_borrow(|p| assemble(boxes, lines, p))
@@ -175,6 +183,14 @@ export!(OcrAssemble);
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    fn test_frame() -> FrameContext {
+        FrameContext {
+            frame_index: 1,
+            received_us: 0,
+            pipeline_id: "test".into(),
+        }
+    }
 
     fn json(name: &str, text: &str) -> Input {
         Input {
@@ -198,7 +214,8 @@ mod tests {
     fn pairs_and_filters() {
         OcrAssemble::init("{}".into()).unwrap();
         // Lines first: inputs are found by their keys.
-        let out = OcrAssemble::process(vec![json("rec", LINES), json("det", BOXES)]).unwrap();
+        let out = OcrAssemble::process(test_frame(), vec![json("rec", LINES), json("det", BOXES)])
+            .unwrap();
         let Value::Json(text) = out else {
             panic!("{out:?}")
         };
@@ -211,7 +228,8 @@ mod tests {
         );
         OcrAssemble::init("{\"text_score\": 0, \"drop_empty\": false}".into()).unwrap();
         let Value::Json(text) =
-            OcrAssemble::process(vec![json("det", BOXES), json("rec", LINES)]).unwrap()
+            OcrAssemble::process(test_frame(), vec![json("det", BOXES), json("rec", LINES)])
+                .unwrap()
         else {
             panic!()
         };
@@ -243,7 +261,7 @@ mod tests {
         }
         let bad = |inputs: Vec<Input>| {
             matches!(
-                OcrAssemble::process(inputs),
+                OcrAssemble::process(test_frame(), inputs),
                 Err(NodeError::InvalidInput(_))
             )
         };

@@ -14,7 +14,7 @@
 //! "text", otherwise a missing name is the index), `max_detections` (300),
 //! `class_agnostic_nms` (false).
 
-wit_bindgen::generate!({ path: "../../wit/v0.1.0", world: "node-world" });
+wit_bindgen::generate!({ path: "../../wit", world: "node-world" });
 
 use node_config::parse_config;
 
@@ -22,9 +22,9 @@ mod decode;
 
 use std::cell::RefCell;
 
-use exports::streamhost::node::node::{Guest, Input, NodeError, Value};
+use exports::streamhost::node::node::{FrameContext, Guest, Input, NodeError, Signature, Value};
 use serde::Deserialize;
-use streamhost::node::types::{Bbox, Detection, Tensor};
+use streamhost::node::types::{Bbox, Detection, Kind, Tensor, TensorData};
 
 pub use decode::{decode, Det, Layout, Meta, Params};
 
@@ -137,6 +137,13 @@ fn label(names: Option<&[String]>, class: usize, classes: usize) -> String {
 }
 
 impl Guest for YoloDecode {
+    fn describe() -> Signature {
+        Signature {
+            takes: vec![Kind::Tensors],
+            gives: vec![Kind::Detections],
+        }
+    }
+
     fn init(config: String) -> Result<(), NodeError> {
         let state = parse_config::<Config>(&config)
             .and_then(build)
@@ -145,13 +152,14 @@ impl Guest for YoloDecode {
         Ok(())
     }
 
-    fn process(inputs: Vec<Input>) -> Result<Value, NodeError> {
+    fn process(_frame: FrameContext, inputs: Vec<Input>) -> Result<Value, NodeError> {
         let (output, meta) = find_inputs(&inputs).map_err(NodeError::InvalidInput)?;
         STATE.with_borrow(|state| {
             let state = state
                 .as_ref()
                 .ok_or_else(|| NodeError::InvalidConfig("yolo-decode is not initialised".into()))?;
-            let dets = decode(&output.data, &output.shape, &meta, &state.params)
+            let values = f32s(output).map_err(NodeError::InvalidInput)?;
+            let dets = decode(values, &output.shape, &meta, &state.params)
                 .map_err(|e| NodeError::InvalidInput(format!("tensor {:?}: {e}", output.name)))?;
             let head = if state.params.layout == Layout::Yolov8 {
                 4
@@ -193,6 +201,14 @@ fn class_count(shape: &[u32], layout: Layout) -> usize {
     }
 }
 
+/// A tensor's values, which must be f32.
+fn f32s(t: &Tensor) -> Result<&[f32], String> {
+    match &t.data {
+        TensorData::F32(values) => Ok(values),
+        _ => Err(format!("tensor {:?} is not f32", t.name)),
+    }
+}
+
 /// The model output and the decoded `meta` among the inputs' tensors.
 fn find_inputs(inputs: &[Input]) -> Result<(&Tensor, Meta), String> {
     let mut tensors = Vec::new();
@@ -220,17 +236,18 @@ fn find_inputs(inputs: &[Input]) -> Result<(&Tensor, Meta), String> {
         .ok_or(
             "no `meta` tensor ([src_w, src_h, scale_x, scale_y, pad_x, pad_y]) among the inputs",
         )?;
-    let &[src_w, src_h, scale_x, scale_y, pad_x, pad_y] = meta.data.as_slice() else {
+    let meta_values = f32s(meta)?;
+    let &[src_w, src_h, scale_x, scale_y, pad_x, pad_y] = meta_values else {
         return Err(format!(
             "`meta` must have 6 values, got {}",
-            meta.data.len()
+            meta_values.len()
         ));
     };
     let finite = [src_w, src_h, scale_x, scale_y, pad_x, pad_y]
         .iter()
         .all(|v| v.is_finite());
     if !finite || src_w < 1.0 || src_h < 1.0 || scale_x <= 0.0 || scale_y <= 0.0 {
-        return Err(format!("`meta` {:?} is not usable", meta.data));
+        return Err(format!("`meta` {meta_values:?} is not usable"));
     }
     let outputs: Vec<&Tensor> = tensors
         .iter()
@@ -265,6 +282,14 @@ fn find_inputs(inputs: &[Input]) -> Result<(&Tensor, Meta), String> {
 mod tests {
     use super::*;
 
+    fn test_frame() -> FrameContext {
+        FrameContext {
+            frame_index: 1,
+            received_us: 0,
+            pipeline_id: "test".into(),
+        }
+    }
+
     fn tensors(name: &str, ts: Vec<Tensor>) -> Input {
         Input {
             name: name.into(),
@@ -276,7 +301,7 @@ mod tests {
         Tensor {
             name: name.into(),
             shape: shape.to_vec(),
-            data,
+            data: TensorData::F32(data),
         }
     }
 
@@ -298,10 +323,13 @@ mod tests {
         YoloDecode::init("{\"layout\": \"yolov5\", \"class_names\": [\"a\", \"b\"]}".into())
             .unwrap();
         let data = vec![10.0, 10.0, 4.0, 4.0, 0.5, 0.1, 0.9];
-        let out = YoloDecode::process(vec![
-            tensors("model", vec![t("output", &[1, 1, 7], data)]),
-            tensors("pre", vec![meta()]),
-        ])
+        let out = YoloDecode::process(
+            test_frame(),
+            vec![
+                tensors("model", vec![t("output", &[1, 1, 7], data)]),
+                tensors("pre", vec![meta()]),
+            ],
+        )
         .unwrap();
         let Value::Detections(d) = out else {
             panic!("{out:?}")
@@ -324,10 +352,10 @@ mod tests {
         // 4 + 1 anchors x 6 values; anchor 0 scores 0.5.
         let mut data = vec![0.0; 30];
         data[..6].copy_from_slice(&[0.5, 0.5, 0.0, 0.0, 1.0, 0.5]);
-        let out = YoloDecode::process(vec![tensors(
-            "m",
-            vec![t("output", &[1, 5, 6], data), meta()],
-        )])
+        let out = YoloDecode::process(
+            test_frame(),
+            vec![tensors("m", vec![t("output", &[1, 5, 6], data), meta()])],
+        )
         .unwrap();
         let Value::Detections(d) = out else {
             panic!("{out:?}")
@@ -364,7 +392,10 @@ mod tests {
     fn input_errors() {
         YoloDecode::init("{\"layout\": \"yolov8\"}".into()).unwrap();
         let bad = |inputs: Vec<Input>| {
-            matches!(YoloDecode::process(inputs), Err(NodeError::InvalidInput(_)))
+            matches!(
+                YoloDecode::process(test_frame(), inputs),
+                Err(NodeError::InvalidInput(_))
+            )
         };
         let out = || t("output0", &[1, 6, 2], vec![0.0; 12]);
         assert!(bad(vec![tensors("m", vec![out()])])); // no meta
