@@ -1,7 +1,7 @@
 //! `streamhost-node-sdk`, imported as `streamhost_node`: write a pipeline node in Rust as a type
 //! with a config, per-session state and one `process` method, and export it with one macro.
 //!
-//! ```ignore
+//! ```no_run
 //! use streamhost_node::{export_node, json, Error, Frame, Inputs, Kind, NoConfig, Node, Value};
 //!
 //! struct Size;
