@@ -19,7 +19,11 @@ new track), so dropped frames do not inflate it: that is what the frame context'
 
 Matching is greedy by overlap: every (track, detection) pair of the same label with IoU >= iou,
 highest first, each track and detection used once. Unmatched detections start new tracks
-(ids from 1, per session: one instance of this class lives for one WebSocket session).
+(ids from 1, per session).
+
+State lives in the module-level `STATE`, not on `self`: componentize-py makes a new `Node` for
+every call, while the module (like the whole component instance) lives for one WebSocket
+session, and `init` runs once at its start.
 """
 
 import json
@@ -28,6 +32,7 @@ from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports.types import (
     Kind,
+    NodeError_Failed,
     NodeError_InvalidConfig,
     NodeError_InvalidInput,
     Signature,
@@ -120,11 +125,10 @@ class Track:
         }
 
 
-class Node(exports.Node):
-    def describe(self):
-        return Signature(takes=[Kind.DETECTIONS], gives=[Kind.JSON])
+class Tracker:
+    """One session's settings and tracks."""
 
-    def init(self, config: str) -> None:
+    def __init__(self, config):
         self.iou, self.max_missed, self.min_score, self.labels = read_config(config)
         self.tracks = []
         self.next_id = 1
@@ -177,3 +181,22 @@ class Node(exports.Node):
         seen.sort(key=lambda t: (-t.score, t.id))
         reply = {"tracks": [t.reply() for t in seen], "lost": lost, "ended": ended}
         return Value_Json(json.dumps(reply))
+
+
+# The session's tracker, made by `init`.
+STATE = None
+
+
+class Node(exports.Node):
+    def describe(self):
+        return Signature(takes=[Kind.DETECTIONS], gives=[Kind.JSON])
+
+    def init(self, config: str) -> None:
+        global STATE
+        STATE = None
+        STATE = Tracker(config)
+
+    def process(self, frame, inputs):
+        if STATE is None:
+            raise Err(NodeError_Failed("process called before init"))
+        return STATE.process(frame, inputs)

@@ -13,7 +13,8 @@ const STEP: usize = 4;
 /// The example frame (640x480, three lines of text) on a canvas 40 px wider, `dx` px from the
 /// left, the rest filled with the frame's own background.
 fn slid(dx: usize) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/frames/frame.jpg");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/frames/frame.jpg");
     let jpeg = std::fs::read(&path).unwrap();
     let image = decode(&jpeg, &JpegDecodeConfig::default(), u64::MAX).unwrap();
     let (w, h) = (image.width as usize, image.height as usize);
@@ -32,12 +33,14 @@ fn blank() -> Vec<u8> {
     solid_jpeg(680, 480, [255, 255, 255])
 }
 
-fn ids(tracks: &Value) -> Vec<u64> {
-    let mut ids: Vec<u64> = tracks
+/// The ids listed under `key` ("tracks", "lost" or "ended") in a reply's result, sorted.
+fn ids(reply: &Value, key: &str) -> Vec<u64> {
+    let mut ids: Vec<u64> = reply["result"][key]
         .as_array()
-        .unwrap_or_else(|| panic!("not a list: {tracks}"))
+        .unwrap_or_else(|| panic!("no {key} list: {reply}"))
         .iter()
-        .map(|t| t["id"].as_u64().unwrap())
+        .map(|t| if key == "tracks" { &t["id"] } else { t })
+        .map(|id| id.as_u64().unwrap())
         .collect();
     ids.sort_unstable();
     ids
@@ -63,10 +66,14 @@ async fn the_python_node_keeps_stable_ids_across_frames_and_ends_tracks_per_sess
     }
     let first = &replies[0];
     let n0 = first["frame_index"].as_u64().unwrap();
-    let started = ids(&first["result"]["tracks"]);
+    let started = ids(&first, "tracks");
     assert!(!started.is_empty(), "nothing detected: {first}");
     // Ids are per session and start at 1.
-    assert_eq!(started, (1..=started.len() as u64).collect::<Vec<_>>(), "{first}");
+    assert_eq!(
+        started,
+        (1..=started.len() as u64).collect::<Vec<_>>(),
+        "{first}"
+    );
     for track in first["result"]["tracks"].as_array().unwrap() {
         assert_eq!(track["first_frame"], n0, "{first}");
         assert_eq!(track["frames_seen"], 1, "{first}");
@@ -86,32 +93,51 @@ async fn the_python_node_keeps_stable_ids_across_frames_and_ends_tracks_per_sess
         kept.len() * 4 >= started.len() * 3,
         "most objects should keep their ids: started {started:?}, {last}"
     );
+    // Box centres follow the picture: over the three steps, each kept track's centre moved about
+    // 3 * STEP px right (detector jitter is a pixel or two per box), and the velocities the
+    // node reports (per frame, since the previous sighting) average about STEP.
+    let centre_x = |t: &Value| {
+        let b = t["box"].as_array().unwrap();
+        (b[0].as_f64().unwrap() + b[2].as_f64().unwrap()) / 2.0
+    };
+    let mut moved = Vec::new();
+    let mut vx = Vec::new();
     for track in &kept {
         assert_eq!(track["first_frame"], n0, "{last}");
-        assert_eq!(track["frames_seen"], 4, "{last}");
-        let v = track["velocity"].as_array().unwrap();
-        let (vx, vy) = (v[0].as_f64().unwrap(), v[1].as_f64().unwrap());
-        assert!((vx - STEP as f64).abs() <= 2.0 && vy.abs() <= 2.0, "{track}");
+        let seen = track["frames_seen"].as_u64().unwrap();
+        assert!((3..=4).contains(&seen), "{track}");
+        let was = first["result"]["tracks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == track["id"])
+            .unwrap();
+        moved.push((centre_x(track) - centre_x(was)) / 3.0);
+        vx.push(track["velocity"][0].as_f64().unwrap());
     }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let step = STEP as f64;
+    assert!(
+        (mean(&moved) - step).abs() <= 1.0 && (mean(&vx) - step).abs() <= 1.5,
+        "moved {moved:?}, velocities {vx:?}: {replies:#?}"
+    );
     // Out of view: first lost, then ended.
     let gone = client.roundtrip(blank()).await;
-    assert_eq!(ids(&gone["result"]["tracks"]), Vec::<u64>::new(), "{gone}");
-    let live = ids(&last["result"]["tracks"]);
-    assert_eq!(ids(&gone["result"]["lost"]), live, "{gone}");
+    assert_eq!(ids(&gone, "tracks"), Vec::<u64>::new(), "{gone}");
+    let live = ids(&last, "tracks");
+    assert_eq!(ids(&gone, "lost"), live, "{gone}");
     let ended = client.roundtrip(blank()).await;
-    assert_eq!(ids(&ended["result"]["ended"]), live, "{ended}");
-    assert_eq!(ids(&ended["result"]["lost"]), Vec::<u64>::new(), "{ended}");
+    assert_eq!(ids(&ended, "ended"), live, "{ended}");
+    assert_eq!(ids(&ended, "lost"), Vec::<u64>::new(), "{ended}");
 
     // Another session has its own tracks, numbered from 1 again; the first one's go on.
     let mut other = server.connect("track_objects").await;
     let fresh = other.roundtrip(slid(0)).await;
-    assert_eq!(ids(&fresh["result"]["tracks"])[0], 1, "{fresh}");
+    assert_eq!(ids(&fresh, "tracks")[0], 1, "{fresh}");
     let back = client.roundtrip(slid(0)).await;
     let max_started = *started.last().unwrap();
     assert!(
-        ids(&back["result"]["tracks"])
-            .iter()
-            .all(|&id| id > max_started),
+        ids(&back, "tracks").iter().all(|&id| id > max_started),
         "new tracks get new ids in the first session: {back}"
     );
 

@@ -6,9 +6,11 @@ target/plugins/{{name}}.wasm, and pipelines/{{name}}.toml runs it after `jpeg_de
 
 The types come from wit/node.wit (streamhost:node@0.2.0), as componentize-py names them:
 records are dataclasses (Image, Tensor, Detection, FrameContext), variant cases are classes
-(Value_Image, Value_Json, ...), and an error is raised as Err(NodeError_...). One instance of
-`Node` lives for one session, so attributes set on `self` carry from frame to frame. There is no
-network, no file system and no environment; print() goes to the server's log.
+(Value_Image, Value_Json, ...), and an error is raised as Err(NodeError_...). State that
+carries from frame to frame goes in module-level variables (set them up in `init`): the module
+lives for one session, while componentize-py makes a new `Node` for every call, so attributes
+set on `self` do not last. There is no network, no file system and no environment; print() goes
+to the server's log.
 """
 
 import json
