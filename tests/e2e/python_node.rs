@@ -66,7 +66,7 @@ async fn the_python_node_keeps_stable_ids_across_frames_and_ends_tracks_per_sess
     }
     let first = &replies[0];
     let n0 = first["frame_index"].as_u64().unwrap();
-    let started = ids(&first, "tracks");
+    let started = ids(first, "tracks");
     assert!(!started.is_empty(), "nothing detected: {first}");
     // Ids are per session and start at 1.
     assert_eq!(
@@ -124,7 +124,7 @@ async fn the_python_node_keeps_stable_ids_across_frames_and_ends_tracks_per_sess
     // Out of view: first lost, then ended.
     let gone = client.roundtrip(blank()).await;
     assert_eq!(ids(&gone, "tracks"), Vec::<u64>::new(), "{gone}");
-    let live = ids(&last, "tracks");
+    let live = ids(last, "tracks");
     assert_eq!(ids(&gone, "lost"), live, "{gone}");
     let ended = client.roundtrip(blank()).await;
     assert_eq!(ids(&ended, "ended"), live, "{ended}");
