@@ -88,76 +88,13 @@ pub const MAX_NAME_LEN: usize = 64;
 /// Names the tooling or Rust itself claims: folders of `plugins/` that are not nodes, the SDK's
 /// library name, crate names cargo refuses or that would shadow a standard crate, and Rust
 /// keywords (a crate named `type` does not build).
-const RESERVED: &[&str] = &[
-    "target",
-    "target_debian",
-    "fixtures",
-    "sdk",
-    "streamhost_node",
-    "node_config",
-    "js_toolchain",
-    "wasm",
-    "std",
-    "core",
-    "alloc",
-    "proc_macro",
-    "test",
-    "build",
-    "deps",
-    "examples",
-    "incremental",
-    "as",
-    "async",
-    "await",
-    "break",
-    "const",
-    "continue",
-    "crate",
-    "dyn",
-    "else",
-    "enum",
-    "extern",
-    "false",
-    "fn",
-    "for",
-    "if",
-    "impl",
-    "in",
-    "let",
-    "loop",
-    "match",
-    "mod",
-    "move",
-    "mut",
-    "pub",
-    "ref",
-    "return",
-    "self",
-    "static",
-    "struct",
-    "super",
-    "trait",
-    "true",
-    "type",
-    "unsafe",
-    "use",
-    "where",
-    "while",
-    "abstract",
-    "become",
-    "box",
-    "do",
-    "final",
-    "gen",
-    "macro",
-    "override",
-    "priv",
-    "try",
-    "typeof",
-    "unsized",
-    "virtual",
-    "yield",
-];
+const RESERVED: &str = "\
+    target target_debian fixtures sdk streamhost_node node_config js_toolchain wasm \
+    std core alloc proc_macro test build deps examples incremental \
+    as async await break const continue crate dyn else enum extern false fn for if impl in let \
+    loop match mod move mut pub ref return self static struct super trait true type unsafe use \
+    where while abstract become box do final gen macro override priv try typeof unsized virtual \
+    yield";
 
 /// Why `new-node` wrote nothing.
 #[derive(Debug, thiserror::Error)]
@@ -282,7 +219,8 @@ pub fn check_name(name: &str) -> Result<(), ScaffoldError> {
     if !well_formed {
         return Err(ScaffoldError::InvalidName(name.to_string()));
     }
-    if RESERVED.contains(&name) || NativeKind::from_name(name).is_some() {
+    if RESERVED.split_whitespace().any(|word| word == name) || NativeKind::from_name(name).is_some()
+    {
         return Err(ScaffoldError::Reserved(name.to_string()));
     }
     Ok(())
