@@ -10,6 +10,8 @@
 //! (sandboxed) nodes, whose edges [`kinds`] types, and [`wire`] shapes every reply. [`state`] is what
 //! every handler shares; [`config`] declares every limit; [`tenants`] says
 //! who may connect and with what quotas, [`origin`] which browser pages may;
+//! [`reload`] notices changed manifests, components, models and tenants
+//! while serving;
 //! [`web`] serves the browser live view, over HTTPS too with [`tls`]. [`scaffold`] is not on
 //! a frame's path: it writes new nodes (`streamhost new-node`).
 
@@ -25,6 +27,7 @@ pub mod metrics;
 pub mod nodes;
 pub mod origin;
 pub mod pipeline;
+pub mod reload;
 pub mod scaffold;
 pub mod server;
 pub mod session;

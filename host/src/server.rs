@@ -19,7 +19,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
 use axum::http::header;
@@ -55,6 +55,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = router(state.clone());
     let mut stopping = state.shutdown.clone();
+    state.reload.start(state.shutdown.clone());
     let tx = state.shutdown_tx.clone();
     tokio::spawn(async move {
         shutdown.await;
@@ -186,10 +187,14 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// `/pipelines`: each pipeline's listing, its version (content hash of the
+/// manifest, components and models), when that version loaded (RFC 3339,
+/// UTC), and a failed newer candidate beside a version still serving.
 async fn pipelines(State(state): State<AppState>) -> Json<serde_json::Value> {
     let list: Vec<_> = state
         .registry
         .all()
+        .iter()
         .map(|p| {
             let (status, reason) = match &p.status {
                 PipelineStatus::Ready => ("ready", None),
@@ -202,8 +207,55 @@ async fn pipelines(State(state): State<AppState>) -> Json<serde_json::Value> {
                 "reason": reason,
                 "nodes": p.nodes,
                 "int8": p.int8,
+                "version": p.version,
+                "loaded_at": rfc3339(p.loaded_at),
+                "candidate": p.candidate.as_ref().map(|c| json!({
+                    "version": c.version,
+                    "reason": c.reason,
+                    "failed_at": rfc3339(c.failed_at),
+                })),
             })
         })
         .collect();
     Json(json!({ "pipelines": list }))
+}
+
+/// `t` as RFC 3339 in UTC with milliseconds (`2026-12-03T10:31:56.123Z`).
+pub fn rfc3339(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days, for days since 1970-01-01.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_is_utc_with_milliseconds() {
+        let at = |secs: u64, ms: u64| {
+            rfc3339(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(ms))
+        };
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(at(1_796_293_916, 123), "2026-12-03T10:31:56.123Z");
+        assert_eq!(at(4_107_542_399, 999), "2100-02-28T23:59:59.999Z");
+    }
 }

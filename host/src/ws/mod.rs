@@ -8,7 +8,8 @@
 //! upgrade is a WebSocket message or a close frame.
 //!
 //! Close codes (see `ErrorCode::close_code`): 1008 `invalid_pipeline`,
-//! `forbidden`; 1003 `invalid_message`, 1007 `invalid_frame`, 1009
+//! `forbidden`, and `unauthorized` when the tenants file is reloaded without
+//! the token a session authenticated with; 1003 `invalid_message`, 1007 `invalid_frame`, 1009
 //! `frame_too_large`, 1001 server shutdown or idle timeout, 1000 when the
 //! client closed first.
 
@@ -118,10 +119,7 @@ pub async fn upgrade(
             ),
         );
     }
-    let tenant = match state
-        .tenancy
-        .authenticate(presented_token(&headers, &query))
-    {
+    let (tenant, digest) = match state.tenancy.identify(presented_token(&headers, &query)) {
         Ok(t) => t,
         Err(e) => {
             let reason = match e {
@@ -165,7 +163,7 @@ pub async fn upgrade(
                 socket,
                 state,
                 pipeline_id,
-                tenant,
+                (tenant, digest),
                 (server_slot, tenant_slot, connection),
             )
         })
