@@ -373,8 +373,8 @@ fn next_steps(name: &str, lang: Lang, source: &Path) -> String {
     );
     let _ = writeln!(
         steps,
-        "  3. a server started afterwards (make run) serves pipeline {name:?}; one already \
-         running picks it up when it reloads its pipelines"
+        "  3. a running server (make run) loads pipeline {name:?} by itself within seconds of \
+         the build (hot reload); GET /pipelines shows whether it is ready, and why not"
     );
     let _ = writeln!(
         steps,

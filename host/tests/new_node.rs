@@ -1,8 +1,10 @@
-//! `streamhost new-node`, end to end, as a new user meets it: for each language the real binary
-//! writes a node into a checkout, the real build script (`scripts/build-plugins.sh`, what
-//! `make plugins` runs) builds it with the real toolchain (cargo for wasm32, componentize-py,
-//! componentize-js), the real binary serves it on an ephemeral port, and a WebSocket client sees
-//! each node answer `{"node":NAME,"frame_index":n,"width":w,"height":h}`.
+//! `streamhost new-node`, end to end, as a new user meets it: with `streamhost serve` already
+//! running (the real binary, an ephemeral port, hot reload on as by default), for each language
+//! the real binary writes a node into a checkout, the real build script
+//! (`scripts/build-plugins.sh`, what `make plugins` runs) builds it with the real toolchain
+//! (cargo for wasm32, componentize-py, componentize-js), the running server picks the new
+//! pipelines up by itself, and a WebSocket client sees each node answer
+//! `{"node":NAME,"frame_index":n,"width":w,"height":h}`.
 //!
 //! The checkout is a trimmed copy of this one in a temporary directory: `wit/`, `scripts/`, the
 //! SDK, `node-config` and the JavaScript toolchain's pins, a plugins workspace of just those two
@@ -101,19 +103,31 @@ fn streamhost(args: &[&str]) -> Command {
     command
 }
 
-/// `streamhost serve` on an ephemeral port; returns the child and its address, read from its
+/// The server process, killed when the test ends, whether it passed or not.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `streamhost serve` on an ephemeral port; returns the process and its address, read from its
 /// "streamhost listening" log line.
-fn serve(root: &Path, plugins: &Path) -> (Child, String) {
+fn serve(root: &Path, plugins: &Path) -> (Server, String) {
     let mut child = streamhost(&["serve", "--listen", "127.0.0.1:0", "--pipelines"])
         .arg(root.join("pipelines"))
         .arg("--plugins")
         .arg(plugins)
         .env("STREAMHOST_MAX_SESSION_FPS", "1")
+        .env("STREAMHOST_RELOAD", "watch")
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
+    let child = Server(child);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut sent = false;
@@ -137,6 +151,42 @@ fn serve(root: &Path, plugins: &Path) -> (Child, String) {
         .recv_timeout(Duration::from_secs(120))
         .expect("the server did not log its address within 120 s");
     (child, addr)
+}
+
+/// `GET /pipelines` from the server at `addr`, parsed.
+fn pipelines(addr: &str) -> Value {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.write_all(b"GET /pipelines HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or("");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
+}
+
+/// Waits (up to 60 s) until every pipeline in `names` is listed as ready.
+fn wait_ready(addr: &str, names: &[&str]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let list = pipelines(addr);
+        let ready = |name: &str| {
+            list["pipelines"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["id"] == name && p["status"] == "ready"))
+        };
+        if names.iter().all(|n| ready(n)) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not all of {names:?} ready within 60 s: {list}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// A JPEG of `w` x `h` with a gradient.
@@ -201,10 +251,14 @@ async fn answers(addr: &str, name: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_language_new_node_builds_as_written_and_answers_frames() {
+async fn each_language_new_node_builds_as_written_and_answers_frames_on_a_running_server() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     bare_checkout(root);
+    let built = root.join("out");
+    std::fs::create_dir(&built).unwrap();
+    // The server is up before the nodes exist, with no pipelines at all.
+    let (server, addr) = serve(root, &built);
 
     for (lang, name) in LANGS {
         let out = streamhost(&["new-node", name, "--lang", lang, "--root"])
@@ -230,7 +284,6 @@ async fn each_language_new_node_builds_as_written_and_answers_frames() {
     assert_eq!(again.status.code(), Some(2));
     assert!(!root.join("plugins/e2e_python_node/app.js").exists());
 
-    let built = root.join("out");
     let status = Command::new("bash")
         .arg(root.join("scripts/build-plugins.sh"))
         .arg(&built)
@@ -244,7 +297,12 @@ async fn each_language_new_node_builds_as_written_and_answers_frames() {
         assert!(built.join(format!("{name}.wasm")).is_file(), "{name}.wasm");
     }
 
-    let (mut server, addr) = serve(root, &built);
+    // Nothing restarted: the running server noticed the manifests and the components.
+    let names = LANGS.map(|(_, name)| name);
+    let poll = addr.clone();
+    tokio::task::spawn_blocking(move || wait_ready(&poll, &names))
+        .await
+        .unwrap();
     let sessions = LANGS.map(|(_, name)| {
         let addr = addr.clone();
         tokio::spawn(async move { answers(&addr, name).await })
@@ -255,7 +313,6 @@ async fn each_language_new_node_builds_as_written_and_answers_frames() {
             failures.push(e.to_string());
         }
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert!(failures.is_empty(), "{failures:#?}");
 }
