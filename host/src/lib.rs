@@ -13,6 +13,8 @@
 //! may connect and with what quotas, [`origin`] which browser pages may;
 //! [`reload`] notices changed manifests, components, models and tenants while
 //! serving; [`web`] serves the browser live view, over HTTPS too with [`tls`].
+//! [`scaffold`] is not on a frame's path: it writes new nodes
+//! (`streamhost new-node`).
 
 pub mod admission;
 pub mod backpressure;
@@ -28,6 +30,7 @@ pub mod nodes;
 pub mod origin;
 pub mod pipeline;
 pub mod reload;
+pub mod scaffold;
 pub mod server;
 pub mod session;
 pub mod state;

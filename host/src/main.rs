@@ -3,7 +3,8 @@
 //! `streamhost settings` prints every setting's effective value and where it
 //! came from (flags > environment > `--config` file > defaults), and
 //! `streamhost new-token` / `streamhost hash-token` make API tokens and the
-//! digests a tenants file lists.
+//! digests a tenants file lists, and `streamhost new-node` writes a new node
+//! and its pipeline.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,6 +13,7 @@ use clap::{Parser, Subcommand};
 use streamhost::config::Config;
 use streamhost::config_file::{self, ConfigFile, Resolved};
 use streamhost::pipeline::PipelineStatus;
+use streamhost::scaffold::{new_node, Lang};
 use streamhost::tenants::token_digest_hex;
 use streamhost::{logging, serve, AppState};
 
@@ -77,6 +79,19 @@ enum Command {
     NewToken,
     /// Read a token from stdin (so it stays out of shell history) and print its digest.
     HashToken,
+    /// Write a new node, plugins/NAME/, that builds as it is (`make plugins` makes NAME.wasm)
+    /// and answers each frame with its index and size, and pipelines/NAME.toml running it.
+    NewNode {
+        /// The node's name: lowercase letters, digits and '_'; also the component NAME.wasm
+        /// and the pipeline id.
+        name: String,
+        /// The language to write it in.
+        #[arg(long, value_enum)]
+        lang: Lang,
+        /// The repository checkout to write into (it has plugins/ and pipelines/).
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -120,6 +135,21 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::NewNode { name, lang, root } => match new_node(&root, &name, lang) {
+            Ok(created) => {
+                println!("wrote, under {}:", root.display());
+                for file in &created.files {
+                    println!("  {}", file.display());
+                }
+                println!("next:");
+                print!("{}", created.next_steps);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("new-node: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Check {
             config,
             pipelines,

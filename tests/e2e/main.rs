@@ -23,6 +23,7 @@ mod ocr;
 mod pipelines;
 mod prometheus;
 mod python_client;
+mod python_node;
 mod reload;
 mod sandbox;
 mod shutdown;
