@@ -11,8 +11,8 @@ VENV="$REPO/.deps/deploy-venv"
 
 say() { printf 'validate-deploy: %s\n' "$*" >&2; }
 
-if [[ ! -x "$VENV/bin/kubernetes-validate" ]] ||
-    ! "$VENV/bin/pip" show kubernetes-validate 2>/dev/null | grep -qx "Version: $KUBERNETES_VALIDATE_VERSION"; then
+installed="$("$VENV/bin/pip" show kubernetes-validate 2>/dev/null || true)"
+if [[ ! -x "$VENV/bin/kubernetes-validate" ]] || ! grep -qx "Version: $KUBERNETES_VALIDATE_VERSION" <<<"$installed"; then
     say "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION into $VENV"
     python3 -m venv "$VENV"
     timeout 300 "$VENV/bin/pip" install -q --disable-pip-version-check \
