@@ -1,8 +1,10 @@
 //! Admission policy: whether a connected client may have the pipeline it
 //! named, and under which limits.
 //!
-//! A policy, not a transport concern: it asks the registry for the plan, the
-//! tenant whether that plan is theirs to use, and the plan whether its nodes
+//! A policy, not a transport concern: it asks the tenant whether the pipeline
+//! id is theirs to use (before anything about the pipeline itself, so the
+//! answer for another tenant's pipeline is the answer for no pipeline), the
+//! registry for the plan, and the plan whether its nodes
 //! fit the tenant's Wasm quotas. It lives apart from `ws/` so that the wire
 //! contract (`wire.rs`), which maps [`AdmitError`] to its codes, imports
 //! nothing from the transport, and so that this decision reads in one place.
@@ -20,8 +22,6 @@ use crate::wasm::InstanceLimits;
 pub enum AdmitError {
     #[error(transparent)]
     Pipeline(#[from] LookupError),
-    #[error("pipeline '{0}' is not available to this token")]
-    NotAllowed(String),
     #[error("pipeline '{pipeline}' exceeds this token's quotas: {reason}")]
     OverQuota { pipeline: String, reason: String },
 }
@@ -32,10 +32,15 @@ pub fn admit_pipeline(
     tenant: &Tenant,
     pipeline_id: Option<&str>,
 ) -> Result<(Arc<Plan>, Vec<InstanceLimits>), AdmitError> {
-    let plan = registry.lookup(pipeline_id)?;
-    if !tenant.may_use(&plan.id) {
-        return Err(AdmitError::NotAllowed(plan.id.clone()));
+    // The allow-list first: a pipeline this tenant may not use reads exactly
+    // as one that does not exist (or failed to load), whatever its state.
+    let id = pipeline_id
+        .filter(|id| !id.is_empty())
+        .ok_or(LookupError::Missing)?;
+    if !tenant.may_use(id) {
+        return Err(LookupError::Unknown.into());
     }
+    let plan = registry.lookup(Some(id))?;
     let limits =
         plan.instance_limits(tenant.quotas.wasm)
             .map_err(|reason| AdmitError::OverQuota {

@@ -90,6 +90,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAMHOST_SEND_TIMEOUT_SECS", default: "10", meaning: "A reply the client does not take within this time (a reader that stopped reading) closes its session." },
     SettingDoc { env: "STREAMHOST_MAX_FRAMES_IN_FLIGHT", default: "0", meaning: "Frames executing at once across all sessions (the admission limit); sessions wait their turn in arrival order. 0 means one per available core." },
     SettingDoc { env: "STREAMHOST_MAX_SESSION_FPS", default: "0", meaning: "Frames per second one session may send; faster frames are answered `dropped` with `reason: rate_limited`. 0 means no limit. A tenant's `max_fps` overrides it." },
+    SettingDoc { env: "STREAMHOST_METRICS_TOKEN", default: "", meaning: "When set, `GET /metrics` needs `Authorization: Bearer <this token>` (401 otherwise); a tenant's token does not open it. Empty: `/metrics` is open (keep it behind your network's ACLs)." },
     SettingDoc { env: "STREAMHOST_TENANTS_FILE", default: "", meaning: "Tenants file (TOML, see the operator's guide; also `--tenants`). Empty: single-tenant and open, for local use." },
     SettingDoc { env: "STREAMHOST_RELOAD", default: "watch", meaning: "How a running server notices changed pipelines, components, models and the tenants file: `watch` polls them (and SIGHUP forces a reload), `signal` reloads on SIGHUP only, `off` never reloads (SIGHUP is logged and ignored)." },
     SettingDoc { env: "STREAMHOST_RELOAD_POLL_MS", default: "1000", meaning: "With `STREAMHOST_RELOAD=watch`, how often the pipelines directory, every component and model a manifest names, and the tenants file are checked for changes (size, times, inode: a stat each, no reading); 10-4000, so a change is seen within 5 seconds." },
@@ -207,6 +208,8 @@ pub struct Config {
     pub max_frames_in_flight: usize,
     pub max_session_fps: f64,
     pub tenants_file: Option<PathBuf>,
+    /// The bearer token `/metrics` asks for, when set.
+    pub metrics_token: Option<String>,
     pub reload: ReloadMode,
     pub reload_poll: Duration,
     pub reload_debounce: Duration,
@@ -260,6 +263,7 @@ impl Default for Config {
             max_frames_in_flight: 0,
             max_session_fps: 0.0,
             tenants_file: None,
+            metrics_token: None,
             reload: ReloadMode::Watch,
             reload_poll: Duration::from_millis(1000),
             reload_debounce: Duration::from_millis(250),
@@ -395,6 +399,7 @@ impl Config {
             )?),
             max_frames_in_flight: s.parse("STREAMHOST_MAX_FRAMES_IN_FLIGHT", "frame count")?,
             max_session_fps,
+            metrics_token: Some(s.text("STREAMHOST_METRICS_TOKEN")).filter(|t| !t.is_empty()),
             tenants_file: Some(s.text("STREAMHOST_TENANTS_FILE"))
                 .filter(|f| !f.is_empty())
                 .map(PathBuf::from),

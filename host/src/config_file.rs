@@ -154,6 +154,17 @@ pub struct Resolved {
     pub settings: Vec<(&'static str, String, Source)>,
 }
 
+/// Settings whose value is a secret: `streamhost settings` says only that they are set.
+const SECRET_SETTINGS: &[&str] = &["STREAMHOST_METRICS_TOKEN"];
+
+fn shown(env: &str, value: &str) -> String {
+    if SECRET_SETTINGS.contains(&env) && !value.is_empty() {
+        "(set)".into()
+    } else {
+        value.to_string()
+    }
+}
+
 /// The config from the environment (`env`) over `file` over the defaults. A
 /// value the file gave that the setting refuses is reported naming its key.
 pub fn load(
@@ -176,8 +187,8 @@ pub fn load(
         .iter()
         .map(
             |s| match (from_env(s.env), file.and_then(|f| f.get(s.env))) {
-                (Some(v), _) => (s.env, v.trim().to_string(), Source::Environment),
-                (None, Some(v)) => (s.env, v.to_string(), Source::File),
+                (Some(v), _) => (s.env, shown(s.env, v.trim()), Source::Environment),
+                (None, Some(v)) => (s.env, shown(s.env, v), Source::File),
                 (None, None) => (s.env, s.default.to_string(), Source::Default),
             },
         )

@@ -23,8 +23,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::extract::State;
-use axum::http::header;
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -37,7 +39,9 @@ use tokio::sync::watch;
 
 use crate::pipeline::PipelineStatus;
 use crate::state::{AppState, ConnectionSlot};
-use crate::ws;
+use crate::tenants::token_digest;
+use crate::wire::Refusal;
+use crate::ws::{self, refusal};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -244,7 +248,18 @@ async fn ready(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+/// `/metrics`, behind `STREAMHOST_METRICS_TOKEN` when one is set.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(want) = &state.config.metrics_token {
+        let presented = bearer(&headers).unwrap_or_default();
+        // Digests, so the comparison's time says nothing about the token.
+        if token_digest(presented) != token_digest(want) {
+            return refusal(
+                Refusal::Unauthorized,
+                "GET /metrics needs Authorization: Bearer <STREAMHOST_METRICS_TOKEN>",
+            );
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -258,11 +273,30 @@ async fn metrics(State(state): State<AppState>) -> Response {
 /// `/pipelines`: each pipeline's listing, its version (content hash of the
 /// manifest, components and models), when that version loaded (RFC 3339,
 /// UTC), and a failed newer candidate beside a version still serving.
-async fn pipelines(State(state): State<AppState>) -> Json<serde_json::Value> {
+///
+/// With a tenants file it answers a tenant's token with that tenant's
+/// pipelines only, and refuses (401) without a valid token: which pipelines
+/// exist is not public then.
+async fn pipelines(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let token = bearer(&headers).or_else(|| query.get("access_token").map(String::as_str));
+    let tenant = match state.tenancy.identify(token) {
+        Ok((tenant, _)) => tenant,
+        Err(_) => {
+            return refusal(
+                Refusal::Unauthorized,
+                "GET /pipelines needs an API token (Authorization: Bearer TOKEN) when tenants are configured",
+            )
+        }
+    };
     let list: Vec<_> = state
         .registry
         .all()
         .iter()
+        .filter(|p| tenant.may_use(&p.id))
         .map(|p| {
             let (status, reason) = match &p.status {
                 PipelineStatus::Ready => ("ready", None),
@@ -285,7 +319,19 @@ async fn pipelines(State(state): State<AppState>) -> Json<serde_json::Value> {
             })
         })
         .collect();
-    Json(json!({ "pipelines": list }))
+    Json(json!({ "pipelines": list })).into_response()
+}
+
+/// The token of an `Authorization: Bearer` header.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
 }
 
 /// `t` as RFC 3339 in UTC with milliseconds (`2026-12-03T10:31:56.123Z`).

@@ -102,7 +102,7 @@ impl From<AdmitError> for WireError {
     fn from(e: AdmitError) -> Self {
         let code = match e {
             AdmitError::Pipeline(_) => ErrorCode::InvalidPipeline,
-            AdmitError::NotAllowed(_) | AdmitError::OverQuota { .. } => ErrorCode::Forbidden,
+            AdmitError::OverQuota { .. } => ErrorCode::Forbidden,
         };
         WireError::new(code, e.to_string())
     }
@@ -276,14 +276,11 @@ mod tests {
     #[test]
     fn admission_errors_map_to_their_codes() {
         use crate::pipeline::registry::LookupError;
-        let unknown = WireError::from(AdmitError::from(LookupError::Unknown("x".into())));
+        let unknown = WireError::from(AdmitError::from(LookupError::Unknown));
         assert_eq!(unknown.code, ErrorCode::InvalidPipeline);
-        assert_eq!(unknown.detail, "Unknown pipeline_id 'x'");
-        let denied = WireError::from(AdmitError::NotAllowed("ocr".into()));
-        assert_eq!(denied.code, ErrorCode::Forbidden);
         assert_eq!(
-            denied.detail,
-            "pipeline 'ocr' is not available to this token"
+            unknown.detail,
+            "Unknown pipeline_id (GET /pipelines lists the pipelines this client may use)"
         );
         let over = WireError::from(AdmitError::OverQuota {
             pipeline: "ocr".into(),

@@ -124,8 +124,14 @@ async function loadPipelines() {
   const wanted = params.get("pipeline_id");
   let list = [];
   try {
-    const r = await fetch("/pipelines", { cache: "no-store" });
-    list = (await r.json()).pipelines ?? [];
+    // With tenants configured the server lists only this token's pipelines, and none without one.
+    const token = ui.token.value.trim();
+    const headers = token ? { Authorization: `Bearer ${token}` } : {};
+    const r = await fetch("/pipelines", { cache: "no-store", headers });
+    const body = await r.json();
+    if (!r.ok) showError(body.error ?? "pipelines_unavailable", body.detail ?? `GET /pipelines: HTTP ${r.status}`);
+    else if (ui.error.dataset.code === "unauthorized") clearError();
+    list = body.pipelines ?? [];
   } catch (e) {
     showError("pipelines_unavailable", `GET /pipelines failed: ${e}`);
   }
@@ -269,6 +275,7 @@ ui.controls.addEventListener("submit", (e) => {
   start();
 });
 ui.stop.addEventListener("click", () => stop());
+ui.token.addEventListener("change", () => loadPipelines());
 window.addEventListener("pagehide", () => client?.stop());
 
 applyParams();

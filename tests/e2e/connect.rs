@@ -33,7 +33,7 @@ async fn unknown_pipeline_id_is_invalid_pipeline_then_close() {
     let mut client = server.connect("nope").await;
     assert_eq!(
         client.recv_json().await,
-        json!({"error":"invalid_pipeline","detail":"Unknown pipeline_id 'nope'"})
+        json!({"error":"invalid_pipeline","detail":"Unknown pipeline_id (GET /pipelines lists the pipelines this client may use)"})
     );
     client.expect_close(1008).await;
     // Refused connects are not sessions.

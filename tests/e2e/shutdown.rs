@@ -41,10 +41,14 @@ async fn a_frame_outlasting_the_grace_period_gets_internal_error() {
 
 #[tokio::test]
 async fn while_draining_ready_is_503_new_upgrades_are_refused_and_the_session_finishes() {
-    let mut server = TestServer::start(&[
-        ("slow", &slow_pipeline("slow", 300_000_000)),
-        ("frame_info", &shipped_pipeline("frame_info")),
-    ])
+    // The slow frame must outlast the checks below, and never its own time limit.
+    let mut server = TestServer::start_with(
+        &[
+            ("slow", &slow_pipeline("slow", 200_000_000)),
+            ("frame_info", &shipped_pipeline("frame_info")),
+        ],
+        |c| c.wasm_call_timeout = Duration::from_secs(10),
+    )
     .await;
     let (status, body) = server.get("/ready").await;
     assert_eq!((status, body.as_str()), (200, r#"{"status":"ready"}"#));

@@ -149,10 +149,11 @@ async fn each_token_reaches_only_its_tenants_pipelines_by_every_route() {
         .await
         .unwrap();
     assert_eq!(q.roundtrip(frame()).await["result"]["height"], 24);
-    // Tenant A may not open frame_stats, which only B's list (via "*") covers.
+    // Tenant A may not open frame_stats, which only B's list (via "*") covers: it reads as
+    // a pipeline that does not exist (see the test below).
     let mut denied = server.connect_as(TOKEN_A, "frame_stats").await;
     let err = denied.recv_json().await;
-    assert_eq!(err["error"], "forbidden", "{err}");
+    assert_eq!(err["error"], "invalid_pipeline", "{err}");
     denied.expect_close(1008).await;
     // Tenant labels in /metrics.
     server
@@ -296,4 +297,126 @@ async fn a_bad_tenants_file_stops_the_server_from_starting() {
         err.as_deref().unwrap_or("").contains("64 hex digits"),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn another_tenants_pipeline_a_failed_one_and_none_read_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = tenants_file(dir.path());
+    let broken = wasm_pipeline("broken", "no_such.wasm", "");
+    let server = TestServer::start_with(
+        &[
+            ("frame_info", &shipped_pipeline("frame_info")),
+            ("frame_stats", &shipped_pipeline("frame_stats")),
+            ("broken", &broken),
+        ],
+        |c| c.tenants_file = Some(path),
+    )
+    .await;
+    // Tenant A (acme) may use only frame_info, bomb and greedy.
+    let mut replies = Vec::new();
+    for id in ["frame_stats", "broken", "no_such_pipeline"] {
+        let mut client = server.connect_as(TOKEN_A, id).await;
+        let reply = client.recv_json().await;
+        client.expect_close(1008).await;
+        assert!(
+            !reply.to_string().contains(id),
+            "the detail echoes {id}: {reply}"
+        );
+        replies.push(reply.to_string());
+    }
+    assert_eq!(replies[0], replies[1]);
+    assert_eq!(replies[1], replies[2]);
+    assert!(replies[0].contains("invalid_pipeline"), "{}", replies[0]);
+    // The tenant that may use the failed pipeline is told why it failed, without server paths.
+    let mut b = server.connect_as(TOKEN_B, "broken").await;
+    let reply = b.recv_json().await;
+    let detail = reply["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("cannot read component no_such.wasm"),
+        "{reply}"
+    );
+    assert!(!detail.contains('/'), "a path in {reply}");
+}
+
+#[tokio::test]
+async fn pipelines_lists_only_the_tokens_pipelines_and_never_a_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = tenants_file(dir.path());
+    let broken = wasm_pipeline("broken", "no_such.wasm", "");
+    let server = TestServer::start_with(
+        &[
+            ("frame_info", &shipped_pipeline("frame_info")),
+            ("broken", &broken),
+        ],
+        |c| {
+            c.tenants_file = Some(path);
+            c.metrics_token = Some("sh_metrics_7a1b".into());
+        },
+    )
+    .await;
+    let (status, body) = server.get("/pipelines").await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("\"error\":\"unauthorized\""), "{body}");
+    let listed = |token: &'static str| {
+        let addr = server.addr;
+        async move {
+            let auth = format!("Bearer {token}");
+            let r = http_request(addr, "GET", "/pipelines", &[("Authorization", &auth)], None)
+                .await
+                .unwrap();
+            assert_eq!(r.status, 200, "{}", r.body);
+            let v: Value = serde_json::from_str(&r.body).unwrap();
+            v["pipelines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p["id"].as_str().unwrap().to_string(), p.clone()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let a = listed(TOKEN_A).await;
+    assert_eq!(
+        a.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+        ["frame_info"]
+    );
+    let b = listed(TOKEN_B).await;
+    assert_eq!(
+        b.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+        ["broken", "frame_info"]
+    );
+    let reason = b[0].1["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("no_such.wasm") && !reason.contains('/'),
+        "{reason}"
+    );
+    // Probes stay open; /metrics wants its own token, not a tenant's.
+    assert_eq!(server.get("/health").await.0, 200);
+    assert_eq!(
+        server.get("/ready").await.0,
+        503,
+        "broken must serve for /ready"
+    );
+    assert_eq!(server.get("/metrics").await.0, 401);
+    let tenant = http_request(
+        server.addr,
+        "GET",
+        "/metrics",
+        &[("Authorization", &format!("Bearer {TOKEN_B}"))],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(tenant.status, 401);
+    let ok = http_request(
+        server.addr,
+        "GET",
+        "/metrics",
+        &[("Authorization", "Bearer sh_metrics_7a1b")],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.status, 200);
+    assert!(ok.body.contains("stream_sessions_active"));
 }

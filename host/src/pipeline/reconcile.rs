@@ -38,7 +38,7 @@ use std::time::SystemTime;
 use sha2::{Digest as _, Sha256};
 
 use super::cache::{short_hex, LoadCache};
-use super::loader::{LoadContext, Loader};
+use super::loader::{Int8Choice, LoadContext, Loader};
 use super::manifest::{Manifest, FRAME_INPUT, MAX_MANIFEST_BYTES};
 use super::plan::{NodeOp, Plan};
 use super::registry::{Candidate, NodeSummary, Pipeline, PipelineRegistry, PipelineStatus};
@@ -368,7 +368,10 @@ impl Reconciler {
                     nodes: summaries(&m, Some(&*plan)),
                     status: PipelineStatus::Ready,
                     plan: Some(plan),
-                    int8,
+                    int8: int8.map(|mut i| {
+                        i.reason = self.public(&i.reason);
+                        i
+                    }),
                     version: s.version,
                     loaded_at: SystemTime::now(),
                     candidate: None,
@@ -393,6 +396,20 @@ impl Reconciler {
                 report.failed.push(id.to_string());
             }
         }
+    }
+
+    /// `text` with every configured directory's path removed from the file
+    /// names it mentions: clients never see where the server keeps its files.
+    fn public(&self, text: &str) -> String {
+        let mut dirs: Vec<PathBuf> = vec![
+            self.dir.clone(),
+            self.ctx.plugin_dir.clone(),
+            self.ctx.model_dir.clone(),
+        ];
+        if let Int8Choice::Gated(gate) = &self.ctx.int8 {
+            dirs.push(gate.frames_dir.clone());
+        }
+        relative_to(text, &dirs)
     }
 
     /// Whether `version` of `id` is the one already listed as failed (not
@@ -421,6 +438,10 @@ impl Reconciler {
         manifest: Option<&Manifest>,
     ) {
         self.count(kind, id, "failed");
+        // The log above keeps the full paths for the operator; what clients
+        // see (`/pipelines`, a refused connect) names files relative to
+        // their configured directories.
+        let public = self.public(&reason);
         match existing.as_deref() {
             Some(p) if p.status == PipelineStatus::Ready => {
                 tracing::error!(pipeline_id = %id, file = %source.display(), version = %version, serving_version = %p.version,
@@ -428,7 +449,7 @@ impl Reconciler {
                 let mut p = p.clone();
                 p.candidate = Some(Candidate {
                     version,
-                    reason,
+                    reason: public,
                     source,
                     failed_at: SystemTime::now(),
                 });
@@ -441,7 +462,7 @@ impl Reconciler {
                     description: manifest.map(|m| m.description.clone()).unwrap_or_default(),
                     source,
                     nodes: manifest.map(|m| summaries(m, None)).unwrap_or_default(),
-                    status: PipelineStatus::Failed(reason),
+                    status: PipelineStatus::Failed(public),
                     plan: None,
                     int8: None,
                     version,
@@ -500,9 +521,62 @@ fn read_capped(file: &Path) -> Result<String, String> {
     std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))
 }
 
+/// `text` with `dir/` (as configured and canonical) removed before the file
+/// names it mentions, and a bare `dir` replaced by its last component.
+fn relative_to(text: &str, dirs: &[PathBuf]) -> String {
+    let mut forms: Vec<String> = Vec::new();
+    for dir in dirs {
+        for form in [Some(dir.clone()), dir.canonicalize().ok()]
+            .into_iter()
+            .flatten()
+        {
+            let shown = form.display().to_string();
+            let shown = shown.trim_end_matches('/').to_string();
+            if !shown.is_empty() && shown != "." && !forms.contains(&shown) {
+                forms.push(shown);
+            }
+        }
+    }
+    // Longest first, so a directory inside another is cut whole.
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    let mut out = text.to_string();
+    for form in &forms {
+        out = out.replace(&format!("{form}/"), "");
+        let last = Path::new(form)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        out = out.replace(form.as_str(), &last);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reasons_name_files_relative_to_their_directories() {
+        let dirs = [
+            PathBuf::from("/srv/sh/plugins"),
+            PathBuf::from("/srv/sh/pipelines"),
+        ];
+        assert_eq!(
+            relative_to("cannot read component /srv/sh/plugins/x.wasm: gone", &dirs),
+            "cannot read component x.wasm: gone"
+        );
+        assert_eq!(
+            relative_to(
+                "id 'a' is declared by /srv/sh/pipelines/a.toml and /srv/sh/pipelines/b.toml",
+                &dirs
+            ),
+            "id 'a' is declared by a.toml and b.toml"
+        );
+        assert_eq!(
+            relative_to("no manifests in /srv/sh/pipelines", &dirs),
+            "no manifests in pipelines"
+        );
+    }
     use crate::config::Config;
     use crate::nodes::onnx::OnnxSizing;
     use crate::pipeline::loader::Int8Choice;

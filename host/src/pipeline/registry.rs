@@ -100,8 +100,11 @@ pub struct PipelineRegistry {
 pub enum LookupError {
     #[error("Missing pipeline_id")]
     Missing,
-    #[error("Unknown pipeline_id '{0}'")]
-    Unknown(String),
+    /// No such pipeline, or (with tenants) none this token may use: the two
+    /// read the same, and the id is not echoed, so a tenant cannot tell
+    /// another tenant's pipelines from ids that do not exist.
+    #[error("Unknown pipeline_id (GET /pipelines lists the pipelines this client may use)")]
+    Unknown,
     #[error("Pipeline '{id}' failed its load check: {reason}")]
     Failed { id: String, reason: String },
 }
@@ -119,9 +122,7 @@ impl PipelineRegistry {
 
     pub fn lookup(&self, id: Option<&str>) -> Result<Arc<Plan>, LookupError> {
         let id = id.filter(|s| !s.is_empty()).ok_or(LookupError::Missing)?;
-        let p = self
-            .get(id)
-            .ok_or_else(|| LookupError::Unknown(truncate(id, 64)))?;
+        let p = self.get(id).ok_or(LookupError::Unknown)?;
         match (&p.status, &p.plan) {
             (PipelineStatus::Ready, Some(plan)) => Ok(plan.clone()),
             (PipelineStatus::Failed(reason), _) => Err(LookupError::Failed {
@@ -169,8 +170,4 @@ impl PipelineRegistry {
     pub(crate) fn remove(&self, id: &str) -> Option<Arc<Pipeline>> {
         self.write().remove(id)
     }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    s.chars().take(max).collect()
 }
