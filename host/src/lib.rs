@@ -6,7 +6,7 @@
 //! A frame's journey, one module a step: [`server`] accepts, [`ws`] runs the
 //! session, [`admission`] decides whether it may have the pipeline it named,
 //! [`frame`] validates, [`backpressure`] and [`session`] admit or drop and
-//! count, [`pipeline`] runs the DAG through [`nodes`] (native) and [`wasm`]
+//! count, [`fair`] shares the frame slots across tenants, [`pipeline`] runs the DAG through [`nodes`] (native) and [`wasm`]
 //! (sandboxed) nodes, whose edges [`kinds`] types, and [`wire`] shapes every
 //! reply. [`state`] is what every handler shares; [`config`] declares every
 //! limit and [`config_file`] reads them from a file too; [`tenants`] says who
@@ -21,6 +21,7 @@ pub mod backpressure;
 pub mod config;
 pub mod config_file;
 pub mod cpu;
+pub mod fair;
 pub mod frame;
 pub mod fuzz_entry;
 pub mod kinds;

@@ -28,7 +28,7 @@ pub struct Metrics {
     pub sessions_active: IntGauge,
     pub tenant_sessions_active: IntGaugeVec,
     pub connections_refused: IntCounter,
-    pub admission_wait: Histogram,
+    pub admission_wait: HistogramVec,
     pub frames_processed: IntCounterVec,
     pub frames_dropped: IntCounterVec,
     pub slowdown_signals: IntCounterVec,
@@ -77,12 +77,13 @@ impl Metrics {
             "stream_connections_refused",
             "TCP connections closed on accept because STREAMHOST_MAX_CONNECTIONS were open",
         )?;
-        let admission_wait = Histogram::with_opts(
+        let admission_wait = HistogramVec::new(
             HistogramOpts::new(
                 "stream_admission_wait_seconds",
                 "Time an admitted frame waited for a turn under STREAMHOST_MAX_FRAMES_IN_FLIGHT",
             )
             .buckets(LATENCY_BUCKETS.to_vec()),
+            &["tenant"],
         )?;
         let slowdown_signals = IntCounterVec::new(
             Opts::new(
@@ -104,7 +105,7 @@ impl Metrics {
                 "Time from a frame's arrival to its reply being queued",
             )
             .buckets(LATENCY_BUCKETS.to_vec()),
-            &["pipeline"],
+            &["pipeline", "tenant"],
         )?;
         let node_latency = HistogramVec::new(
             HistogramOpts::new(
@@ -112,7 +113,7 @@ impl Metrics {
                 "Time one pipeline node took on one frame",
             )
             .buckets(LATENCY_BUCKETS.to_vec()),
-            &["pipeline", "node"],
+            &["pipeline", "node", "tenant"],
         )?;
         let pipeline_reloads = IntCounterVec::new(
             Opts::new(
@@ -223,11 +224,15 @@ impl Metrics {
                     .with_label_values(&[pipeline, tenant, r.as_str()])
             }),
             slowdowns: self.slowdown_signals.with_label_values(&[pipeline]),
-            frame_latency: self.frame_latency.with_label_values(&[pipeline]),
+            frame_latency: self.frame_latency.with_label_values(&[pipeline, tenant]),
             node_latency: node_ids
                 .iter()
-                .map(|node| self.node_latency.with_label_values(&[pipeline, node]))
+                .map(|node| {
+                    self.node_latency
+                        .with_label_values(&[pipeline, node, tenant])
+                })
                 .collect(),
+            admission_wait: self.admission_wait.with_label_values(&[tenant]),
         }
     }
 
@@ -254,6 +259,7 @@ pub struct SessionSeries {
     pub frame_latency: Histogram,
     /// Indexed like the plan's nodes.
     pub node_latency: Vec<Histogram>,
+    pub admission_wait: Histogram,
 }
 
 impl SessionSeries {
@@ -286,7 +292,7 @@ mod tests {
         assert_eq!((dropped("busy"), dropped("rate_limited")), (1, 2));
         let node = |n: &str| {
             m.node_latency
-                .with_label_values(&["p", n])
+                .with_label_values(&["p", n, "t"])
                 .get_sample_count()
         };
         assert_eq!((node("a"), node("b")), (0, 1));

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tokio::sync::{watch, Semaphore};
 
 use crate::config::{Config, Int8Resolved};
+use crate::fair::FairSlots;
 use crate::metrics::Metrics;
 use crate::nodes::onnx::OnnxSizing;
 use crate::pipeline::exec::{ExecLimits, SessionRunner};
@@ -43,7 +44,8 @@ pub struct AppState {
     pub connections: Arc<Semaphore>,
     /// Frames executing at once (`STREAMHOST_MAX_FRAMES_IN_FLIGHT`); FIFO, so
     /// sessions waiting for a turn are served in arrival order.
-    pub admission: Arc<Semaphore>,
+    /// The frame slots, shared fairly across tenants (see `fair`).
+    pub admission: FairSlots,
     /// Frames executing now (at most the admission limit), which decides how
     /// many threads a frame's nodes may use.
     pub occupancy: Occupancy,
@@ -139,7 +141,7 @@ impl AppState {
             reload,
             sessions: Arc::new(Semaphore::new(config.max_sessions)),
             connections: Arc::new(Semaphore::new(config.max_connections)),
-            admission: Arc::new(Semaphore::new(config.max_frames_in_flight_resolved())),
+            admission: FairSlots::new(config.max_frames_in_flight_resolved()),
             occupancy: Occupancy::default(),
             tls,
             config,

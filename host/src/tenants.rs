@@ -30,6 +30,7 @@
 //! max_fps = 15.0                       # frames per second, per session
 //! wasm_memory_mb = 32                  # per Wasm node instance
 //! wasm_call_timeout_ms = 500           # per call into a Wasm node
+//! weight = 2                           # share of the frame slots under overload (default 1)
 //! ```
 
 use std::collections::HashMap;
@@ -90,6 +91,7 @@ struct TenantEntry {
     max_fps: Option<f64>,
     wasm_memory_mb: Option<u64>,
     wasm_call_timeout_ms: Option<u64>,
+    weight: Option<u32>,
 }
 
 /// What one tenant may use. Server-wide limits still apply on top.
@@ -100,7 +102,13 @@ pub struct Quotas {
     pub max_fps: Option<f64>,
     /// Ceiling for one Wasm node instance: its memory and each call's time.
     pub wasm: InstanceLimits,
+    /// Its share of the frame slots under overload, against other tenants'
+    /// (see `fair`): 1 to [`MAX_WEIGHT`].
+    pub weight: u32,
 }
+
+/// The largest `weight` a tenant may have.
+pub const MAX_WEIGHT: u32 = 100;
 
 /// One tenant, shared by all its sessions.
 #[derive(Debug)]
@@ -347,6 +355,7 @@ fn server_quotas(config: &Config) -> Quotas {
             memory_bytes: config.wasm_memory_bytes,
             call_timeout: config.wasm_call_timeout,
         },
+        weight: 1,
     }
 }
 
@@ -434,6 +443,13 @@ fn build_tenant(e: TenantEntry, ceiling: &Quotas) -> Result<(Tenant, Vec<[u8; 32
             t
         }
     };
+    let weight = e.weight.unwrap_or(1);
+    if !(1..=MAX_WEIGHT).contains(&weight) {
+        return Err(invalid(
+            &e.id,
+            format!("weight must be in 1..={MAX_WEIGHT}"),
+        ));
+    }
     let tenant = Tenant {
         id: e.id,
         pipelines,
@@ -445,6 +461,7 @@ fn build_tenant(e: TenantEntry, ceiling: &Quotas) -> Result<(Tenant, Vec<[u8; 32
                 memory_bytes: wasm_memory_bytes,
                 call_timeout: wasm_call_timeout,
             },
+            weight,
         },
     };
     Ok((tenant, digests))

@@ -79,19 +79,19 @@ async fn counters_and_latency_histograms_follow_the_traffic() {
         .await;
     server
         .wait_metric(
-            "stream_frame_latency_seconds_count{pipeline=\"frame_info\"}",
+            "stream_frame_latency_seconds_count{pipeline=\"frame_info\",tenant=\"default\"}",
             3.0,
         )
         .await;
     server
         .wait_metric(
-            "stream_node_latency_seconds_count{node=\"info\",pipeline=\"frame_info\"}",
+            "stream_node_latency_seconds_count{node=\"info\",pipeline=\"frame_info\",tenant=\"default\"}",
             3.0,
         )
         .await;
     server
         .wait_metric(
-            "stream_node_latency_seconds_count{node=\"decode\",pipeline=\"frame_info\"}",
+            "stream_node_latency_seconds_count{node=\"decode\",pipeline=\"frame_info\",tenant=\"default\"}",
             3.0,
         )
         .await;

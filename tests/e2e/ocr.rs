@@ -127,13 +127,13 @@ async fn yolo_ocr_returns_detections_and_text_from_parallel_branches() {
     // Both model stages are timed per node.
     server
         .wait_metric(
-            "stream_node_latency_seconds_count{node=\"yolo\",pipeline=\"yolo_ocr\"}",
+            "stream_node_latency_seconds_count{node=\"yolo\",pipeline=\"yolo_ocr\",tenant=\"default\"}",
             1.0,
         )
         .await;
     server
         .wait_metric(
-            "stream_node_latency_seconds_count{node=\"det\",pipeline=\"yolo_ocr\"}",
+            "stream_node_latency_seconds_count{node=\"det\",pipeline=\"yolo_ocr\",tenant=\"default\"}",
             1.0,
         )
         .await;

@@ -88,16 +88,21 @@ async fn branches_of_one_wave_run_in_parallel() {
         );
     }
     let frame = server
-        .wait_metric("stream_frame_latency_seconds_count{pipeline=\"two\"}", 3.0)
+        .wait_metric(
+            "stream_frame_latency_seconds_count{pipeline=\"two\",tenant=\"default\"}",
+            3.0,
+        )
         .await;
     assert_eq!(frame, 3.0);
     let sum = |series: &'static str| {
         let server = &server;
         async move { server.metric(series).await.unwrap() }
     };
-    let frames = sum("stream_frame_latency_seconds_sum{pipeline=\"two\"}").await;
-    let a = sum("stream_node_latency_seconds_sum{node=\"a\",pipeline=\"two\"}").await;
-    let b = sum("stream_node_latency_seconds_sum{node=\"b\",pipeline=\"two\"}").await;
+    let frames = sum("stream_frame_latency_seconds_sum{pipeline=\"two\",tenant=\"default\"}").await;
+    let a = sum("stream_node_latency_seconds_sum{node=\"a\",pipeline=\"two\",tenant=\"default\"}")
+        .await;
+    let b = sum("stream_node_latency_seconds_sum{node=\"b\",pipeline=\"two\",tenant=\"default\"}")
+        .await;
     assert!(
         frames < 0.8 * (a + b),
         "frames took {frames:.3}s in all, branches {a:.3}s + {b:.3}s: not parallel"

@@ -420,3 +420,89 @@ async fn pipelines_lists_only_the_tokens_pipelines_and_never_a_path() {
     assert_eq!(ok.status, 200);
     assert!(ok.body.contains("stream_sessions_active"));
 }
+
+/// Runs `sessions` closed-loop clients for `token` (each sends its next frame once the last is
+/// answered) until `stop` is set, counting the results they get into `results`.
+fn closed_loop(
+    server: &TestServer,
+    token: &'static str,
+    sessions: usize,
+    results: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    use std::sync::atomic::Ordering;
+    (0..sessions)
+        .map(|_| {
+            let url = server.ws_url("?pipeline_id=slow");
+            let (results, stop) = (results.clone(), stop.clone());
+            tokio::spawn(async move {
+                use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+                let mut req = url.into_client_request().unwrap();
+                req.headers_mut()
+                    .insert("authorization", format!("Bearer {token}").parse().unwrap());
+                let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+                let mut client = Client { ws };
+                while !stop.load(Ordering::Relaxed) {
+                    let reply = client.roundtrip(frame()).await;
+                    if reply.get("result").is_some() {
+                        results.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn under_overload_each_tenant_gets_its_share_whatever_its_sessions() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let path = tenants_file(dir.path());
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("max_sessions = 2\n", "max_sessions = 8\n")
+        .replace(
+            "pipelines = [\"frame_info\", \"bomb\", \"greedy\"]",
+            "pipelines = [\"slow\"]",
+        )
+        .replace("max_fps = 5.0\n", "");
+    std::fs::write(&path, text).unwrap();
+    // One frame slot; every frame takes a few tens of ms.
+    let server = TestServer::start_with(&[("slow", &slow_pipeline("slow", 20_000_000))], |c| {
+        c.tenants_file = Some(path);
+        c.max_frames_in_flight = 1;
+    })
+    .await;
+    let (a, b) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = closed_loop(&server, TOKEN_A, 8, a.clone(), stop.clone());
+    tasks.extend(closed_loop(&server, TOKEN_B, 1, b.clone(), stop.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while a.load(Ordering::Relaxed) + b.load(Ordering::Relaxed) < 60 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "too few frames answered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (na, nb) = (a.load(Ordering::Relaxed), b.load(Ordering::Relaxed));
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // Per-session turns would give the one-session tenant 1/9 of the frames; per-tenant turns
+    // give it half.
+    let share = nb as f64 / (na + nb) as f64;
+    assert!(
+        share > 0.4,
+        "tenant with 1 session got {nb} of {} frames",
+        na + nb
+    );
+    // Per-frame metrics carry the tenant (a frame admitted as the clients stopped may add one).
+    let waited = server
+        .metric("stream_admission_wait_seconds_count{tenant=\"globex\"}")
+        .await
+        .unwrap();
+    assert!(waited >= nb as f64, "{waited} < {nb}");
+}

@@ -290,15 +290,15 @@ impl Session {
         self.in_flight_since = Instant::now();
         let mut runner = runner;
         let admission = self.state.admission.clone();
-        let metrics = self.state.metrics.clone();
-        // Wait for a turn (FIFO across sessions, at most one waiter per
-        // session), then run on a blocking thread holding the turn.
+        let waited = self.series.admission_wait.clone();
+        let (tenant, weight) = (self.tenant.id.clone(), self.tenant.quotas.weight);
+        // Wait for a turn (fair across tenants, in arrival order within one,
+        // at most one waiter per session), then run on a blocking thread
+        // holding the turn.
         self.in_flight = Some(tokio::spawn(async move {
             let queued = Instant::now();
-            let turn = admission.acquire_owned().await.ok();
-            metrics
-                .admission_wait
-                .observe(queued.elapsed().as_secs_f64());
+            let turn = admission.acquire(&tenant, weight).await;
+            waited.observe(queued.elapsed().as_secs_f64());
             tokio::task::spawn_blocking(move || {
                 let outcome = runner.run(frame, at);
                 drop(turn);
