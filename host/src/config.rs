@@ -83,7 +83,8 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAMHOST_IDLE_TIMEOUT_SECS", default: "120", meaning: "A session that receives nothing from its client (no frame, no pong) for this long is closed with 1001." },
     SettingDoc { env: "STREAMHOST_PING_INTERVAL_SECS", default: "30", meaning: "How often the server pings each session's client; a live client's automatic pong keeps it from the idle timeout." },
     SettingDoc { env: "STREAMHOST_MAX_SESSIONS", default: "1024", meaning: "WebSocket sessions open at once, all tenants together; further upgrades are refused with HTTP 503 `too_many_sessions`." },
-    SettingDoc { env: "STREAMHOST_MAX_CONNECTIONS", default: "2048", meaning: "TCP connections open at once (HTTP and WebSocket); a connection over the limit is closed as soon as it is accepted." },
+    SettingDoc { env: "STREAMHOST_MAX_CONNECTIONS", default: "2048", meaning: "TCP connections open at once (HTTP and WebSocket). At the limit a new connection takes the slot of the oldest connection still waiting for its request head (closed); when every connection has sent one, the new one is closed on accept." },
+    SettingDoc { env: "STREAMHOST_MAX_PENDING_PER_ADDRESS", default: "64", meaning: "Connections from one IP address that may wait for their request head at once; more from that address are closed on accept, so one address cannot hold most of the connection slots." },
     SettingDoc { env: "STREAMHOST_MAX_HEADER_BYTES", default: "65536", meaning: "Largest HTTP request head (request line and headers) a connection may send; at least 8192. Larger heads are refused with 431." },
     SettingDoc { env: "STREAMHOST_HEADER_READ_TIMEOUT_SECS", default: "10", meaning: "A connection that has not sent complete request headers within this time (also between keep-alive requests) is closed." },
     SettingDoc { env: "STREAMHOST_DROP_LOG_INTERVAL_SECS", default: "10", meaning: "Per session, at most one `frame dropped` log line per this many seconds; the drops in between are counted into one `frames dropped` summary line (0: a line per dropped frame)." },
@@ -200,6 +201,7 @@ pub struct Config {
     pub ping_interval: Duration,
     pub max_sessions: usize,
     pub max_connections: usize,
+    pub max_pending_per_address: usize,
     pub header_read_timeout: Duration,
     /// Read buffer for HTTP request heads (hyper's `max_buf_size`).
     pub max_header_bytes: usize,
@@ -256,6 +258,7 @@ impl Default for Config {
             ping_interval: Duration::from_secs(30),
             max_sessions: 1024,
             max_connections: 2048,
+            max_pending_per_address: 64,
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 64 << 10,
             send_timeout: Duration::from_secs(10),
@@ -385,6 +388,10 @@ impl Config {
             )?),
             max_sessions: positive("STREAMHOST_MAX_SESSIONS", "session count")? as usize,
             max_connections: positive("STREAMHOST_MAX_CONNECTIONS", "connection count")? as usize,
+            max_pending_per_address: positive(
+                "STREAMHOST_MAX_PENDING_PER_ADDRESS",
+                "connection count",
+            )? as usize,
             header_read_timeout: Duration::from_secs(positive(
                 "STREAMHOST_HEADER_READ_TIMEOUT_SECS",
                 "second count",

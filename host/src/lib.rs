@@ -8,7 +8,8 @@
 //! [`frame`] validates, [`backpressure`] and [`session`] admit or drop and
 //! count, [`fair`] shares the frame slots across tenants, [`pipeline`] runs the DAG through [`nodes`] (native) and [`wasm`]
 //! (sandboxed) nodes, whose edges [`kinds`] types, and [`wire`] shapes every
-//! reply. [`state`] is what every handler shares; [`config`] declares every
+//! reply; [`pending`] keeps connection storms from crowding others out.
+//! [`state`] is what every handler shares; [`config`] declares every
 //! limit and [`config_file`] reads them from a file too; [`tenants`] says who
 //! may connect and with what quotas, [`origin`] which browser pages may;
 //! [`reload`] notices changed manifests, components, models and tenants while
@@ -29,6 +30,7 @@ pub mod logging;
 pub mod metrics;
 pub mod nodes;
 pub mod origin;
+pub mod pending;
 pub mod pipeline;
 pub mod reload;
 pub mod scaffold;

@@ -75,7 +75,7 @@ impl Metrics {
         )?;
         let connections_refused = IntCounter::new(
             "stream_connections_refused",
-            "TCP connections closed on accept because STREAMHOST_MAX_CONNECTIONS were open",
+            "TCP connections closed on accept: STREAMHOST_MAX_CONNECTIONS open and none waiting for its request head, or STREAMHOST_MAX_PENDING_PER_ADDRESS waiting from its address",
         )?;
         let admission_wait = HistogramVec::new(
             HistogramOpts::new(

@@ -37,6 +37,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::pending::Pending;
 use crate::pipeline::PipelineStatus;
 use crate::state::{AppState, ConnectionSlot};
 use crate::tenants::token_digest;
@@ -79,7 +80,7 @@ pub async fn serve(
                 break;
             }
         }
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = stop_requested(&mut stopping), if drain_deadline.is_none() => {
                 drain_deadline = Some(Instant::now() + state.config.shutdown_grace + Duration::from_secs(1));
                 continue;
@@ -95,10 +96,30 @@ pub async fn serve(
                 }
             },
         };
-        let Ok(permit) = state.connections.clone().try_acquire_owned() else {
+        let Ok(pending) = state.pending.register(peer.ip()) else {
             state.metrics.connections_refused.inc();
             drop(stream);
             continue;
+        };
+        let permit = match state.connections.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            // At the limit: the oldest connection still waiting for its
+            // request head gives its slot to this one (see `pending`).
+            Err(_) if state.pending.evict_oldest(&pending) => {
+                let freed = state.connections.clone().acquire_owned();
+                match tokio::time::timeout(Duration::from_millis(200), freed).await {
+                    Ok(Ok(permit)) => permit,
+                    _ => {
+                        state.metrics.connections_refused.inc();
+                        continue;
+                    }
+                }
+            }
+            Err(_) => {
+                state.metrics.connections_refused.inc();
+                drop(stream);
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         // The slot travels with the request, so an upgraded WebSocket keeps
@@ -108,14 +129,19 @@ pub async fn serve(
         let state = state.clone();
         tokio::spawn(async move {
             match state.tls.clone() {
-                None => serve_io(stream, app, &state).await,
+                None => serve_io(stream, app, &state, Some(pending)).await,
                 Some(tls) => {
-                    // The handshake gets the header-read timeout (see `crate::tls`).
+                    // The handshake gets the header-read timeout (see `crate::tls`),
+                    // and may be evicted like a connection waiting for its head.
                     let handshake = tls.accept(stream);
-                    match tokio::time::timeout(state.config.header_read_timeout, handshake).await {
-                        Ok(Ok(stream)) => serve_io(stream, app, &state).await,
-                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    let timed = tokio::time::timeout(state.config.header_read_timeout, handshake);
+                    tokio::select! {
+                        done = timed => match done {
+                            Ok(Ok(stream)) => serve_io(stream, app, &state, Some(pending)).await,
+                            Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                            Err(_) => tracing::debug!("TLS handshake timed out"),
+                        },
+                        _ = pending.evicted() => tracing::debug!("connection evicted during its TLS handshake"),
                     }
                 }
             }
@@ -147,14 +173,24 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let app = router(state.clone());
-    serve_io(io, app, &state).await;
+    serve_io(io, app, &state, None).await;
 }
 
-async fn serve_io<I>(io: I, app: Router, state: &AppState)
+/// Serves one connection; `pending` is its place among the connections
+/// waiting for their first request head (left when a head arrives; the
+/// connection is dropped if it is evicted before).
+async fn serve_io<I>(io: I, app: Router, state: &AppState, pending: Option<Arc<Pending>>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = TowerToHyperService::new(app);
+    let tower = TowerToHyperService::new(app);
+    let first_head = pending.clone();
+    let service = hyper::service::service_fn(move |req| {
+        if let Some(p) = &first_head {
+            p.served();
+        }
+        hyper::service::Service::call(&tower, req)
+    });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -176,11 +212,21 @@ where
         let _ = tokio::time::timeout(state.config.header_read_timeout * 2, conn).await;
         return;
     }
+    let evicted = async {
+        match &pending {
+            Some(p) => p.evicted().await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         done = conn.as_mut() => {
             if let Err(e) = done {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            return;
+        }
+        _ = evicted => {
+            tracing::debug!("connection evicted: it was the oldest still waiting for its request head");
             return;
         }
         _ = stop_requested(&mut stopping) => {}

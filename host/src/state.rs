@@ -15,6 +15,7 @@ use crate::config::{Config, Int8Resolved};
 use crate::fair::FairSlots;
 use crate::metrics::Metrics;
 use crate::nodes::onnx::OnnxSizing;
+use crate::pending::PendingConnections;
 use crate::pipeline::exec::{ExecLimits, SessionRunner};
 use crate::pipeline::int8_gate::GateSettings;
 use crate::pipeline::loader::{Int8Choice, LoadContext};
@@ -42,6 +43,8 @@ pub struct AppState {
     pub sessions: Arc<Semaphore>,
     /// TCP connections (`STREAMHOST_MAX_CONNECTIONS`).
     pub connections: Arc<Semaphore>,
+    /// Connections still waiting for their first request head (see `pending`).
+    pub pending: Arc<PendingConnections>,
     /// Frames executing at once (`STREAMHOST_MAX_FRAMES_IN_FLIGHT`); FIFO, so
     /// sessions waiting for a turn are served in arrival order.
     /// The frame slots, shared fairly across tenants (see `fair`).
@@ -141,6 +144,7 @@ impl AppState {
             reload,
             sessions: Arc::new(Semaphore::new(config.max_sessions)),
             connections: Arc::new(Semaphore::new(config.max_connections)),
+            pending: PendingConnections::new(config.max_pending_per_address),
             admission: FairSlots::new(config.max_frames_in_flight_resolved()),
             occupancy: Occupancy::default(),
             tls,

@@ -70,7 +70,7 @@ async fn clients_that_never_finish_their_headers_are_cut_off() {
 }
 
 #[tokio::test]
-async fn connections_over_the_limit_are_closed_at_once_and_counted() {
+async fn at_the_limit_the_oldest_silent_connection_gives_way_and_busy_ones_refuse() {
     let server = TestServer::start_with(&[("frame_info", &shipped_pipeline("frame_info"))], |c| {
         c.max_connections = 4
     })
@@ -79,37 +79,124 @@ async fn connections_over_the_limit_are_closed_at_once_and_counted() {
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(TcpStream::connect(server.addr).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Let the server accept those three, then the fifth connection is over the limit.
+    // Let the server accept those three; a fifth takes the slot of the oldest
+    // connection still waiting for its request head, which is closed.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut fifth = TcpStream::connect(server.addr).await.unwrap();
+    let oldest = closed_within(&mut held[0], Duration::from_secs(2)).await;
+    assert!(
+        oldest.is_some(),
+        "the oldest silent connection was kept open"
+    );
+    assert!(
+        closed_within(&mut held[1], Duration::from_millis(300))
+            .await
+            .is_none(),
+        "a younger silent connection was closed too"
+    );
+    fifth
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = String::new();
+    fifth.read_to_string(&mut reply).await.unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    // The established session is untouched.
+    neighbour.send_frame(gradient_jpeg(48, 32)).await;
+    assert_eq!(neighbour.recv_json().await["result"]["width"], 48);
+    // With every slot held by sessions (none waiting for a head), a new connection is refused.
+    held.clear();
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        let mut s = None;
+        for _ in 0..100 {
+            if let Ok((c, _)) = server.try_connect("?pipeline_id=frame_info", &[]).await {
+                s = Some(c);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        sessions.push(s.expect("a freed slot never took a session"));
+    }
     let mut over = TcpStream::connect(server.addr).await.unwrap();
     let took = closed_within(&mut over, Duration::from_secs(2)).await;
     assert!(took.is_some(), "a connection over the limit was kept open");
-    // The established session is untouched; freed slots are usable again.
+    // (Read in-process: every slot is taken, so a GET /metrics would be refused too.)
+    assert!(server.state.metrics.connections_refused.get() >= 1);
     neighbour.send_frame(gradient_jpeg(48, 32)).await;
     assert_eq!(neighbour.recv_json().await["result"]["width"], 48);
-    held.clear();
-    // Freed slots are usable again once the server has seen the closes; until
-    // then a GET is cut at accept (an error, or no status line).
-    let mut health = server.try_get("/health").await.map(|(status, _)| status);
-    for _ in 0..100 {
-        if matches!(health, Ok(200)) {
-            break;
+}
+
+/// A connection from `ip` (a loopback address of its own).
+async fn connect_from(ip: &str, server: &TestServer) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(format!("{ip}:0").parse().unwrap())?;
+    socket.connect(server.addr).await
+}
+
+/// `GET /health` from `ip`: its status, or why there was none.
+async fn health_from(ip: &str, server: &TestServer) -> Result<u16, String> {
+    let mut stream = connect_from(ip, server).await.map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut reply = String::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut reply))
+        .await
+        .map_err(|_| "no reply".to_string())?
+        .map_err(|e| e.to_string())?;
+    reply
+        .get(9..12)
+        .and_then(|code| code.parse().ok())
+        .ok_or(format!("no status line: {reply:?}"))
+}
+
+#[tokio::test]
+async fn a_connection_storm_from_one_address_does_not_turn_others_away() {
+    // Storms that never send a request head, against 32 slots: one address may keep 8 waiting.
+    for per_address in [8, 1000] {
+        let server =
+            TestServer::start_with(&[("frame_info", &shipped_pipeline("frame_info"))], |c| {
+                c.max_connections = 32;
+                c.max_pending_per_address = per_address;
+                c.header_read_timeout = Duration::from_secs(60);
+            })
+            .await;
+        let mut storm = Vec::new();
+        for _ in 0..300 {
+            if let Ok(s) = connect_from("127.0.0.2", &server).await {
+                storm.push(s);
+            }
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        health = server.try_get("/health").await.map(|(status, _)| status);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Served throughout: five clients from another address, one every 100 ms.
+        for i in 0..5 {
+            let status = health_from("127.0.0.3", &server).await;
+            assert_eq!(
+                status,
+                Ok(200),
+                "client {i} (per-address cap {per_address})"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // How many of the storm's connections the server still holds open.
+        let mut open = 0;
+        for s in &mut storm {
+            let mut buf = [0u8; 1];
+            match tokio::time::timeout(Duration::from_millis(5), s.read(&mut buf)).await {
+                Err(_) => open += 1,
+                Ok(_) => {}
+            }
+        }
+        if per_address == 8 {
+            assert!(open <= 8, "{open} storm connections held with a cap of 8");
+        } else {
+            assert!(open <= 32, "{open} storm connections held over 32 slots");
+        }
     }
-    assert!(
-        matches!(health, Ok(200)),
-        "no freed slot served /health within 5 s: {health:?}"
-    );
-    assert!(
-        server
-            .metric("stream_connections_refused")
-            .await
-            .unwrap_or(0.0)
-            >= 1.0
-    );
 }
 
 #[tokio::test]
