@@ -187,7 +187,16 @@ async fn refusals(c: &Ctx) {
     let Ctx {
         b, server, base, ..
     } = c;
-    // The picker is filled from GET /pipelines; a failed pipeline is shown with its reason.
+    // Without a token the server lists no pipelines (tenants are configured): the page says why.
+    open(b, &format!("{base}/")).await;
+    let shown = wait_error(b, "unauthorized").await;
+    assert!(shown.contains("API token"), "{shown}");
+    // With the token (kept for the tab's session) the picker is filled from GET /pipelines; a
+    // failed pipeline is shown with its reason.
+    b.eval(&format!(
+        "sessionStorage.setItem('streamhost.token', '{TOKEN}')"
+    ))
+    .await;
     open(b, &format!("{base}/")).await;
     let listed = b
         .eval(
@@ -232,7 +241,7 @@ async fn refusals(c: &Ctx) {
     .await;
     open(b, &format!("{base}/?pipeline_id=nope&autostart=1")).await;
     let shown = wait_error(b, "invalid_pipeline").await;
-    assert!(shown.contains("nope"), "{shown}");
+    assert!(shown.contains("Unknown pipeline_id"), "{shown}");
 }
 
 /// The fake camera streamed to `ocr`: lines listed, overlay in place, counters equal to the metrics.
