@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# `make node-costs`: what a Wasm node costs by language (BENCHMARKS.md, "Node costs by language").
+#   bench/node_costs/run.sh [INSTANCES]      (default 100)
+# 1. builds the same-work node in Rust, Python and JavaScript (build.sh) into target/node-costs;
+# 2. runs host/examples/node_costs.rs: load, instantiate, per-call and per-instance memory, in one
+#    process, with ratios against the Rust node;
+# 3. starts the release server on those nodes (one pipeline each, plus a decode-only baseline) and
+#    opens INSTANCES sessions per pipeline with the load generator (examples/load-gen), each sending
+#    64x48 frames, reading the server's VmRSS and Pss while they are open.
+# Prints markdown tables and the CPU; run on a quiet machine and compare rows of one run only.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+N="${1:-100}"
+OUT="$REPO/target/node-costs"
+ADDR="${NODE_COSTS_ADDR:-127.0.0.1:18471}"
+cd "$REPO"
+
+bash "$HERE/build.sh" "$OUT"
+cargo build --release --quiet -p streamhost --bin streamhost --example node_costs
+cargo build --release --quiet -p streamhost-load
+
+echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores;" \
+    "AVX-512: $(grep -qw avx512f /proc/cpuinfo && echo yes || echo no)," \
+    "VNNI: $(grep -qwE 'avx512_vnni|avx_vnni' /proc/cpuinfo && echo yes || echo no); $(git rev-parse --short HEAD)"
+echo
+"$REPO/target/release/examples/node_costs" "$OUT" "$N"
+echo
+
+# The server part: one pipeline per node, each decode -> node, and decode alone as the baseline.
+PIPES="$(mktemp -d)"
+trap 'rm -rf "$PIPES"' EXIT
+for p in decode_only bench_rust bench_python bench_js; do
+    {
+        echo "id = \"$p\""
+        echo "description = \"node-costs bench\""
+        printf '\n[[nodes]]\nid = "decode"\nkind = "jpeg_decode"\ninputs = ["frame"]\n'
+        [[ "$p" == decode_only ]] ||
+            printf '\n[[nodes]]\nid = "node"\nkind = "wasm"\ncomponent = "%s.wasm"\ninputs = ["decode"]\n' "$p"
+    } >"$PIPES/$p.toml"
+done
+LOG="$OUT/server.log"
+RUST_LOG=warn "$REPO/target/release/streamhost" serve --listen "$ADDR" --pipelines "$PIPES" \
+    --plugins "$OUT" >"$LOG" 2>&1 &
+PID=$!
+trap 'kill -TERM $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$PIPES"' EXIT
+for _ in $(seq 1 900); do
+    curl -fsS "http://$ADDR/health" >/dev/null 2>&1 && break
+    kill -0 $PID 2>/dev/null || { echo "server exited; see $LOG" >&2; tail -5 "$LOG" >&2; exit 1; }
+    sleep 0.2
+done
+
+kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$PID/$2"; }
+sample() { echo "$(kib VmRSS status) $(kib Pss smaps_rollup) $(kib Private_Dirty smaps_rollup)"; }
+echo "| pipeline | server VmRSS MiB before / with $N sessions | + KiB/session | Pss MiB with $N sessions | Private_Dirty + KiB/session | results |"
+echo "|---|---|---|---|---|---|"
+for p in decode_only bench_rust bench_python bench_js; do
+    sleep 1
+    read -r rss0 pss0 pd0 <<<"$(sample)"
+    "$REPO/target/release/streamhost-load" --url "ws://$ADDR" --pipeline "$p" \
+        --frames "$HERE/frame_64x48.jpg" --sessions "$N" --fps 1 --duration 5 \
+        --json "$OUT/load-$p.json" >"$OUT/load-$p.txt" 2>&1 &
+    load=$!
+    best="0 0 0"
+    while kill -0 $load 2>/dev/null; do
+        s="$(sample)"
+        [[ "${s%% *}" -gt "${best%% *}" ]] && best="$s"
+        sleep 0.25
+    done
+    wait $load || true
+    read -r rss pss pd <<<"$best"
+    results="$(python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["totals"]; print(f"{t[\"results\"]}/{t[\"frames_sent\"]}, {t[\"errors\"]} errors")' "$OUT/load-$p.json")"
+    echo "| $p | $((rss0 / 1024)) / $((rss / 1024)) | $(((rss - rss0) / N)) | $((pss / 1024)) | $(((pd - pd0) / N)) | $results |"
+done
