@@ -6,7 +6,7 @@
 #    process, with ratios against the Rust node;
 # 3. starts the release server on those nodes (one pipeline each, plus a decode-only baseline) and
 #    opens INSTANCES sessions per pipeline with the load generator (examples/load-gen), each sending
-#    64x48 frames, reading the server's VmRSS and Pss while they are open.
+#    64x48 frames (then the Rust node again with 640x480 frames), reading the server's VmRSS and Pss while they are open.
 # Prints markdown tables and the CPU; run on a quiet machine and compare rows of one run only.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -20,7 +20,7 @@ bash "$HERE/build.sh" "$OUT"
 cargo build --release --quiet -p streamhost --bin streamhost --example node_costs
 cargo build --release --quiet -p streamhost-load
 
-echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores;" \
+echo "CPU: $(lscpu | sed -n 's/^Model name: *//p') (family $(lscpu | sed -n 's/^CPU family: *//p') model $(lscpu | sed -n 's/^Model: *//p')), $(nproc) cores;" \
     "AVX-512: $(grep -qw avx512f /proc/cpuinfo && echo yes || echo no)," \
     "VNNI: $(grep -qwE 'avx512_vnni|avx_vnni' /proc/cpuinfo && echo yes || echo no); $(git rev-parse --short HEAD)"
 echo
@@ -52,14 +52,19 @@ done
 
 kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$PID/$2"; }
 sample() { echo "$(kib VmRSS status) $(kib Pss smaps_rollup) $(kib Private_Dirty smaps_rollup)"; }
-echo "| pipeline | server VmRSS MiB before / with $N sessions | + KiB/session | Pss MiB with $N sessions | Private_Dirty + KiB/session | results |"
-echo "|---|---|---|---|---|---|"
-for p in decode_only bench_rust bench_python bench_js; do
+echo "| pipeline | frames | server VmRSS MiB before / with $N sessions | + KiB/session | Pss MiB with $N sessions | Private_Dirty + KiB/session | results |"
+echo "|---|---|---|---|---|---|---|"
+# The last row repeats the Rust node with 640x480 frames (what `make load` sends): the frame's
+# copy stays in each guest's linear memory.
+for run in decode_only:small bench_rust:small bench_python:small bench_js:small bench_rust:vga; do
+    p="${run%%:*}"
+    frame="$HERE/frame_64x48.jpg"
+    [[ "${run#*:}" == vga ]] && frame="$REPO/examples/frames/frame.jpg"
     sleep 1
     read -r rss0 pss0 pd0 <<<"$(sample)"
     "$REPO/target/release/streamhost-load" --url "ws://$ADDR" --pipeline "$p" \
-        --frames "$HERE/frame_64x48.jpg" --sessions "$N" --fps 1 --duration 5 \
-        --json "$OUT/load-$p.json" >"$OUT/load-$p.txt" 2>&1 &
+        --frames "$frame" --sessions "$N" --fps 1 --duration 5 \
+        --json "$OUT/load-$run.json" >"$OUT/load-$run.txt" 2>&1 &
     load=$!
     best="0 0 0"
     while kill -0 $load 2>/dev/null; do
@@ -69,6 +74,8 @@ for p in decode_only bench_rust bench_python bench_js; do
     done
     wait $load || true
     read -r rss pss pd <<<"$best"
-    results="$(python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["totals"]; print(f"{t[\"results\"]}/{t[\"frames_sent\"]}, {t[\"errors\"]} errors")' "$OUT/load-$p.json")"
-    echo "| $p | $((rss0 / 1024)) / $((rss / 1024)) | $(((rss - rss0) / N)) | $((pss / 1024)) | $(((pd - pd0) / N)) | $results |"
+    results="$(python3 -c 'import json, sys
+t = json.load(open(sys.argv[1]))["totals"]
+print("%d/%d answered, %d errors" % (t["results"], t["frames_sent"], t["errors"]))' "$OUT/load-$run.json")"
+    echo "| $p | $(basename "$frame") | $((rss0 / 1024)) / $((rss / 1024)) | $(((rss - rss0) / N)) | $((pss / 1024)) | $(((pd - pd0) / N)) | $results |"
 done

@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 
 use streamhost::value::{Image, PixelFormat, Value};
 use streamhost::wasm::instance::LogContext;
-use streamhost::wasm::{FrameContext, NodeComponent, NodeInstance, SandboxLimits, WasmEngine};
+use streamhost::wasm::{
+    FrameContext, InstanceAllocation, NodeComponent, NodeInstance, SandboxLimits, WasmEngine,
+};
 use streamhost::Config;
 
 const NODES: [(&str, &str); 3] = [
@@ -93,6 +95,7 @@ struct Row {
     size: u64,
     load: Duration,
     start: Duration,
+    restart: Duration,
     call: Duration,
     per_instance: Mem,
     per_instance_vga: Mem,
@@ -158,11 +161,21 @@ fn measure(
     // `make load` sends), whose copy stays in each guest's linear memory.
     let (starts, per_instance) = hold(engine, &component, &inputs, instances)?;
     let (_, per_instance_vga) = hold(engine, &component, &vga, instances)?;
+    // Churn: a session ends and the next starts (under the pooling allocator
+    // the next reuses the warm slot the last one freed).
+    let mut churn = Vec::with_capacity(instances);
+    for i in 0..instances {
+        let t = Instant::now();
+        let mut instance = NodeInstance::start(engine, &component, "{}", limits, log(i))?;
+        churn.push(t.elapsed());
+        instance.process(frame(1), &inputs)?;
+    }
     Ok(Row {
         name,
         size,
         load,
         start: median(starts),
+        restart: median(churn),
         call,
         per_instance,
         per_instance_vga,
@@ -216,15 +229,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let instances: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(100);
     let calls: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(2000);
     let config = Config::from_env()?;
-    let engine = WasmEngine::new(SandboxLimits {
-        call_timeout: config.wasm_call_timeout,
-        memory_bytes: config.wasm_memory_bytes,
-        epoch_tick: config.wasm_epoch_tick,
-        max_stack_bytes: config.wasm_max_stack_bytes,
-        max_instances: config.wasm_max_instances,
-        max_table_elements: config.wasm_max_table_elements,
-        log_lines_per_sec: config.plugin_log_lines_per_sec,
-    })?;
+    let allocation = InstanceAllocation::from_pool_instances(config.wasm_pool_instances);
+    let engine = WasmEngine::with_allocation(
+        SandboxLimits {
+            call_timeout: config.wasm_call_timeout,
+            memory_bytes: config.wasm_memory_bytes,
+            epoch_tick: config.wasm_epoch_tick,
+            max_stack_bytes: config.wasm_max_stack_bytes,
+            max_instances: config.wasm_max_instances,
+            max_table_elements: config.wasm_max_table_elements,
+            log_lines_per_sec: config.plugin_log_lines_per_sec,
+        },
+        allocation,
+    )?;
 
     let mut rows = Vec::new();
     for (name, file) in NODES {
@@ -233,19 +250,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let base = &rows[0];
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-12);
     println!(
-        "| node | component | load ms | instantiate + init, µs/session | process (64x48), µs/call | private dirty KiB/instance (image CoW / anonymous) | RSS KiB/instance | PSS KiB/instance | image pages shared KiB/instance | private dirty KiB/instance after a 640x480 frame |"
+        "| node | component | load ms | instantiate + init, µs/session | the same as sessions churn, µs | process (64x48), µs/call | private dirty KiB/instance (image CoW / anonymous) | RSS KiB/instance | PSS KiB/instance | image pages shared KiB/instance | private dirty KiB/instance after a 640x480 frame |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         let m = r.per_instance;
         println!(
-            "| {} | {:.1} MB | {:.1} ({:.0}x) | {:.0} ({:.0}x) | {:.1} ({:.1}x) | {} ({} / {}) | {} | {} | {} | {} |",
+            "| {} | {:.1} MB | {:.1} ({:.0}x) | {:.0} ({:.0}x) | {:.0} | {:.1} ({:.1}x) | {} ({} / {}) | {} | {} | {} | {} |",
             r.name,
             r.size as f64 / 1e6,
             r.load.as_secs_f64() * 1e3,
             ratio(r.load, base.load),
             r.start.as_secs_f64() * 1e6,
             ratio(r.start, base.start),
+            r.restart.as_secs_f64() * 1e6,
             r.call.as_secs_f64() * 1e6,
             ratio(r.call, base.call),
             m.private_dirty,
@@ -258,6 +276,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     let mut settings = BTreeMap::new();
+    settings.insert("allocation", format!("{allocation:?}"));
     settings.insert("instances", instances.to_string());
     settings.insert("calls", calls.to_string());
     println!(
