@@ -5,7 +5,7 @@ PLUGIN_DIR ?= target/plugins
 STREAMHOST_LISTEN ?= 127.0.0.1:8000
 export STREAMHOST_PLUGIN_DIR ?= $(PLUGIN_DIR)
 
-.PHONY: help setup plugins models build run test lint fmt-check fmt demo bench-setup accuracy bench stages load node-costs fuzz clean
+.PHONY: help setup plugins models build run test lint fmt-check fmt demo bench-setup accuracy bench stages load node-costs fuzz clean deploy-check
 
 help:
 	@echo "make run    - set up, build plugins and server, serve on $(STREAMHOST_LISTEN) (live view: http://$(STREAMHOST_LISTEN)/)"
@@ -17,6 +17,7 @@ help:
 	@echo "make stages - per-node mean times in-process (STAGES_PIPELINE=ocr), no server: for work on one node"
 	@echo "make load   - load and soak scenarios with the load generator (numbers for BENCHMARKS.md)"
 	@echo "make node-costs - load/instantiate/call/memory of the same node in Rust, Python and JavaScript (NODE_COSTS_N sessions)"
+	@echo "make deploy-check - validate deploy/kubernetes/ against the Kubernetes 1.31 schemas (part of make test)"
 	@echo "make fuzz   - build the cargo-fuzz targets (fuzz/) and run each for FUZZ_SECONDS (default 60)"
 
 setup:
@@ -55,7 +56,12 @@ LINTED_BUILD := RUSTC_WORKSPACE_WRAPPER=$(CLIPPY_DRIVER) CLIPPY_ARGS=-D__CLIPPY_
 
 # The guest crates' own unit tests run natively (plugins/ is a workspace of its own), in the
 # dev profile: overflow checks on, and a fifth of the build time of their LTO release profile.
-test: fmt-check models
+# deploy/kubernetes/: the pipelines ConfigMap is current and every file is a valid Kubernetes 1.31
+# manifest (strict schemas, kubernetes-validate from PyPI); Kubernetes itself cannot run here.
+deploy-check: setup
+	bash scripts/validate-deploy.sh
+
+test: fmt-check models deploy-check
 	@test -x $(CLIPPY_DRIVER) || { echo "make test: no clippy-driver at $(CLIPPY_DRIVER) (rustup component add clippy)"; exit 1; }
 	$(LINTED_BUILD) $(CARGO) build --workspace --all-targets
 	$(LINTED_BUILD) $(CARGO) test --workspace

@@ -16,7 +16,7 @@
 #   -Zbuild-std and Debian's wasm-component-ld, target dir plugins/target-debian (wasm32-wasip2
 #   through -Zbuild-std too: not yet tried on a machine without rustup).
 # STREAMHOST_WASM_ROUTE=debian forces route 2; STREAMHOST_WASM_ROUTE=rustup forbids the fallback.
-# Then each plugins/python/<name>/app.py is built into py_<name>.wasm by componentize-py (pinned,
+# Then each Python node, plugins/NAME/app.py, is built into NAME.wasm by componentize-py (pinned,
 # installed from PyPI into a venv under .deps/ with a bounded pip call); its components import
 # WASI 0.2 like any componentize-py output.
 #
@@ -54,14 +54,24 @@ DEST="$(cd "$DEST" && pwd)"
 WASIP2_CRATES=(fixture-wasi-attack)
 EXCLUDES=()
 for name in "${WASIP2_CRATES[@]}"; do EXCLUDES+=(--exclude "$name"); done
-ONLY_WASIP2=()
-for name in "${WASIP2_CRATES[@]}"; do ONLY_WASIP2+=(-p "$name"); done
 
 # Package names of the workspace members, from `cargo metadata` without a JSON tool (in its
 # compact output only a package's own "name" is followed by "version").
 packages() {
     (cd "$PLUGINS" && "$@" metadata --no-deps --format-version 1) |
         grep -o '"name":"[^"]*","version"' | sed 's/"name":"\([^"]*\)".*/\1/'
+}
+
+# only_wasip2 CARGO...: sets ONLY_WASIP2 to `-p NAME` for each of WASIP2_CRATES in the workspace
+# (a checkout trimmed to a few nodes, as the new-node test builds, may have none of them).
+ONLY_WASIP2=()
+only_wasip2() {
+    local names w
+    names="$(packages "$@")" || die "cargo metadata failed in $PLUGINS"
+    ONLY_WASIP2=()
+    for w in "${WASIP2_CRATES[@]}"; do
+        if grep -qx "$w" <<<"$names"; then ONLY_WASIP2+=(-p "$w"); fi
+    done
 }
 
 is_wasip2() {
@@ -82,8 +92,13 @@ copy_out() {
         if is_wasip2 "$name"; then [[ "$triple" == wasm32-wasip2 ]] || continue
         else [[ "$triple" != wasm32-wasip2 ]] || continue; fi
         file="$target_dir/$triple/release/${name//-/_}.wasm"
-        # A library crate (shared guest code such as node-config) has an .rlib and no component.
-        if [[ ! -f "$file" && -f "$target_dir/$triple/release/lib${name//-/_}.rlib" ]]; then continue; fi
+        # A library crate (shared guest code such as node-config, the SDK) has no component: its
+        # manifest (found by its package name) declares no cdylib.
+        if [[ ! -f "$file" ]]; then
+            local manifest
+            manifest="$(grep -lx "name = \"$name\"" "$PLUGINS"/*/Cargo.toml "$PLUGINS"/fixtures/*/Cargo.toml 2>/dev/null | head -n 1)"
+            if [[ -n "$manifest" ]] && ! grep -q cdylib "$manifest"; then continue; fi
+        fi
         [[ -f "$file" ]] || die "expected $file after the build, it is missing"
         magic="$(od -An -tx1 -N8 "$file" | tr -d ' \n')"
         [[ "$magic" == "0061736d0d000100" ]] ||
@@ -115,9 +130,12 @@ route_rustup() {
     (cd "$PLUGINS" && cargo build --release --quiet --target wasm32-unknown-unknown --target-dir "$target_dir" \
         --workspace "${EXCLUDES[@]}" --config "target.wasm32-unknown-unknown.linker=\"$linker\"") >&2 ||
         die "cargo build of the plugins (wasm32-unknown-unknown) failed; see the errors above"
-    (cd "$PLUGINS" && cargo build --release --quiet --target wasm32-wasip2 --target-dir "$target_dir" \
-        "${ONLY_WASIP2[@]}") >&2 ||
-        die "cargo build of ${WASIP2_CRATES[*]} (wasm32-wasip2) failed; see the errors above"
+    only_wasip2 cargo
+    if [[ ${#ONLY_WASIP2[@]} -gt 0 ]]; then
+        (cd "$PLUGINS" && cargo build --release --quiet --target wasm32-wasip2 --target-dir "$target_dir" \
+            "${ONLY_WASIP2[@]}") >&2 ||
+            die "cargo build of ${WASIP2_CRATES[*]} (wasm32-wasip2) failed; see the errors above"
+    fi
     local count count2
     count="$(copy_out "$target_dir" wasm32-unknown-unknown cargo)" || exit 1
     count2="$(copy_out "$target_dir" wasm32-wasip2 cargo)" || exit 1
@@ -153,11 +171,14 @@ route_debian() {
         --target-dir "$target_dir" --workspace "${EXCLUDES[@]}" \
         --config "target.wasm32-unknown-unknown.linker=\"$DEB_LINKER\"") >&2 ||
         die "cargo build of the plugins (Debian rustc-web, wasm32-unknown-unknown) failed; see the errors above"
-    (cd "$PLUGINS" && RUSTC="$DEB_RUSTC" RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 "$DEB_CARGO" build \
-        --release --quiet --target wasm32-wasip2 -Zbuild-std=std,panic_abort \
-        --target-dir "$target_dir" "${ONLY_WASIP2[@]}" \
-        --config "target.wasm32-wasip2.linker=\"$DEB_LINKER\"") >&2 ||
-        die "cargo build of ${WASIP2_CRATES[*]} (Debian rustc-web, wasm32-wasip2) failed; see the errors above"
+    RUSTC="$DEB_RUSTC" only_wasip2 "$DEB_CARGO"
+    if [[ ${#ONLY_WASIP2[@]} -gt 0 ]]; then
+        (cd "$PLUGINS" && RUSTC="$DEB_RUSTC" RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 "$DEB_CARGO" build \
+            --release --quiet --target wasm32-wasip2 -Zbuild-std=std,panic_abort \
+            --target-dir "$target_dir" "${ONLY_WASIP2[@]}" \
+            --config "target.wasm32-wasip2.linker=\"$DEB_LINKER\"") >&2 ||
+            die "cargo build of ${WASIP2_CRATES[*]} (Debian rustc-web, wasm32-wasip2) failed; see the errors above"
+    fi
     local count count2
     count="$(RUSTC="$DEB_RUSTC" copy_out "$target_dir" wasm32-unknown-unknown "$DEB_CARGO")" || exit 1
     count2="$(RUSTC="$DEB_RUSTC" copy_out "$target_dir" wasm32-wasip2 "$DEB_CARGO")" || exit 1
@@ -169,8 +190,9 @@ COMPONENTIZE_PY_VERSION=0.25.1
 PY_VENV="$REPO/.deps/componentize-py"
 
 build_python() {
-    local apps=("$PLUGINS"/python/*/app.py)
-    [[ -f "${apps[0]}" ]] || return 0
+    local apps=()
+    mapfile -t apps < <(find "$PLUGINS" -mindepth 2 -maxdepth 2 -name app.py | sort)
+    [[ ${#apps[@]} -gt 0 ]] || return 0
     local tool="$PY_VENV/bin/componentize-py"
     if [[ "$("$tool" --version 2>/dev/null)" != "componentize-py $COMPONENTIZE_PY_VERSION" ]]; then
         say "installing componentize-py $COMPONENTIZE_PY_VERSION into $PY_VENV"
@@ -181,21 +203,26 @@ build_python() {
                 "componentize-py==$COMPONENTIZE_PY_VERSION"; } >"$log" 2>&1; then
             cat "$log" >&2
             rm -f "$log"
-            die "could not install componentize-py $COMPONENTIZE_PY_VERSION from PyPI (needed for plugins/python)"
+            die "could not install componentize-py $COMPONENTIZE_PY_VERSION from PyPI (needed for plugins/*/app.py)"
         fi
         rm -f "$log"
     fi
     local app dir name out world count=0
     for app in "${apps[@]}"; do
         dir="$(dirname "$app")"
-        name="py_$(basename "$dir" | tr - _)"
+        # plugins/NAME/app.py -> NAME.wasm ('-' -> '_', as for the Rust and JavaScript nodes).
+        name="$(basename "$dir" | tr - _)"
         out="$DEST/$name.wasm"
-        # An app with its own wit/world.wit (our world plus WASI it calls directly) targets that
-        # world: `package <pkg>;` and `world <name>` read from the file.
+        # The node world of wit/ (streamhost:node@0.2.0). An app with its own wit/world.wit (our
+        # world plus WASI it calls directly) targets that world: `package <pkg>;` and
+        # `world <name>` read from the file, and the node package it includes (0.1.0 from
+        # wit/v0.1.0, which the host still loads, or 0.2.0).
         local wit=(-d "$REPO/wit" -w node-world)
         if [[ -f "$dir/wit/world.wit" ]]; then
+            local node_wit="$REPO/wit"
+            grep -q 'streamhost:node/[a-z-]*@0\.1\.0' "$dir/wit/world.wit" && node_wit="$REPO/wit/v0.1.0"
             world="$(sed -n 's/^package \([^;@]*\).*/\1/p' "$dir/wit/world.wit")/$(sed -n 's/^world \([a-z0-9-]*\).*/\1/p' "$dir/wit/world.wit")"
-            wit=(-d "$REPO/wit" -d "$dir/wit" -w "$world")
+            wit=(-d "$node_wit" -d "$dir/wit" -w "$world")
         fi
         # componentize-py takes ~20 s: rebuild only when the app, the WIT or the version changed.
         if [[ ! -f "$out" || -n "$(find -L "$dir" "$REPO/wit" "$tool" -newer "$out" -not -path "*/__pycache__*" -print -quit)" ]]; then

@@ -40,3 +40,6 @@ need_apt "test -f $fonts/liberation/LiberationSans-Regular.ttf -a -f $fonts/libe
     fonts-liberation
 # The browser end-to-end test (tests/e2e/browser.rs) drives headless Chromium through chromedriver.
 need_apt 'command -v chromium && command -v chromedriver' chromium chromium-driver
+# The observability test (tests/e2e/prometheus.rs) runs Debian's Prometheus and promtool
+# against the shipped dashboard and alert rules (deploy/).
+need_apt 'test -x /usr/bin/prometheus -a -x /usr/bin/promtool' prometheus

@@ -28,6 +28,15 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// The environment variable of the setting that is wrong.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConfigError::Invalid { name, .. } | ConfigError::OutOfRange { name, .. } => name,
+        }
+    }
+}
+
 /// One documented setting: its variable, default (as text) and meaning.
 pub struct SettingDoc {
     pub env: &'static str,
@@ -53,7 +62,7 @@ pub const MAX_RAGGED_RUNS: usize = 1000;
 /// The documented table of every setting. Keep in step with [`Config::from_lookup`].
 pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAMHOST_LISTEN", default: "127.0.0.1:8000", meaning: "Address the HTTP/WebSocket server binds (also `--listen`)." },
-    SettingDoc { env: "STREAMHOST_PIPELINES_DIR", default: "pipelines", meaning: "Directory of pipeline manifests (`*.toml`) loaded at start (also `--pipelines`)." },
+    SettingDoc { env: "STREAMHOST_PIPELINES_DIR", default: "pipelines", meaning: "Directory of pipeline manifests (`*.toml`) loaded at start and reloaded while serving (see `STREAMHOST_RELOAD`; also `--pipelines`)." },
     SettingDoc { env: "STREAMHOST_PLUGIN_DIR", default: "target/plugins", meaning: "Directory that relative `component` paths in manifests resolve against (also `--plugins`)." },
     SettingDoc { env: "STREAMHOST_MODEL_DIR", default: "models", meaning: "Directory that relative `model` paths of `onnx` nodes resolve against (`make models` fills it)." },
     SettingDoc { env: "STREAMHOST_ORT_LIB", default: ".deps/onnxruntime/libonnxruntime.so", meaning: "ONNX Runtime shared library loaded at start (`ORT_DYLIB_PATH` is honoured when this is unset)." },
@@ -83,14 +92,19 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAMHOST_MAX_CONNECTIONS", default: "2048", meaning: "TCP connections open at once (HTTP and WebSocket); a connection over the limit is closed as soon as it is accepted." },
     SettingDoc { env: "STREAMHOST_MAX_HEADER_BYTES", default: "65536", meaning: "Largest HTTP request head (request line and headers) a connection may send; at least 8192. Larger heads are refused with 431." },
     SettingDoc { env: "STREAMHOST_HEADER_READ_TIMEOUT_SECS", default: "10", meaning: "A connection that has not sent complete request headers within this time (also between keep-alive requests) is closed." },
+    SettingDoc { env: "STREAMHOST_DROP_LOG_INTERVAL_SECS", default: "10", meaning: "Per session, at most one `frame dropped` log line per this many seconds; the drops in between are counted into one `frames dropped` summary line (0: a line per dropped frame)." },
     SettingDoc { env: "STREAMHOST_SEND_TIMEOUT_SECS", default: "10", meaning: "A reply the client does not take within this time (a reader that stopped reading) closes its session." },
     SettingDoc { env: "STREAMHOST_MAX_FRAMES_IN_FLIGHT", default: "0", meaning: "Frames executing at once across all sessions (the admission limit); sessions wait their turn in arrival order. 0 means one per available core." },
     SettingDoc { env: "STREAMHOST_MAX_SESSION_FPS", default: "0", meaning: "Frames per second one session may send; faster frames are answered `dropped` with `reason: rate_limited`. 0 means no limit. A tenant's `max_fps` overrides it." },
     SettingDoc { env: "STREAMHOST_TENANTS_FILE", default: "", meaning: "Tenants file (TOML, see the operator's guide; also `--tenants`). Empty: single-tenant and open, for local use." },
+    SettingDoc { env: "STREAMHOST_RELOAD", default: "watch", meaning: "How a running server notices changed pipelines, components, models and the tenants file: `watch` polls them (and SIGHUP forces a reload), `signal` reloads on SIGHUP only, `off` never reloads (SIGHUP is logged and ignored)." },
+    SettingDoc { env: "STREAMHOST_RELOAD_POLL_MS", default: "1000", meaning: "With `STREAMHOST_RELOAD=watch`, how often the pipelines directory, every component and model a manifest names, and the tenants file are checked for changes (size, times, inode: a stat each, no reading); 10-4000, so a change is seen within 5 seconds." },
+    SettingDoc { env: "STREAMHOST_RELOAD_DEBOUNCE_MS", default: "250", meaning: "How long changed files must stay unchanged before they are reloaded (a file being written is not read half-way); 0-2000." },
     SettingDoc { env: "STREAMHOST_ALLOWED_ORIGINS", default: "", meaning: "Comma-separated origins (`https://kiosk.example:8443`) whose pages may open WebSockets, or `*` for any; a browser's upgrade from another origin is refused with HTTP 403 `forbidden`. Unset: loopback hosts (`localhost`, `127.0.0.0/8`, `[::1]`, any port). The server's own origin (the request's `Host`) is always allowed, and clients that send no `Origin` (non-browsers) are unaffected." },
     SettingDoc { env: "STREAMHOST_TLS_CERT", default: "", meaning: "PEM certificate chain for HTTPS and WSS (also `--tls-cert`); set with `STREAMHOST_TLS_KEY`. Unset: plain HTTP and WS." },
     SettingDoc { env: "STREAMHOST_TLS_KEY", default: "", meaning: "PEM private key of `STREAMHOST_TLS_CERT` (also `--tls-key`)." },
-    SettingDoc { env: "STREAMHOST_SHUTDOWN_GRACE_SECS", default: "10", meaning: "On SIGTERM/Ctrl-C, how long sessions get to finish frames in flight before they are closed." },
+    SettingDoc { env: "STREAMHOST_SHUTDOWN_GRACE_SECS", default: "10", meaning: "On SIGTERM/Ctrl-C, how long sessions get to finish frames in flight before they are closed. Meanwhile the listener stays open: `/ready` answers 503 `draining` and new WebSocket upgrades get 503." },
+    SettingDoc { env: "STREAMHOST_READY_PIPELINES", default: "*", meaning: "Pipelines that must be loaded (ready) for `GET /ready` to answer 200: comma-separated ids, `*` for every listed pipeline, `none` for none (ready once started). A pipeline whose reload failed while its previous version serves counts as ready." },
     SettingDoc { env: "RUST_LOG", default: "info", meaning: "Log filter (tracing-subscriber EnvFilter syntax); logs are JSON lines on stdout." },
 ];
 
@@ -123,6 +137,30 @@ impl std::str::FromStr for Int8Models {
             "on" => Ok(Int8Models::On),
             "force" => Ok(Int8Models::Force),
             "off" => Ok(Int8Models::Off),
+            _ => Err(()),
+        }
+    }
+}
+
+/// How a running server notices changed files (`STREAMHOST_RELOAD`; see `crate::reload`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadMode {
+    /// Poll the files every `STREAMHOST_RELOAD_POLL_MS`; SIGHUP forces a reload too.
+    Watch,
+    /// Reload on SIGHUP only.
+    Signal,
+    /// Never reload; SIGHUP is logged and ignored.
+    Off,
+}
+
+impl std::str::FromStr for ReloadMode {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "watch" => Ok(ReloadMode::Watch),
+            "signal" => Ok(ReloadMode::Signal),
+            "off" => Ok(ReloadMode::Off),
             _ => Err(()),
         }
     }
@@ -171,9 +209,13 @@ pub struct Config {
     /// Read buffer for HTTP request heads (hyper's `max_buf_size`).
     pub max_header_bytes: usize,
     pub send_timeout: Duration,
+    pub drop_log_interval: Duration,
     pub max_frames_in_flight: usize,
     pub max_session_fps: f64,
     pub tenants_file: Option<PathBuf>,
+    pub reload: ReloadMode,
+    pub reload_poll: Duration,
+    pub reload_debounce: Duration,
     /// Origins allowed to open WebSockets besides the server's own, lower-cased
     /// (`*` for any); empty: loopback hosts (see `crate::origin`).
     pub allowed_origins: Vec<String>,
@@ -186,6 +228,8 @@ pub struct Config {
     pub wasm_pool_instances: usize,
     pub plugin_log_lines_per_sec: u32,
     pub shutdown_grace: Duration,
+    /// `None`: every listed pipeline must be ready for `/ready`; else these ids.
+    pub ready_pipelines: Option<Vec<String>>,
 }
 
 impl Default for Config {
@@ -220,9 +264,13 @@ impl Default for Config {
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 64 << 10,
             send_timeout: Duration::from_secs(10),
+            drop_log_interval: Duration::from_secs(10),
             max_frames_in_flight: 0,
             max_session_fps: 0.0,
             tenants_file: None,
+            reload: ReloadMode::Watch,
+            reload_poll: Duration::from_millis(1000),
+            reload_debounce: Duration::from_millis(250),
             allowed_origins: Vec::new(),
             tls_cert: None,
             tls_key: None,
@@ -231,6 +279,7 @@ impl Default for Config {
             wasm_pool_instances: 0,
             plugin_log_lines_per_sec: 20,
             shutdown_grace: Duration::from_secs(10),
+            ready_pipelines: None,
         }
     }
 }
@@ -297,6 +346,15 @@ impl Config {
         if !(0.0..=1.0).contains(&int8_gate_score_diff) {
             return Err(s.out_of_range("STREAMHOST_INT8_GATE_SCORE_DIFF", "must be in [0, 1]"));
         }
+        let reload_poll_ms: u64 = s.parse("STREAMHOST_RELOAD_POLL_MS", "millisecond count")?;
+        if !(10..=4000).contains(&reload_poll_ms) {
+            return Err(s.out_of_range("STREAMHOST_RELOAD_POLL_MS", "must be in [10, 4000]"));
+        }
+        let reload_debounce_ms: u64 =
+            s.parse("STREAMHOST_RELOAD_DEBOUNCE_MS", "millisecond count")?;
+        if reload_debounce_ms > 2000 {
+            return Err(s.out_of_range("STREAMHOST_RELOAD_DEBOUNCE_MS", "must be in [0, 2000]"));
+        }
         Ok(Config {
             listen: s.text("STREAMHOST_LISTEN"),
             pipelines_dir: s.text("STREAMHOST_PIPELINES_DIR").into(),
@@ -345,6 +403,9 @@ impl Config {
                 "second count",
             )?),
             max_header_bytes,
+            drop_log_interval: Duration::from_secs(
+                s.parse("STREAMHOST_DROP_LOG_INTERVAL_SECS", "second count")?,
+            ),
             send_timeout: Duration::from_secs(positive(
                 "STREAMHOST_SEND_TIMEOUT_SECS",
                 "second count",
@@ -354,6 +415,9 @@ impl Config {
             tenants_file: Some(s.text("STREAMHOST_TENANTS_FILE"))
                 .filter(|f| !f.is_empty())
                 .map(PathBuf::from),
+            reload: s.parse("STREAMHOST_RELOAD", "watch, signal or off")?,
+            reload_poll: Duration::from_millis(reload_poll_ms),
+            reload_debounce: Duration::from_millis(reload_debounce_ms),
             allowed_origins: parse_origins(&s.text("STREAMHOST_ALLOWED_ORIGINS"))
                 .map_err(|_| s.out_of_range("STREAMHOST_ALLOWED_ORIGINS", "each entry must be `*` or an origin like `https://host:port` (scheme and host, no path)"))?,
             tls_cert: Some(s.text("STREAMHOST_TLS_CERT"))
@@ -371,6 +435,7 @@ impl Config {
             wasm_pool_instances,
             plugin_log_lines_per_sec: positive("STREAMHOST_PLUGIN_LOG_LINES_PER_SEC", "line count")?
                 .min(u32::MAX as u64) as u32,
+            ready_pipelines: parse_ready_pipelines(&s.text("STREAMHOST_READY_PIPELINES")),
             shutdown_grace: Duration::from_secs(
                 s.parse("STREAMHOST_SHUTDOWN_GRACE_SECS", "second count")?,
             ),
@@ -438,6 +503,22 @@ pub fn resolve_cores(n: usize) -> usize {
 
 /// `STREAMHOST_ALLOWED_ORIGINS`: comma-separated `*` or `http(s)://host[:port]`
 /// (what browsers send in `Origin`: no path, no trailing slash), lower-cased.
+/// `*` (every listed pipeline), `none`, or a comma-separated list of ids.
+fn parse_ready_pipelines(text: &str) -> Option<Vec<String>> {
+    match text.trim() {
+        "*" => return None,
+        "none" => return Some(Vec::new()),
+        _ => {}
+    }
+    Some(
+        text.split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(String::from)
+            .collect(),
+    )
+}
+
 fn parse_origins(text: &str) -> Result<Vec<String>, ()> {
     let mut out = Vec::new();
     for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
@@ -648,6 +729,37 @@ mod tests {
         assert!((1..=4).contains(&auto), "{auto}");
         let three = with(&[("STREAMHOST_NODE_THREADS", "3")]).map(|c| c.node_threads_resolved());
         assert_eq!(three, Ok(3));
+    }
+
+    #[test]
+    fn reload_settings_are_a_mode_and_bounded_intervals() {
+        let c = with(&[
+            ("STREAMHOST_RELOAD", "signal"),
+            ("STREAMHOST_RELOAD_POLL_MS", "100"),
+            ("STREAMHOST_RELOAD_DEBOUNCE_MS", "0"),
+        ]);
+        assert_eq!(
+            c.map(|c| (c.reload, c.reload_poll, c.reload_debounce)),
+            Ok((
+                ReloadMode::Signal,
+                Duration::from_millis(100),
+                Duration::ZERO
+            ))
+        );
+        assert!(matches!(
+            with(&[("STREAMHOST_RELOAD", "inotify")]),
+            Err(ConfigError::Invalid { .. })
+        ));
+        for (name, bad) in [
+            ("STREAMHOST_RELOAD_POLL_MS", "5"),
+            ("STREAMHOST_RELOAD_POLL_MS", "5000"),
+            ("STREAMHOST_RELOAD_DEBOUNCE_MS", "2001"),
+        ] {
+            assert!(
+                matches!(with(&[(name, bad)]), Err(ConfigError::OutOfRange { .. })),
+                "{name}={bad}"
+            );
+        }
     }
 
     #[test]

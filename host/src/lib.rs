@@ -7,14 +7,19 @@
 //! session, [`admission`] decides whether it may have the pipeline it named,
 //! [`frame`] validates, [`backpressure`] and [`session`] admit or drop and
 //! count, [`pipeline`] runs the DAG through [`nodes`] (native) and [`wasm`]
-//! (sandboxed) nodes, whose edges [`kinds`] types, and [`wire`] shapes every reply. [`state`] is what
-//! every handler shares; [`config`] declares every limit; [`tenants`] says
-//! who may connect and with what quotas, [`origin`] which browser pages may;
-//! [`web`] serves the browser live view, over HTTPS too with [`tls`].
+//! (sandboxed) nodes, whose edges [`kinds`] types, and [`wire`] shapes every
+//! reply. [`state`] is what every handler shares; [`config`] declares every
+//! limit and [`config_file`] reads them from a file too; [`tenants`] says who
+//! may connect and with what quotas, [`origin`] which browser pages may;
+//! [`reload`] notices changed manifests, components, models and tenants while
+//! serving; [`web`] serves the browser live view, over HTTPS too with [`tls`].
+//! [`scaffold`] is not on a frame's path: it writes new nodes
+//! (`streamhost new-node`).
 
 pub mod admission;
 pub mod backpressure;
 pub mod config;
+pub mod config_file;
 pub mod cpu;
 pub mod frame;
 pub mod fuzz_entry;
@@ -24,6 +29,8 @@ pub mod metrics;
 pub mod nodes;
 pub mod origin;
 pub mod pipeline;
+pub mod reload;
+pub mod scaffold;
 pub mod server;
 pub mod session;
 pub mod state;

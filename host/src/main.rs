@@ -1,15 +1,19 @@
 //! The `streamhost` binary: `streamhost serve` runs the server,
 //! `streamhost check` loads every pipeline as `serve` would and reports,
-//! `streamhost settings` prints every setting with its default, and
+//! `streamhost settings` prints every setting's effective value and where it
+//! came from (flags > environment > `--config` file > defaults), and
 //! `streamhost new-token` / `streamhost hash-token` make API tokens and the
-//! digests a tenants file lists.
+//! digests a tenants file lists, and `streamhost new-node` writes a new node
+//! and its pipeline.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use streamhost::config::{Config, SETTINGS};
+use streamhost::config::Config;
+use streamhost::config_file::{self, ConfigFile, Resolved};
 use streamhost::pipeline::PipelineStatus;
+use streamhost::scaffold::{new_node, Lang};
 use streamhost::tenants::token_digest_hex;
 use streamhost::{logging, serve, AppState};
 
@@ -28,6 +32,9 @@ struct Cli {
 enum Command {
     /// Load the pipelines and serve HTTP and WebSocket clients.
     Serve {
+        /// Config file (TOML; keys are the settings lower-cased without `streamhost_`).
+        #[arg(long, env = "STREAMHOST_CONFIG")]
+        config: Option<PathBuf>,
         /// Address to bind.
         #[arg(long, env = "STREAMHOST_LISTEN")]
         listen: Option<String>,
@@ -51,6 +58,9 @@ enum Command {
     /// reasons, and exit 0 when all are ready, 1 when any is not (2: usage or
     /// a setting, the tenants file or the pipelines directory is unusable).
     Check {
+        /// Config file (TOML; keys are the settings lower-cased without `streamhost_`).
+        #[arg(long, env = "STREAMHOST_CONFIG")]
+        config: Option<PathBuf>,
         /// Directory of pipeline manifests.
         #[arg(long, env = "STREAMHOST_PIPELINES_DIR")]
         pipelines: Option<PathBuf>,
@@ -58,23 +68,47 @@ enum Command {
         #[arg(long, env = "STREAMHOST_PLUGIN_DIR")]
         plugins: Option<PathBuf>,
     },
-    /// Print every setting, its environment variable and default.
-    Settings,
+    /// Print one line per setting: its name, its effective value and where
+    /// it came from (environment, file or default).
+    Settings {
+        /// Config file (TOML; keys are the settings lower-cased without `streamhost_`).
+        #[arg(long, env = "STREAMHOST_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Make a new random API token and print it with its SHA-256 digest.
     NewToken,
     /// Read a token from stdin (so it stays out of shell history) and print its digest.
     HashToken,
+    /// Write a new node, plugins/NAME/, that builds as it is (`make plugins` makes NAME.wasm)
+    /// and answers each frame with its index and size, and pipelines/NAME.toml running it.
+    NewNode {
+        /// The node's name: lowercase letters, digits and '_'; also the component NAME.wasm
+        /// and the pipeline id.
+        name: String,
+        /// The language to write it in.
+        #[arg(long, value_enum)]
+        lang: Lang,
+        /// The repository checkout to write into (it has plugins/ and pipelines/).
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Settings => {
-            for s in SETTINGS {
-                println!("{:<34} {:<16} {}", s.env, s.default, s.meaning);
+        Command::Settings { config } => match load_config(config.as_deref()) {
+            Ok((_, resolved)) => {
+                for (name, value, source) in resolved.settings {
+                    println!("{name}\t{value}\t{}", source.as_str());
+                }
+                ExitCode::SUCCESS
             }
-            ExitCode::SUCCESS
-        }
+            Err(e) => {
+                eprintln!("invalid setting: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::NewToken => match new_token() {
             Ok(token) => {
                 println!("token:        {token}");
@@ -101,9 +135,28 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Check { pipelines, plugins } => {
-            let mut config = match Config::from_env() {
-                Ok(c) => c,
+        Command::NewNode { name, lang, root } => match new_node(&root, &name, lang) {
+            Ok(created) => {
+                println!("wrote, under {}:", root.display());
+                for file in &created.files {
+                    println!("  {}", file.display());
+                }
+                println!("next:");
+                print!("{}", created.next_steps);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("new-node: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Check {
+            config,
+            pipelines,
+            plugins,
+        } => {
+            let mut config = match load_config(config.as_deref()) {
+                Ok((c, _)) => c,
                 Err(e) => {
                     eprintln!("invalid setting: {e}");
                     return ExitCode::from(2);
@@ -118,6 +171,7 @@ fn main() -> ExitCode {
             check(config)
         }
         Command::Serve {
+            config,
             listen,
             pipelines,
             plugins,
@@ -126,8 +180,8 @@ fn main() -> ExitCode {
             tls_key,
         } => {
             logging::init();
-            let mut config = match Config::from_env() {
-                Ok(c) => c,
+            let mut config = match load_config(config.as_deref()) {
+                Ok((c, _)) => c,
                 Err(e) => {
                     tracing::error!(error = %e, "invalid setting");
                     return ExitCode::from(2);
@@ -160,6 +214,17 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The settings from the environment over the config file (when given) over
+/// the defaults; flags are applied by each command after.
+fn load_config(file: Option<&std::path::Path>) -> Result<(Config, Resolved), String> {
+    let file = match file.filter(|f| !f.as_os_str().is_empty()) {
+        Some(path) => Some(ConfigFile::read(path).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    config_file::load(&env, file.as_ref()).map_err(|e| e.to_string())
 }
 
 fn run(config: Config) -> anyhow::Result<()> {

@@ -6,7 +6,11 @@
 //! bounded sets. Nothing a client sends (an unknown pipeline id, say) becomes
 //! a label, or a client could grow the registry without bound. Tenant ids
 //! come from the operator's tenants file (or are `default`), so the `tenant`
-//! label on frame counters and active sessions is bounded too.
+//! label on frame counters and active sessions is bounded too. Reload counts
+//! are labelled with the id a manifest file stands for (its declared id, or
+//! the file's name when it never parsed): operator files again, and a
+//! counter stays when its pipeline is removed, so the set grows only with
+//! ids the operator has used.
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -31,6 +35,14 @@ pub struct Metrics {
     pub errors: IntCounterVec,
     pub frame_latency: HistogramVec,
     pub node_latency: HistogramVec,
+    /// Reloads by pipeline and outcome (`loaded`, `failed`, `removed`).
+    pub pipeline_reloads: IntCounterVec,
+    /// Tenants file reloads by outcome (`loaded`, `failed`).
+    pub tenants_reloads: IntCounterVec,
+    pub component_compilations: IntCounter,
+    pub model_loads: IntCounter,
+    /// 1 while a listed pipeline serves, 0 while it failed its load check.
+    pub pipeline_ready: IntGaugeVec,
 }
 
 impl Metrics {
@@ -102,6 +114,43 @@ impl Metrics {
             .buckets(LATENCY_BUCKETS.to_vec()),
             &["pipeline", "node"],
         )?;
+        let pipeline_reloads = IntCounterVec::new(
+            Opts::new(
+                "stream_pipeline_reloads",
+                "Pipeline reloads while serving, by outcome: loaded (a new version serves), failed (the candidate failed its load check; any previous version keeps serving), removed",
+            ),
+            &["pipeline", "outcome"],
+        )?;
+        let tenants_reloads = IntCounterVec::new(
+            Opts::new(
+                "stream_tenants_reloads",
+                "Tenants file reloads while serving, by outcome: loaded, failed (the previous file stays in force)",
+            ),
+            &["outcome"],
+        )?;
+        let component_compilations = IntCounter::new(
+            "stream_component_compilations",
+            "Wasm components compiled (at start and on reloads; a component whose bytes were compiled before is reused)",
+        )?;
+        registry.register(Box::new(pipeline_reloads.clone()))?;
+        registry.register(Box::new(tenants_reloads.clone()))?;
+        let model_loads = IntCounter::new(
+            "stream_model_loads",
+            "ONNX models opened (at start and on reloads; a model whose bytes were opened before is reused)",
+        )?;
+        registry.register(Box::new(component_compilations.clone()))?;
+        registry.register(Box::new(model_loads.clone()))?;
+        for outcome in ["loaded", "failed"] {
+            tenants_reloads.with_label_values(&[outcome]);
+        }
+        let pipeline_ready = IntGaugeVec::new(
+            Opts::new(
+                "stream_pipeline_ready",
+                "1 for each listed pipeline that serves, 0 for one that failed its load check",
+            ),
+            &["pipeline"],
+        )?;
+        registry.register(Box::new(pipeline_ready.clone()))?;
         registry.register(Box::new(sessions_active.clone()))?;
         registry.register(Box::new(frames_processed.clone()))?;
         registry.register(Box::new(frames_dropped.clone()))?;
@@ -128,11 +177,30 @@ impl Metrics {
             errors,
             frame_latency,
             node_latency,
+            pipeline_reloads,
+            tenants_reloads,
+            component_compilations,
+            model_loads,
+            pipeline_ready,
         })
     }
 
     /// Pre-creates a pipeline's series at zero for every tenant, so `/metrics`
     /// lists them before traffic.
+    /// Whether `pipeline` serves (`Some(true)`), failed its load check
+    /// (`Some(false)`) or is no longer listed (`None`: its series goes).
+    pub fn set_pipeline_ready(&self, pipeline: &str, ready: Option<bool>) {
+        match ready {
+            Some(ready) => self
+                .pipeline_ready
+                .with_label_values(&[pipeline])
+                .set(i64::from(ready)),
+            None => {
+                let _ = self.pipeline_ready.remove_label_values(&[pipeline]);
+            }
+        }
+    }
+
     pub fn register_pipeline(&self, pipeline: &str, tenants: &[String]) {
         for tenant in tenants {
             self.frames_processed.with_label_values(&[pipeline, tenant]);

@@ -4,9 +4,11 @@
 //! Shaped like mini-redis: [`serve`] takes an already-bound listener and a
 //! shutdown future, so tests start a real server on an ephemeral port and stop
 //! it when they like, and `main` wires the same function to SIGTERM/Ctrl-C.
-//! On shutdown the listener stops accepting, every session is told (a `watch`
-//! channel) to finish its frame in flight and close with code 1001, and
-//! `serve` returns once sessions are gone or the grace period has passed.
+//! On shutdown every session is told (a `watch` channel) to finish its frame
+//! in flight and close with code 1001; meanwhile the listener stays open, so
+//! an orchestrator's probes see `/ready` answer 503 `draining` and new
+//! WebSocket upgrades are refused with 503, and `serve` returns once sessions
+//! are gone or the grace period has passed.
 //!
 //! The accept loop is ours rather than `axum::serve` because that one sets no
 //! header-read timeout: hyper's HTTP/1 builder with a tokio timer closes a
@@ -19,7 +21,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
 use axum::http::header;
@@ -40,6 +42,7 @@ use crate::ws;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/pipelines", get(pipelines))
         .route("/ws/video/stream", get(ws::upgrade))
@@ -55,15 +58,29 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = router(state.clone());
     let mut stopping = state.shutdown.clone();
+    state.reload.start(state.shutdown.clone());
     let tx = state.shutdown_tx.clone();
     tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutdown requested: refusing new connections, draining sessions");
         let _ = tx.send(true);
     });
+    // Until shutdown, then while sessions drain (the listener stays open so
+    // probes see `/ready` answer 503 and new upgrades are refused with 503),
+    // until they are gone or the grace period has passed.
+    let mut drain_deadline: Option<Instant> = None;
     loop {
+        if let Some(deadline) = drain_deadline {
+            if state.metrics.sessions_active.get() <= 0 || Instant::now() >= deadline {
+                break;
+            }
+        }
         let (stream, _peer) = tokio::select! {
-            _ = stop_requested(&mut stopping) => break,
+            _ = stop_requested(&mut stopping), if drain_deadline.is_none() => {
+                drain_deadline = Some(Instant::now() + state.config.shutdown_grace + Duration::from_secs(1));
+                continue;
+            }
+            _ = tokio::time::sleep(Duration::from_millis(20)), if drain_deadline.is_some() => continue,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -106,7 +123,7 @@ pub async fn serve(
     // request is answered, an upgraded one until its session has closed. So all
     // slots back means nothing is left; the second past the grace period is for
     // the sessions' close handshakes.
-    let deadline = Instant::now() + state.config.shutdown_grace + Duration::from_secs(1);
+    let deadline = drain_deadline.unwrap_or_else(Instant::now) + Duration::from_secs(1);
     while state.connections.available_permits() < state.config.max_connections
         && Instant::now() < deadline
     {
@@ -139,11 +156,22 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(state.config.header_read_timeout)
         .max_buf_size(state.config.max_header_bytes);
+    let mut stopping = state.shutdown.clone();
+    // A connection accepted while draining serves one request (a probe, a
+    // refused upgrade) and closes: shutting it down gracefully at once would
+    // close it before that request is read.
+    let draining = *stopping.borrow();
+    if draining {
+        builder.keep_alive(false);
+    }
     let conn = builder
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     let mut conn = std::pin::pin!(conn);
-    let mut stopping = state.shutdown.clone();
+    if draining {
+        let _ = tokio::time::timeout(state.config.header_read_timeout * 2, conn).await;
+        return;
+    }
     tokio::select! {
         done = conn.as_mut() => {
             if let Err(e) = done {
@@ -175,6 +203,47 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
     }))
 }
 
+/// `/ready`, the readiness probe: 200 while serving with every pipeline that
+/// must serve loaded (`STREAMHOST_READY_PIPELINES`), 503 `not_ready` naming
+/// those that are not, and 503 `draining` from SIGTERM until exit, so a load
+/// balancer stops routing here while open sessions finish. `/health` stays
+/// the liveness probe (200 while the process serves at all).
+async fn ready(State(state): State<AppState>) -> Response {
+    if *state.shutdown.borrow() {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "draining" })),
+        )
+            .into_response();
+    }
+    let listed = state.registry.all();
+    let missing: Vec<String> = match &state.config.ready_pipelines {
+        None => listed
+            .iter()
+            .filter(|p| p.status != PipelineStatus::Ready)
+            .map(|p| p.id.clone())
+            .collect(),
+        Some(ids) => ids
+            .iter()
+            .filter(|id| {
+                !listed
+                    .iter()
+                    .any(|p| &p.id == *id && p.status == PipelineStatus::Ready)
+            })
+            .cloned()
+            .collect(),
+    };
+    if missing.is_empty() {
+        Json(json!({ "status": "ready" })).into_response()
+    } else {
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not_ready", "pipelines_not_ready": missing })),
+        )
+            .into_response()
+    }
+}
+
 async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(
@@ -186,10 +255,14 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// `/pipelines`: each pipeline's listing, its version (content hash of the
+/// manifest, components and models), when that version loaded (RFC 3339,
+/// UTC), and a failed newer candidate beside a version still serving.
 async fn pipelines(State(state): State<AppState>) -> Json<serde_json::Value> {
     let list: Vec<_> = state
         .registry
         .all()
+        .iter()
         .map(|p| {
             let (status, reason) = match &p.status {
                 PipelineStatus::Ready => ("ready", None),
@@ -202,8 +275,55 @@ async fn pipelines(State(state): State<AppState>) -> Json<serde_json::Value> {
                 "reason": reason,
                 "nodes": p.nodes,
                 "int8": p.int8,
+                "version": p.version,
+                "loaded_at": rfc3339(p.loaded_at),
+                "candidate": p.candidate.as_ref().map(|c| json!({
+                    "version": c.version,
+                    "reason": c.reason,
+                    "failed_at": rfc3339(c.failed_at),
+                })),
             })
         })
         .collect();
     Json(json!({ "pipelines": list }))
+}
+
+/// `t` as RFC 3339 in UTC with milliseconds (`2026-12-03T10:31:56.123Z`).
+pub fn rfc3339(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days, for days since 1970-01-01.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_is_utc_with_milliseconds() {
+        let at = |secs: u64, ms: u64| {
+            rfc3339(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(ms))
+        };
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(at(1_796_293_916, 123), "2026-12-03T10:31:56.123Z");
+        assert_eq!(at(4_107_542_399, 999), "2100-02-28T23:59:59.999Z");
+    }
 }

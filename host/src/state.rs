@@ -1,7 +1,8 @@
 //! The state every request handler shares, and how a server builds it.
 //!
 //! [`AppState`] is built once at start (engine, pipelines, tenants, metrics,
-//! limits) and cloned into each handler; a [`ConnectionSlot`] travels with
+//! limits) and cloned into each handler; the pipelines and tenants in it are
+//! replaced while serving by [`crate::reload`]; a [`ConnectionSlot`] travels with
 //! each connection. Both live apart from `server.rs`, the accept loop and
 //! routes, because the session loop (`ws/`) needs them too: with them in
 //! `server.rs`, `server` and `ws` imported each other.
@@ -18,8 +19,10 @@ use crate::pipeline::int8_gate::GateSettings;
 use crate::pipeline::loader::{Int8Choice, LoadContext};
 use crate::pipeline::occupancy::Occupancy;
 use crate::pipeline::plan::Plan;
-use crate::pipeline::{PipelineRegistry, PipelineStatus};
-use crate::tenants::{Tenancy, TenantsError};
+use crate::pipeline::reconcile::{PassKind, Reconciler};
+use crate::pipeline::PipelineRegistry;
+use crate::reload::ReloadControl;
+use crate::tenants::{LiveTenancy, Tenancy, TenantsError};
 use crate::tls::TlsError;
 use crate::wasm::{InstanceAllocation, InstanceLimits, SandboxLimits, WasmEngine};
 
@@ -30,7 +33,10 @@ pub struct AppState {
     pub registry: Arc<PipelineRegistry>,
     pub engine: Arc<WasmEngine>,
     pub metrics: Arc<Metrics>,
-    pub tenancy: Arc<Tenancy>,
+    /// The tenants file in force (replaced on reload).
+    pub tenancy: Arc<LiveTenancy>,
+    /// Reloads pipelines and tenants while serving (`serve` starts it).
+    pub reload: Arc<ReloadControl>,
     /// WebSocket sessions, all tenants together (`STREAMHOST_MAX_SESSIONS`).
     pub sessions: Arc<Semaphore>,
     /// TCP connections (`STREAMHOST_MAX_CONNECTIONS`).
@@ -63,7 +69,8 @@ pub enum StartError {
 }
 
 impl AppState {
-    /// Starts the engine and loads every pipeline; a pipeline that fails its
+    /// Starts the engine and loads every pipeline (one [`Reconciler`] pass,
+    /// the same that reloads them later); a pipeline that fails its
     /// checks is listed as failed, not fatal. It blocks (compiles components,
     /// opens models, runs the int8 gate, calls each node's `init`, which may
     /// make WASI calls that `block_on` the current runtime): call it from a
@@ -103,32 +110,45 @@ impl AppState {
             onnx: OnnxSizing::from_config(&config),
             int8,
         };
-        let registry = PipelineRegistry::load_dir(&config.pipelines_dir, &load, &engine).map_err(
-            |source| StartError::Pipelines {
+        // Before the pipelines: a bad tenants file should not wait for every component to compile.
+        let tenancy = Tenancy::from_config(&config)?;
+        let metrics = Arc::new(Metrics::new()?);
+        let tenant_ids: Vec<String> = tenancy.tenants().iter().map(|t| t.id.clone()).collect();
+        let registry = Arc::new(PipelineRegistry::default());
+        let mut pipelines = Reconciler::new(
+            config.pipelines_dir.clone(),
+            load,
+            engine.clone(),
+            registry.clone(),
+            metrics.clone(),
+        );
+        pipelines
+            .pass(PassKind::Start, &tenant_ids)
+            .map_err(|source| StartError::Pipelines {
                 dir: config.pipelines_dir.display().to_string(),
                 source,
-            },
-        )?;
-        let tenancy = Tenancy::from_config(&config)?;
-        let metrics = Metrics::new()?;
-        let tenant_ids: Vec<String> = tenancy.tenants().iter().map(|t| t.id.clone()).collect();
-        for p in registry.all() {
-            if p.status == PipelineStatus::Ready {
-                metrics.register_pipeline(&p.id, &tenant_ids);
-            }
-        }
+            })?;
         let (shutdown_tx, shutdown) = watch::channel(false);
+        let config = Arc::new(config);
+        let tenancy = Arc::new(LiveTenancy::new(tenancy));
+        let reload = Arc::new(ReloadControl::new(
+            config.clone(),
+            pipelines,
+            tenancy.clone(),
+            metrics.clone(),
+        ));
         Ok(AppState {
-            tenancy: Arc::new(tenancy),
+            tenancy,
+            reload,
             sessions: Arc::new(Semaphore::new(config.max_sessions)),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             admission: Arc::new(Semaphore::new(config.max_frames_in_flight_resolved())),
             occupancy: Occupancy::default(),
             tls,
-            config: Arc::new(config),
-            registry: Arc::new(registry),
+            config,
+            registry,
             engine,
-            metrics: Arc::new(metrics),
+            metrics,
             shutdown,
             shutdown_tx: Arc::new(shutdown_tx),
         })

@@ -12,6 +12,15 @@
 //! Without a tenants file the server is open and single-tenant: every client
 //! is the tenant `default`, with the server-wide limits as its quotas.
 //!
+//! The file is reloaded while serving (`crate::reload`): [`LiveTenancy`]
+//! holds the tenancy in force and tells every session when it is replaced.
+//! A session remembers the digest it authenticated with and ends (1008) when
+//! the new file no longer gives that digest to its tenant
+//! ([`Tenancy::still_admits`]); new quotas apply to sessions opened after
+//! the reload. A tenant's count of open sessions is carried from one file to
+//! the next by id, so a reload neither forgets the sessions open nor lets a
+//! lowered `max_sessions` cut any: it refuses new ones until enough close.
+//!
 //! ```toml
 //! [[tenants]]
 //! id = "acme"
@@ -25,12 +34,13 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::watch;
 
 use crate::config::{Config, MAX_FPS};
 use crate::pipeline::manifest::valid_id;
@@ -39,7 +49,8 @@ use crate::wasm::InstanceLimits;
 /// The tenant every client is when no tenants file is configured.
 pub const OPEN_TENANT: &str = "default";
 
-/// Why the tenants file cannot be used. The server refuses to start on any of these.
+/// Why the tenants file cannot be used. The server refuses to start on any of
+/// these; a reload that meets one keeps the file in force.
 #[derive(Debug, thiserror::Error)]
 pub enum TenantsError {
     #[error("cannot read the tenants file {path}: {source}")]
@@ -98,7 +109,18 @@ pub struct Tenant {
     /// `None`: every pipeline.
     pipelines: Option<Vec<String>>,
     pub quotas: Quotas,
-    sessions: Arc<Semaphore>,
+    /// Sessions open now; shared with this tenant id's entry in later files.
+    active: Arc<AtomicUsize>,
+}
+
+/// One of a tenant's `max_sessions`, held for a session's life.
+#[derive(Debug)]
+pub struct TenantSlot(Arc<AtomicUsize>);
+
+impl Drop for TenantSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Tenant {
@@ -110,8 +132,14 @@ impl Tenant {
     }
 
     /// A session slot, or `None` when the tenant is at its `max_sessions`.
-    pub fn try_session(&self) -> Option<OwnedSemaphorePermit> {
-        self.sessions.clone().try_acquire_owned().ok()
+    pub fn try_session(&self) -> Option<TenantSlot> {
+        let max = self.quotas.max_sessions;
+        self.active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| TenantSlot(self.active.clone()))
     }
 }
 
@@ -132,7 +160,7 @@ impl Tenancy {
         Tenancy::Open(Arc::new(Tenant {
             id: OPEN_TENANT.into(),
             pipelines: None,
-            sessions: Arc::new(Semaphore::new(quotas.max_sessions)),
+            active: Arc::default(),
             quotas,
         }))
     }
@@ -152,6 +180,17 @@ impl Tenancy {
     }
 
     pub fn parse(text: &str, path: &Path, config: &Config) -> Result<Self, TenantsError> {
+        Tenancy::parse_after(text, path, config, None)
+    }
+
+    /// Like [`parse`](Self::parse), for a file replacing `previous`: each
+    /// tenant id keeps its count of open sessions.
+    pub fn parse_after(
+        text: &str,
+        path: &Path,
+        config: &Config,
+        previous: Option<&Tenancy>,
+    ) -> Result<Self, TenantsError> {
         let file: TenantsFile = toml::from_str(text).map_err(|e| TenantsError::Parse {
             path: path.display().to_string(),
             reason: e.to_string(),
@@ -160,7 +199,14 @@ impl Tenancy {
         let mut by_digest = HashMap::new();
         let mut all = Vec::new();
         for entry in file.tenants {
-            let (tenant, digests) = build_tenant(entry, &ceiling)?;
+            let (mut tenant, digests) = build_tenant(entry, &ceiling)?;
+            if let Some(before) = previous
+                .into_iter()
+                .flat_map(Tenancy::tenants)
+                .find(|t| t.id == tenant.id)
+            {
+                tenant.active = before.active.clone();
+            }
             let tenant = Arc::new(tenant);
             if all.iter().any(|t: &Arc<Tenant>| t.id == tenant.id) {
                 return Err(invalid(&tenant.id, "declared twice"));
@@ -198,16 +244,83 @@ impl Tenancy {
 
     /// Finds the tenant a token belongs to. Open mode ignores any token.
     pub fn authenticate(&self, token: Option<&str>) -> Result<Arc<Tenant>, AuthError> {
+        self.identify(token).map(|(tenant, _)| tenant)
+    }
+
+    /// Like [`authenticate`](Self::authenticate), with the token's digest
+    /// (`None` in open mode), which a session keeps to learn of revocation.
+    pub fn identify(
+        &self,
+        token: Option<&str>,
+    ) -> Result<(Arc<Tenant>, Option<[u8; 32]>), AuthError> {
         match self {
-            Tenancy::Open(t) => Ok(t.clone()),
+            Tenancy::Open(t) => Ok((t.clone(), None)),
             Tenancy::Tenants { by_digest, .. } => {
                 let token = token.filter(|t| !t.is_empty()).ok_or(AuthError::Missing)?;
+                let digest = token_digest(token);
                 by_digest
-                    .get(&token_digest(token))
-                    .cloned()
+                    .get(&digest)
+                    .map(|t| (t.clone(), Some(digest)))
                     .ok_or(AuthError::Invalid)
             }
         }
+    }
+
+    /// Whether a session of `tenant` that authenticated with `digest` may go
+    /// on under this tenancy: the digest is still listed, for that tenant.
+    pub fn still_admits(&self, tenant: &str, digest: Option<&[u8; 32]>) -> bool {
+        match self {
+            Tenancy::Open(t) => t.id == tenant,
+            Tenancy::Tenants { by_digest, .. } => digest
+                .and_then(|d| by_digest.get(d))
+                .is_some_and(|t| t.id == tenant),
+        }
+    }
+}
+
+/// The tenancy in force, replaced when the tenants file is reloaded; every
+/// session subscribes to learn of replacements.
+#[derive(Debug)]
+pub struct LiveTenancy {
+    tx: watch::Sender<Arc<Tenancy>>,
+}
+
+impl LiveTenancy {
+    pub fn new(tenancy: Tenancy) -> Self {
+        LiveTenancy {
+            tx: watch::Sender::new(Arc::new(tenancy)),
+        }
+    }
+
+    /// The tenancy in force now.
+    pub fn current(&self) -> Arc<Tenancy> {
+        self.tx.borrow().clone()
+    }
+
+    /// Notified each time the tenancy is replaced.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Tenancy>> {
+        self.tx.subscribe()
+    }
+
+    /// Puts `tenancy` in force and tells every session.
+    pub fn replace(&self, tenancy: Tenancy) {
+        self.tx.send_replace(Arc::new(tenancy));
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.current().is_open()
+    }
+
+    pub fn tenants(&self) -> Vec<Arc<Tenant>> {
+        self.current().tenants()
+    }
+
+    /// See [`Tenancy::identify`].
+    pub fn identify(
+        &self,
+        token: Option<&str>,
+    ) -> Result<(Arc<Tenant>, Option<[u8; 32]>), AuthError> {
+        self.current().identify(token)
     }
 }
 
@@ -324,7 +437,7 @@ fn build_tenant(e: TenantEntry, ceiling: &Quotas) -> Result<(Tenant, Vec<[u8; 32
     let tenant = Tenant {
         id: e.id,
         pipelines,
-        sessions: Arc::new(Semaphore::new(max_sessions)),
+        active: Arc::default(),
         quotas: Quotas {
             max_sessions,
             max_fps,
@@ -412,6 +525,57 @@ mod tests {
             let err = parse(text).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(err.contains(needle), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_reloaded_file_keeps_open_sessions_counted_and_drops_revoked_digests() {
+        let text = |digests: &[&str], max: usize| {
+            let list: Vec<String> = digests
+                .iter()
+                .map(|t| format!("\"{}\"", token_digest_hex(t)))
+                .collect();
+            format!(
+                "[[tenants]]\nid = \"a\"\ntoken_sha256 = [{}]\npipelines = [\"*\"]\nmax_sessions = {max}\n",
+                list.join(", ")
+            )
+        };
+        let before = match parse(&text(&["one", "two"], 2)) {
+            Ok(t) => t,
+            Err(e) => return assert_eq!(e.to_string(), ""),
+        };
+        let Ok((a, Some(one))) = before.identify(Some("one")) else {
+            return assert!(before.identify(Some("one")).is_ok());
+        };
+        let held = (a.try_session(), a.try_session());
+        assert!(held.0.is_some() && held.1.is_some() && a.try_session().is_none());
+        let Ok((_, Some(two))) = before.identify(Some("two")) else {
+            return assert!(before.identify(Some("two")).is_ok());
+        };
+        let after = Tenancy::parse_after(
+            &text(&["two"], 3),
+            Path::new("tenants.toml"),
+            &Config::default(),
+            Some(&before),
+        );
+        let after = match after {
+            Ok(t) => t,
+            Err(e) => return assert_eq!(e.to_string(), ""),
+        };
+        assert!(!after.still_admits("a", Some(&one)), "revoked");
+        assert!(after.still_admits("a", Some(&two)));
+        assert!(!after.still_admits("b", Some(&two)), "another tenant's");
+        assert_eq!(
+            after.authenticate(Some("one")).err(),
+            Some(AuthError::Invalid)
+        );
+        // The two sessions open still count against the raised quota of 3.
+        let Ok(a2) = after.authenticate(Some("two")) else {
+            return;
+        };
+        let third = a2.try_session();
+        assert!(third.is_some() && a2.try_session().is_none());
+        drop(held);
+        assert!(a2.try_session().is_some());
     }
 
     #[test]

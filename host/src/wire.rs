@@ -166,6 +166,8 @@ pub enum Refusal {
     TenantFull,
     /// A browser page from an origin `STREAMHOST_ALLOWED_ORIGINS` does not allow.
     ForeignOrigin,
+    /// The server is draining for shutdown: retry, another replica takes it.
+    Draining,
 }
 
 impl Refusal {
@@ -175,13 +177,18 @@ impl Refusal {
             Refusal::ServerFull => 503,
             Refusal::TenantFull => 429,
             Refusal::ForeignOrigin => 403,
+            Refusal::Draining => 503,
         }
     }
 
     pub fn code(self) -> ErrorCode {
         match self {
             Refusal::Unauthorized => ErrorCode::Unauthorized,
-            Refusal::ServerFull | Refusal::TenantFull => ErrorCode::TooManySessions,
+            // No new code for draining: clients already retry too_many_sessions
+            // with backoff, which is what a draining replica wants of them.
+            Refusal::ServerFull | Refusal::TenantFull | Refusal::Draining => {
+                ErrorCode::TooManySessions
+            }
             Refusal::ForeignOrigin => ErrorCode::Forbidden,
         }
     }

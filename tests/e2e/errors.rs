@@ -27,11 +27,12 @@ async fn a_node_failure_is_pipeline_failure_naming_the_node_and_the_session_goes
 
 #[tokio::test]
 async fn a_node_refusing_its_input_is_pipeline_failure() {
-    // merge refuses a JSON input that is not JSON? It cannot get one; but
-    // frame_info refuses anything but an image: feed it a merge result.
+    // A wrong kind on an edge is refused at load now (tests/e2e/kinds.rs), so
+    // the input has the right kind and the wrong content: ocr_assemble takes
+    // JSON, but the boxes and the lines, not a merge result.
     let manifest = "id = \"misfed\"\n[[nodes]]\nid = \"decode\"\nkind = \"jpeg_decode\"\n\
         [[nodes]]\nid = \"m\"\nkind = \"wasm\"\ncomponent = \"merge.wasm\"\ninputs = [\"decode\"]\n\
-        [[nodes]]\nid = \"info\"\nkind = \"wasm\"\ncomponent = \"frame_info.wasm\"\ninputs = [\"m\"]\n";
+        [[nodes]]\nid = \"info\"\nkind = \"wasm\"\ncomponent = \"ocr_assemble.wasm\"\ninputs = [\"m\"]\n";
     let server = TestServer::start(&[("misfed", manifest)]).await;
     let mut client = server.connect("misfed").await;
     let reply = client.roundtrip(solid_jpeg(8, 8, [0, 0, 0])).await;

@@ -3,7 +3,7 @@
 //! Cargo.toml); modules follow the seed's test-first sequence: connect,
 //! session lifecycle, receiving frames, validation, pipeline integration,
 //! backpressure drop, slow-down, the error contract, logging and metrics,
-//! plus the sandbox, manifests and shutdown, and the browser live view (HTTP
+//! plus the sandbox, manifests, hot reload and shutdown, and the browser live view (HTTP
 //! checks in `web`, HTTPS/WSS in `tls`, a real headless Chromium in `browser`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -21,7 +21,10 @@ mod observability;
 
 mod ocr;
 mod pipelines;
+mod prometheus;
 mod python_client;
+mod python_node;
+mod reload;
 mod sandbox;
 mod shutdown;
 mod tenancy;

@@ -114,3 +114,47 @@ async fn unknown_pipeline_ids_never_become_metric_labels() {
         .wait_metric("stream_errors{code=\"invalid_pipeline\"}", 5.0)
         .await;
 }
+
+#[tokio::test]
+async fn a_flood_of_drops_is_logged_as_one_line_and_a_summary() {
+    let slow = slow_pipeline("obs_flood", 300_000_000);
+    let server = TestServer::start_with(&[("obs_flood", &slow)], |c| {
+        c.drop_log_interval = std::time::Duration::from_secs(3600);
+        c.drop_window = 10_000;
+    })
+    .await;
+    let mut client = server.connect("obs_flood").await;
+    let frame = solid_jpeg(8, 8, [0, 0, 0]);
+    for _ in 0..60 {
+        client.send_frame(frame.clone()).await;
+    }
+    let mut dropped = 0;
+    let mut last_dropped = 0;
+    for _ in 0..60 {
+        let reply = client.recv_json().await;
+        if reply["dropped"] == true {
+            dropped += 1;
+            last_dropped = reply["frame_index"].as_u64().unwrap();
+        }
+    }
+    assert!(dropped >= 50, "the flood was not dropped: {dropped}");
+    client.close().await;
+    let p = ("pipeline_id", json!("obs_flood"));
+    let connect = wait_log("session connected", std::slice::from_ref(&p)).await;
+    let s = ("session_id", connect["session_id"].clone());
+    let bye = wait_log("session disconnected", &[p.clone(), s.clone()]).await;
+    assert_eq!(bye["dropped"].as_u64(), Some(dropped), "{bye}");
+    // One line for the first drop, one summary (flushed at the end) for the rest.
+    let singles = logs_where("frame dropped", &[p.clone(), s.clone()]);
+    assert_eq!(singles.len(), 1, "{singles:?}");
+    let summaries = logs_where("frames dropped", &[p, s]);
+    assert_eq!(summaries.len(), 1, "{summaries:?}");
+    let summary = &summaries[0];
+    assert_eq!(summary["busy"].as_u64(), Some(dropped - 1), "{summary}");
+    assert_eq!(summary["rate_limited"].as_u64(), Some(0), "{summary}");
+    assert_eq!(
+        summary["last_frame_index"].as_u64(),
+        Some(last_dropped),
+        "{summary}"
+    );
+}

@@ -71,6 +71,30 @@ pub fn slow_pipeline(id: &str, iterations: u64) -> String {
     )
 }
 
+/// How soon a running server must notice a changed file (the promise).
+pub const RELOAD_WITHIN: Duration = Duration::from_secs(5);
+
+/// How long a reload that must compile a component may take in tests: the
+/// change is noticed within [`RELOAD_WITHIN`], but wasmtime compiles on one
+/// process-wide thread pool, where another test's 18 MB CPython component
+/// (20-40 s) may be ahead of it.
+pub const RELOAD_WITH_COMPILE_WITHIN: Duration = Duration::from_secs(90);
+
+/// Reload settings for tests: poll every 100 ms, settle for 50 ms.
+pub fn fast_reload(c: &mut Config) {
+    c.reload_poll = Duration::from_millis(100);
+    c.reload_debounce = Duration::from_millis(50);
+}
+
+/// Replaces `path` as deploy tools and many editors do: writes a dot file
+/// beside it, then renames it over `path` (a new inode, never half-written).
+pub fn write_then_rename(path: &std::path::Path, text: &[u8]) {
+    let name = path.file_name().unwrap().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
 // ---------------------------------------------------------------- frames
 
 /// Writes `dir/tenants.toml` with one tenant `id` whose token is `token`,
@@ -159,6 +183,55 @@ impl TestServer {
             shutdown: Some(tx),
             task: Some(task),
             _dir: dir,
+        }
+    }
+
+    /// The directory of manifests this server loaded, and watches.
+    pub fn pipelines_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// The entry for `id` in `/pipelines`, if listed.
+    pub async fn listing(&self, id: &str) -> Option<Value> {
+        let list = self.get_json("/pipelines").await;
+        list["pipelines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .cloned()
+    }
+
+    /// Polls `/pipelines` until `id`'s entry (or its absence) satisfies `want`,
+    /// within [`RELOAD_WITHIN`] (the reload promise); returns that entry.
+    pub async fn wait_listing(
+        &self,
+        id: &str,
+        what: &str,
+        want: impl Fn(Option<&Value>) -> bool,
+    ) -> Option<Value> {
+        self.wait_listing_within(RELOAD_WITHIN, id, what, want)
+            .await
+    }
+
+    /// Like [`wait_listing`](Self::wait_listing), within `within`.
+    pub async fn wait_listing_within(
+        &self,
+        within: Duration,
+        id: &str,
+        what: &str,
+        want: impl Fn(Option<&Value>) -> bool,
+    ) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let entry = self.listing(id).await;
+            if want(entry.as_ref()) {
+                return entry;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("{id}: not {what} within {within:?}; listed as {entry:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

@@ -3,24 +3,27 @@
 //!
 //! The loader checks what the manifest's shape ([`super::dag`]) cannot: each
 //! node's kind exists and its config fits it; each Wasm component compiles
-//! and matches our WIT world (compiled once per file even if several nodes or
-//! pipelines use it); each model opens (once per file, too); and each Wasm
+//! and matches our WIT world (compiled once per content even if several nodes
+//! or pipelines use it); each model opens (once per content, too); and each Wasm
 //! node is instantiated once with its config, so a config the node itself
 //! rejects fails at load, not on the first frame. A pipeline whose `onnx`
 //! nodes name an `int8_model` is planned twice where int8 may run, and the
 //! int8 plan serves only if the int8 gate ([`super::int8_gate`]) finds its
-//! answers unchanged. It knows nothing of files on disk or of the list of
-//! pipelines: that is [`super::registry`], which hands it one manifest at a
-//! time and keeps one loader for a whole directory, so its caches span every
-//! pipeline.
+//! answers unchanged. It knows nothing of the pipelines directory or of the
+//! list of pipelines: that is [`super::reconcile`], which hands it one
+//! manifest at a time with a [`LoadCache`] that outlives every load and
+//! reload, so a component or model is compiled or opened once per content
+//! whichever pipelines use it, and a reload of one manifest reuses what its
+//! neighbours (and its own previous version) already compiled.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
+use super::cache::{Digest, LoadCache};
 use super::dag::{Dag, Edge, Source};
 use super::int8_gate::{self, GateSettings};
 use super::manifest::{Manifest, NodeManifest, FRAME_INPUT};
@@ -105,26 +108,37 @@ pub struct Int8Status {
     pub reason: String,
 }
 
-/// Plans manifests, caching what it compiled and opened across them.
+/// Plans manifests, through a cache of what was compiled and opened before.
 pub struct Loader<'a> {
     ctx: &'a LoadContext,
     engine: &'a Arc<WasmEngine>,
-    compiled: HashMap<PathBuf, Result<Arc<NodeComponent>, String>>,
-    models: HashMap<PathBuf, Result<Arc<OnnxModel>, String>>,
+    cache: &'a mut LoadCache,
+    /// Digests of the components and models the plans made so far use.
+    used: HashSet<Digest>,
     /// Whether the plan being made loads `int8_model`s instead of models.
     int8: bool,
 }
 
 impl<'a> Loader<'a> {
-    /// A loader for one directory's manifests, with empty caches.
-    pub fn new(ctx: &'a LoadContext, engine: &'a Arc<WasmEngine>) -> Self {
+    /// A loader drawing on (and filling) `cache`.
+    pub fn new(
+        ctx: &'a LoadContext,
+        engine: &'a Arc<WasmEngine>,
+        cache: &'a mut LoadCache,
+    ) -> Self {
         Loader {
             ctx,
             engine,
-            compiled: HashMap::new(),
-            models: HashMap::new(),
+            cache,
+            used: HashSet::new(),
             int8: false,
         }
+    }
+
+    /// The digests of every component and model used since the last call:
+    /// what the cache must keep while the plan serves.
+    pub fn take_used(&mut self) -> HashSet<Digest> {
+        std::mem::take(&mut self.used)
     }
 }
 
@@ -320,27 +334,12 @@ impl Loader<'_> {
     }
 
     fn component(&mut self, path: &Path) -> Result<Arc<NodeComponent>, String> {
-        let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-        self.compiled
-            .entry(key)
-            .or_insert_with(|| {
-                NodeComponent::load(self.engine, path)
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
-            })
-            .clone()
+        self.cache.component(self.engine, path, &mut self.used)
     }
 
     fn model(&mut self, path: &Path) -> Result<Arc<OnnxModel>, String> {
-        let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         let ctx = self.ctx;
-        self.models
-            .entry(key)
-            .or_insert_with(|| {
-                OnnxModel::load(&ctx.ort_lib, path, ctx.onnx)
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
-            })
-            .clone()
+        self.cache
+            .model(&ctx.ort_lib, path, ctx.onnx, &mut self.used)
     }
 }

@@ -1,5 +1,5 @@
-//! The registry of what serves: every manifest in the pipelines directory,
-//! loaded at start, listed, and looked up by id when a client connects.
+//! The registry of what serves: one entry per pipeline id, listed, and
+//! looked up by id when a client connects.
 //!
 //! A pipeline that fails any load-time check stays listed, with its reason,
 //! and refuses connects with `invalid_pipeline` and that reason: an operator
@@ -10,16 +10,23 @@
 //! where int8 variants may run the int8 gate decides which plan serves; which
 //! runs, and why, is logged and shown in `/pipelines`. What a ready pipeline
 //! serves is its [`Plan`] ([`super::plan`]).
+//!
+//! The registry is swappable one entry at a time (a lock held only to clone
+//! or replace an `Arc`, never while loading): [`super::reconcile`] loads a
+//! changed manifest off to the side and replaces the entry only when the new
+//! version is ready, or, when it fails, keeps the serving version and records
+//! the failed candidate beside it. A session holds the `Arc<Plan>` it was
+//! admitted with, so replacing or removing an entry changes what new sessions
+//! get and nothing about the sessions already open.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::loader::Loader;
-use super::manifest::{Manifest, FRAME_INPUT, MAX_MANIFEST_BYTES};
-use crate::wasm::WasmEngine;
+use super::cache::Digest;
 
 // The paths these had when planning, loading and listing were one module.
 pub use super::loader::{Int8Choice, Int8Status, LoadContext};
@@ -48,7 +55,19 @@ pub struct NodeSummary {
     pub wit: Option<&'static str>,
 }
 
+/// A newer version of a ready pipeline that failed its load check; the
+/// version before it keeps serving.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// The failed version's content hash (see [`Pipeline::version`]).
+    pub version: String,
+    pub reason: String,
+    pub source: PathBuf,
+    pub failed_at: SystemTime,
+}
+
 /// A listed pipeline, ready or not.
+#[derive(Clone)]
 pub struct Pipeline {
     pub id: String,
     pub description: String,
@@ -58,10 +77,22 @@ pub struct Pipeline {
     pub plan: Option<Arc<Plan>>,
     /// `None` when no node names an `int8_model`.
     pub int8: Option<Int8Status>,
+    /// Content hash (sha256, first 16 hex digits) of the manifest and of
+    /// every component and model it names: of the serving version when
+    /// ready, of the version that failed otherwise.
+    pub version: String,
+    /// When this version was loaded (or, failed, checked).
+    pub loaded_at: SystemTime,
+    /// The latest newer version, when it failed and this one still serves.
+    pub candidate: Option<Candidate>,
+    /// Digests of the components and models the plan uses (what the load
+    /// cache keeps while it serves).
+    pub uses: Vec<Digest>,
 }
 
+#[derive(Default)]
 pub struct PipelineRegistry {
-    pipelines: BTreeMap<String, Arc<Pipeline>>,
+    pipelines: RwLock<BTreeMap<String, Arc<Pipeline>>>,
 }
 
 /// Why a connect to a pipeline id is refused.
@@ -76,49 +107,19 @@ pub enum LookupError {
 }
 
 impl PipelineRegistry {
-    /// Loads every `*.toml` in `dir` (sorted by name; a later duplicate id fails).
-    pub fn load_dir(
-        dir: &Path,
-        ctx: &LoadContext,
-        engine: &Arc<WasmEngine>,
-    ) -> std::io::Result<Self> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        files.sort();
-        let mut loader = Loader::new(ctx, engine);
-        let mut pipelines = BTreeMap::new();
-        for file in files {
-            let mut pipeline = load_file(&mut loader, &file);
-            if pipelines.contains_key(&pipeline.id) {
-                let first = pipeline.id.clone();
-                pipeline.status = PipelineStatus::Failed(format!(
-                    "pipeline id '{first}' is already defined by another manifest"
-                ));
-                pipeline.plan = None;
-                pipeline.id = format!("{first}@{}", file.display());
-            }
-            if let Some(int8) = &pipeline.int8 {
-                tracing::info!(pipeline_id = %pipeline.id, int8_models = int8.runs, reason = %int8.reason, "int8 models");
-            }
-            match &pipeline.status {
-                PipelineStatus::Ready => {
-                    tracing::info!(pipeline_id = %pipeline.id, nodes = pipeline.nodes.len(), "pipeline loaded")
-                }
-                PipelineStatus::Failed(reason) => {
-                    tracing::error!(pipeline_id = %pipeline.id, file = %file.display(), %reason, "pipeline failed its load check")
-                }
-            }
-            pipelines.insert(pipeline.id.clone(), Arc::new(pipeline));
-        }
-        Ok(PipelineRegistry { pipelines })
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<Pipeline>>> {
+        // A panic elsewhere while holding the lock cannot leave the map half-changed
+        // (every change is one insert or remove), so a poisoned lock is still good.
+        self.pipelines.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<Pipeline>>> {
+        self.pipelines.write().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn lookup(&self, id: Option<&str>) -> Result<Arc<Plan>, LookupError> {
         let id = id.filter(|s| !s.is_empty()).ok_or(LookupError::Missing)?;
         let p = self
-            .pipelines
             .get(id)
             .ok_or_else(|| LookupError::Unknown(truncate(id, 64)))?;
         match (&p.status, &p.plan) {
@@ -134,105 +135,42 @@ impl PipelineRegistry {
         }
     }
 
-    pub fn all(&self) -> impl Iterator<Item = &Arc<Pipeline>> {
-        self.pipelines.values()
+    /// The entry for `id`, as it is now.
+    pub fn get(&self, id: &str) -> Option<Arc<Pipeline>> {
+        self.read().get(id).cloned()
+    }
+
+    /// Every entry as it is now, sorted by id.
+    pub fn all(&self) -> Vec<Arc<Pipeline>> {
+        self.read().values().cloned().collect()
     }
 
     pub fn len(&self) -> usize {
-        self.pipelines.len()
+        self.read().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.pipelines.is_empty()
+        self.read().is_empty()
     }
 
     pub fn ready_count(&self) -> usize {
-        self.pipelines
+        self.read()
             .values()
             .filter(|p| p.status == PipelineStatus::Ready)
             .count()
+    }
+
+    /// Puts `p` in place of whatever was listed under its id.
+    pub(crate) fn insert(&self, p: Pipeline) {
+        self.write().insert(p.id.clone(), Arc::new(p));
+    }
+
+    /// Unlists `id`; sessions already open on it go on with their plan.
+    pub(crate) fn remove(&self, id: &str) -> Option<Arc<Pipeline>> {
+        self.write().remove(id)
     }
 }
 
 fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
-}
-
-/// One manifest file, listed whatever its fate: ready with its plan, or failed with the reason.
-fn load_file(loader: &mut Loader<'_>, file: &Path) -> Pipeline {
-    let stem = file
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let failed = |id: String, reason: String| Pipeline {
-        id,
-        description: String::new(),
-        source: file.to_path_buf(),
-        nodes: Vec::new(),
-        status: PipelineStatus::Failed(reason),
-        plan: None,
-        int8: None,
-    };
-    let text = match read_capped(file) {
-        Ok(t) => t,
-        Err(e) => return failed(stem, e),
-    };
-    let manifest = match Manifest::parse(&text) {
-        Ok(m) => m,
-        Err(e) => return failed(stem, e.to_string()),
-    };
-    let nodes = manifest
-        .nodes
-        .iter()
-        .map(|n| NodeSummary {
-            id: n.id.clone(),
-            kind: n.kind.clone(),
-            // Show the effective inputs: none listed means the client's frame.
-            inputs: if n.inputs.is_empty() {
-                vec![FRAME_INPUT.to_string()]
-            } else {
-                n.inputs.clone()
-            },
-            takes: None,
-            gives: None,
-            wit: None,
-        })
-        .collect::<Vec<_>>();
-    let (status, plan, int8) = match loader.plan_choosing_models(&manifest, &text) {
-        Ok((plan, int8)) => (PipelineStatus::Ready, Some(plan), int8),
-        Err(reason) => (PipelineStatus::Failed(reason), None, None),
-    };
-    let mut nodes = nodes;
-    if let Some(plan) = &plan {
-        for (summary, node) in nodes.iter_mut().zip(&plan.nodes) {
-            if node.signature.declared {
-                summary.takes = Some(node.signature.takes.names());
-                summary.gives = Some(node.signature.gives.names());
-            }
-            if let NodeOp::Wasm { component, .. } = &node.op {
-                summary.wit = Some(component.wit_version().as_str());
-            }
-        }
-    }
-    Pipeline {
-        id: manifest.id,
-        description: manifest.description,
-        source: file.to_path_buf(),
-        nodes,
-        status,
-        plan,
-        int8,
-    }
-}
-
-fn read_capped(file: &Path) -> Result<String, String> {
-    let len = std::fs::metadata(file)
-        .map_err(|e| format!("cannot read {}: {e}", file.display()))?
-        .len();
-    if len > MAX_MANIFEST_BYTES as u64 {
-        return Err(format!(
-            "manifest is {len} bytes, over the {MAX_MANIFEST_BYTES} byte limit"
-        ));
-    }
-    std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))
 }

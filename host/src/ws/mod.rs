@@ -8,7 +8,8 @@
 //! upgrade is a WebSocket message or a close frame.
 //!
 //! Close codes (see `ErrorCode::close_code`): 1008 `invalid_pipeline`,
-//! `forbidden`; 1003 `invalid_message`, 1007 `invalid_frame`, 1009
+//! `forbidden`, and `unauthorized` when the tenants file is reloaded without
+//! the token a session authenticated with; 1003 `invalid_message`, 1007 `invalid_frame`, 1009
 //! `frame_too_large`, 1001 server shutdown or idle timeout, 1000 when the
 //! client closed first.
 
@@ -76,8 +77,8 @@ pub fn refusal(why: Refusal, detail: impl Into<String>) -> Response {
 /// Refusals before the upgrade are HTTP responses with the `{error, detail}`
 /// body: 403 `forbidden` (a page from an origin not allowed, see
 /// [`crate::origin`]), 401 `unauthorized` (bad or missing token), 503
-/// `too_many_sessions` (server limit) and 429 `too_many_sessions` (the
-/// tenant's `max_sessions`).
+/// `too_many_sessions` (server limit, or the server draining for shutdown)
+/// and 429 `too_many_sessions` (the tenant's `max_sessions`).
 ///
 /// The origin and token are checked before the request is required to be an
 /// upgrade: a browser cannot read the body of a refused upgrade (its
@@ -100,6 +101,12 @@ pub async fn upgrade(
         }
         refusal(why, detail)
     };
+    if *state.shutdown.borrow() {
+        return refuse(
+            Refusal::Draining,
+            "The server is shutting down; reconnect (another replica takes the session)".into(),
+        );
+    }
     let origin = headers
         .get(header::ORIGIN)
         .map(|v| v.to_str().unwrap_or("null"));
@@ -118,10 +125,7 @@ pub async fn upgrade(
             ),
         );
     }
-    let tenant = match state
-        .tenancy
-        .authenticate(presented_token(&headers, &query))
-    {
+    let (tenant, digest) = match state.tenancy.identify(presented_token(&headers, &query)) {
         Ok(t) => t,
         Err(e) => {
             let reason = match e {
@@ -165,7 +169,7 @@ pub async fn upgrade(
                 socket,
                 state,
                 pipeline_id,
-                tenant,
+                (tenant, digest),
                 (server_slot, tenant_slot, connection),
             )
         })

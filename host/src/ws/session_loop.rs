@@ -20,6 +20,11 @@
 //! from the client (a frame, a pong) restarts the idle clock, and a session
 //! silent for `STREAMHOST_IDLE_TIMEOUT_SECS` is closed, so dead peers do not
 //! hold a session slot forever.
+//!
+//! Reloads: a session runs the `Arc<Plan>` it was admitted with to its end,
+//! whatever replaces its pipeline meanwhile. It also watches the tenancy in
+//! force, and when a reloaded tenants file no longer gives its token to its
+//! tenant it answers `unauthorized` and closes with 1008.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,7 +32,7 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::Extension;
 use futures_util::future::OptionFuture;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::task::{JoinError, JoinHandle};
 
 use crate::admission::admit_pipeline;
@@ -36,9 +41,9 @@ use crate::frame::validate_jpeg;
 use crate::metrics::SessionSeries;
 use crate::pipeline::exec::{FrameAt, FrameOutcome, SessionRunner};
 use crate::pipeline::plan::Plan;
-use crate::session::{next_session_id, SessionCounters};
+use crate::session::{next_session_id, DropLine, DropLog, DropSummary, SessionCounters};
 use crate::state::{AppState, ConnectionSlot};
-use crate::tenants::Tenant;
+use crate::tenants::{Tenancy, Tenant, TenantSlot};
 use crate::wasm::InstanceLimits;
 use crate::wire::{DropReason, ErrorCode, Reply, WireError};
 
@@ -62,15 +67,27 @@ pub(super) async fn session(
     mut socket: WebSocket,
     state: AppState,
     pipeline_id: Option<String>,
-    tenant: Arc<Tenant>,
+    (tenant, digest): (Arc<Tenant>, Option<[u8; 32]>),
     _slots: (
         OwnedSemaphorePermit,
-        OwnedSemaphorePermit,
+        TenantSlot,
         Option<Extension<ConnectionSlot>>,
     ),
 ) {
     let session_id = next_session_id();
     let send_timeout = state.config.send_timeout;
+    let mut tenancy = state.tenancy.subscribe();
+    if !tenancy
+        .borrow_and_update()
+        .still_admits(&tenant.id, digest.as_ref())
+    {
+        // Revoked between the upgrade and now.
+        let err = WireError::new(ErrorCode::Unauthorized, REVOKED);
+        state.metrics.error(err.code);
+        let _ = send(&mut socket, &Reply::error(None, err), send_timeout).await;
+        let _ = close(&mut socket, 1008, "unauthorized", send_timeout).await;
+        return;
+    }
     let (plan, instance_limits) = match admit_pipeline(
         &state.registry,
         &tenant,
@@ -111,9 +128,12 @@ pub(super) async fn session(
         in_flight_frame: 0,
         in_flight_since: Instant::now(),
         started: Instant::now(),
+        drop_log: DropLog::new(state.config.drop_log_interval),
         send_timeout,
         session_id,
         tenant,
+        digest,
+        tenancy,
         plan,
         state,
     };
@@ -122,14 +142,31 @@ pub(super) async fn session(
         // Stops a frame still waiting for admission; one already running finishes within its node limits.
         abandoned.abort();
     }
+    if let Some(held) = s.drop_log.flush() {
+        log_drop_summary(&s, &held);
+    }
     let c = &s.counters;
     tracing::info!(session_id = %s.session_id, tenant = %s.tenant.id, pipeline_id = %s.plan.id, frames = c.frame_index, processed = c.processed,
         dropped = c.dropped, failed = c.failed, slowdowns = c.slowdowns, reason, "session disconnected");
 }
 
+/// One line for the drops a session's `DropLog` held back.
+fn log_drop_summary(s: &Session, held: &DropSummary) {
+    tracing::info!(session_id = %s.session_id, tenant = %s.tenant.id, pipeline_id = %s.plan.id,
+        busy = held.busy, rate_limited = held.rate_limited, first_frame_index = held.first_frame_index,
+        last_frame_index = held.last_frame_index, "frames dropped");
+}
+
+/// The detail sent to a session whose token a reloaded tenants file revoked.
+const REVOKED: &str = "The API token this session authenticated with was revoked";
+
 struct Session {
     state: AppState,
     tenant: Arc<Tenant>,
+    /// The digest of the token the session authenticated with (`None`: open mode).
+    digest: Option<[u8; 32]>,
+    /// The tenancy in force, to learn of reloads.
+    tenancy: watch::Receiver<Arc<Tenancy>>,
     plan: Arc<Plan>,
     instance_limits: Vec<InstanceLimits>,
     session_id: String,
@@ -146,6 +183,8 @@ struct Session {
     send_timeout: Duration,
     /// This session's metric series, resolved once.
     series: SessionSeries,
+    /// Samples the "frame dropped" lines (see `DropLog`).
+    drop_log: DropLog,
 }
 
 /// Whether the loop goes on after handling something.
@@ -162,8 +201,24 @@ impl Session {
         let mut ping = tokio::time::interval(self.state.config.ping_interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ping.reset();
+        let mut tenancy_live = true;
         loop {
             let flow = tokio::select! {
+                changed = self.tenancy.changed(), if tenancy_live => match changed {
+                    Ok(()) => {
+                        let admits = self.tenancy.borrow_and_update().still_admits(&self.tenant.id, self.digest.as_ref());
+                        if admits {
+                            Flow::Continue
+                        } else {
+                            let err = WireError::new(ErrorCode::Unauthorized, REVOKED);
+                            self.fatal(socket, None, err).await
+                        }
+                    }
+                    Err(_) => {
+                        tenancy_live = false;
+                        Flow::Continue
+                    }
+                },
                 done = OptionFuture::from(self.in_flight.as_mut()), if self.in_flight.is_some() => {
                     self.in_flight = None;
                     match done {
@@ -275,7 +330,16 @@ impl Session {
     ) -> Flow {
         self.counters.record_dropped();
         self.series.dropped(why).inc();
-        tracing::info!(session_id = %self.session_id, tenant = %self.tenant.id, pipeline_id = %self.plan.id, frame_index, reason = why.as_str(), "frame dropped");
+        match self
+            .drop_log
+            .record(frame_index, why == DropReason::Busy, Instant::now())
+        {
+            DropLine::Single => {
+                tracing::info!(session_id = %self.session_id, tenant = %self.tenant.id, pipeline_id = %self.plan.id, frame_index, reason = why.as_str(), "frame dropped");
+            }
+            DropLine::Summary(held) => log_drop_summary(self, &held),
+            DropLine::Held => {}
+        }
         let sent = send(socket, &Reply::dropped(frame_index, why), self.send_timeout).await;
         if let Flow::End(reason) = self.sent(sent) {
             return Flow::End(reason);
