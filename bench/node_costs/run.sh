@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # `make node-costs`: what a Wasm node costs by language (BENCHMARKS.md, "Node costs by language").
 #   bench/node_costs/run.sh [INSTANCES]      (default 100)
-# 1. builds the same-work node in Rust, Python and JavaScript (build.sh) into target/node-costs;
+# 1. makes the same-work node in Rust, Python and JavaScript with `streamhost new-node` and builds
+#    them (build.sh) into target/node-costs;
 # 2. runs host/examples/node_costs.rs: load, instantiate, per-call and per-instance memory, in one
 #    process, with ratios against the Rust node;
-# 3. starts the release server on those nodes (one pipeline each, plus a decode-only baseline) and
-#    opens INSTANCES sessions per pipeline with the load generator (examples/load-gen), each sending
-#    64x48 frames (then the Rust node again with 640x480 frames), reading the server's VmRSS and Pss while they are open.
+# 3. starts the release server on those nodes (the pipelines new-node wrote, plus a decode-only
+#    baseline) and opens INSTANCES sessions per pipeline with the load generator
+#    (examples/load-gen), each sending 64x48 frames (then the Rust node again with 640x480
+#    frames), reading the server's VmRSS and Pss while they are open.
 # Prints markdown tables and the CPU; run on a quiet machine and compare rows of one run only.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -16,9 +18,9 @@ OUT="$REPO/target/node-costs"
 ADDR="${NODE_COSTS_ADDR:-127.0.0.1:18471}"
 cd "$REPO"
 
-bash "$HERE/build.sh" "$OUT"
 cargo build --release --quiet -p streamhost --bin streamhost --example node_costs
 cargo build --release --quiet -p streamhost-load
+bash "$HERE/build.sh" "$OUT"
 
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p') (family $(lscpu | sed -n 's/^CPU family: *//p') model $(lscpu | sed -n 's/^Model: *//p')), $(nproc) cores;" \
     "AVX-512: $(grep -qw avx512f /proc/cpuinfo && echo yes || echo no)," \
@@ -27,18 +29,13 @@ echo
 "$REPO/target/release/examples/node_costs" "$OUT" "$N"
 echo
 
-# The server part: one pipeline per node, each decode -> node, and decode alone as the baseline.
+# The server part: the pipelines new-node wrote (decode, then the node) and decode alone as the
+# baseline.
 PIPES="$(mktemp -d)"
 trap 'rm -rf "$PIPES"' EXIT
-for p in decode_only bench_rust bench_python bench_js; do
-    {
-        echo "id = \"$p\""
-        echo "description = \"node-costs bench\""
-        printf '\n[[nodes]]\nid = "decode"\nkind = "jpeg_decode"\ninputs = ["frame"]\n'
-        [[ "$p" == decode_only ]] ||
-            printf '\n[[nodes]]\nid = "node"\nkind = "wasm"\ncomponent = "%s.wasm"\ninputs = ["decode"]\n' "$p"
-    } >"$PIPES/$p.toml"
-done
+cp "$OUT"/scaffold/pipelines/bench_*.toml "$PIPES/"
+printf 'id = "decode_only"\ndescription = "node-costs baseline"\n\n[[nodes]]\nid = "decode"\nkind = "jpeg_decode"\n' \
+    >"$PIPES/decode_only.toml"
 LOG="$OUT/server.log"
 RUST_LOG=warn "$REPO/target/release/streamhost" serve --listen "$ADDR" --pipelines "$PIPES" \
     --plugins "$OUT" >"$LOG" 2>&1 &

@@ -2,7 +2,8 @@
 //! load (compile, type-check, `describe`), instantiation per session (new
 //! store, instantiate, `init`), per-call overhead (`process` on a small
 //! image) and private memory per live instance, for the same-work node in
-//! Rust, Python and JavaScript (`bench/node_costs/`).
+//! Rust, Python and JavaScript (`streamhost new-node`'s three templates, built by
+//! `bench/node_costs/build.sh`).
 //!
 //! ```text
 //! make node-costs     # builds the nodes, runs this, then the server-RSS part (bench/node_costs/run.sh)
