@@ -257,9 +257,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for r in &rows {
         let m = r.per_instance;
         println!(
-            "| {} | {:.1} MB | {:.1} ({:.0}x) | {:.0} ({:.0}x) | {:.0} | {:.1} ({:.1}x) | {} ({} / {}) | {} | {} | {} | {} |",
+            "| {} | {} | {:.1} ({:.0}x) | {:.0} ({:.0}x) | {:.0} | {:.1} ({:.1}x) | {} ({} / {}) | {} | {} | {} | {} |",
             r.name,
-            r.size as f64 / 1e6,
+            if r.size < 1_000_000 {
+                format!("{:.0} KB", r.size as f64 / 1e3)
+            } else {
+                format!("{:.1} MB", r.size as f64 / 1e6)
+            },
             r.load.as_secs_f64() * 1e3,
             ratio(r.load, base.load),
             r.start.as_secs_f64() * 1e6,

@@ -24,11 +24,11 @@
 //! since components are compiled from bytes, not mapped from a `.cwasm`):
 //! each instance maps the image privately and pays only for the pages it
 //! writes, while pages it only reads are shared by all. `make node-costs`
-//! measured (BENCHMARKS.md, "Node costs by language") 32 KiB private per
-//! live Rust instance, about 0.6 MiB per CPython or SpiderMonkey one; without
-//! copy-on-write each would copy its whole image. The rest of a session's
-//! Wasm memory is data: a frame lowered into a guest stays in its linear
-//! memory (freed by the guest, but a Wasm memory never shrinks), so a
+//! measured (BENCHMARKS.md, "Node costs by language") about 30 KiB private
+//! per live Rust instance and 0.5-0.75 MiB per SpiderMonkey or CPython one;
+//! without copy-on-write they copied 3.1 and 11.4 MiB each. The rest of a
+//! session's Wasm memory is data: a frame lowered into a guest stays in its
+//! linear memory (freed by the guest, but a Wasm memory never shrinks), so a
 //! 640x480 RGB frame adds 900 KiB to every session it passed through. Note
 //! that `VmRSS` counts an image page once per instance that read it; `Pss`
 //! and a cgroup's memory count it once.
@@ -44,8 +44,10 @@
 //! of the 128 TiB a process may address; an instance beyond N fails its frame
 //! (`could not be instantiated`) until a slot frees. A freed slot is reset
 //! with `madvise` and stays warm with its image mapped, so the next session
-//! skips the `mmap` work; a live instance costs the same pages either way
-//! (both allocators map the same image copy-on-write). The sandbox is the
+//! skips the `mmap` work (measured: a Rust node's start 14 us against 22, no
+//! gain for Python or JavaScript, whose start is their runtime's own work); a
+//! live instance costs the same pages either way (both allocators map the
+//! same image copy-on-write). Hence off by default. The sandbox is the
 //! same under both: the [`ResourceLimiter`](wasmtime::ResourceLimiter) in
 //! `store.rs` still caps each instance's memories, counts and tables, and the
 //! pool's per-component maxima are set from the same limits, never lower.
