@@ -5,7 +5,7 @@ PLUGIN_DIR ?= target/plugins
 STREAMHOST_LISTEN ?= 127.0.0.1:8000
 export STREAMHOST_PLUGIN_DIR ?= $(PLUGIN_DIR)
 
-.PHONY: help setup plugins models build run test lint fmt-check fmt demo bench-setup accuracy bench stages load fuzz clean deploy-check
+.PHONY: help setup plugins models build run test lint fmt-check fmt demo bench-setup accuracy bench stages load node-costs fuzz clean deploy-check
 
 help:
 	@echo "make run    - set up, build plugins and server, serve on $(STREAMHOST_LISTEN) (live view: http://$(STREAMHOST_LISTEN)/)"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench  - per-stage times, latency and throughput vs RapidOCR; prints the ratios"
 	@echo "make stages - per-node mean times in-process (STAGES_PIPELINE=ocr), no server: for work on one node"
 	@echo "make load   - load and soak scenarios with the load generator (numbers for BENCHMARKS.md)"
+	@echo "make node-costs - load/instantiate/call/memory of the same node in Rust, Python and JavaScript (NODE_COSTS_N sessions)"
 	@echo "make deploy-check - validate deploy/kubernetes/ against the Kubernetes 1.31 schemas (part of make test)"
 	@echo "make fuzz   - build the cargo-fuzz targets (fuzz/) and run each for FUZZ_SECONDS (default 60)"
 
@@ -93,6 +94,12 @@ LOAD_ADDR ?= 127.0.0.1:8766
 load: build
 	$(CARGO) build --release -p streamhost-load
 	scripts/with-server.sh $(LOAD_ADDR) scripts/load-report.sh $(LOAD_ADDR)
+
+# What a Wasm node costs by language (BENCHMARKS.md, "Node costs by language"): builds the
+# same-work node three ways (bench/node_costs/), measures in-process, then the server's RSS.
+NODE_COSTS_N ?= 100
+node-costs: setup
+	bash bench/node_costs/run.sh $(NODE_COSTS_N)
 
 FUZZ_SECONDS ?= 60
 

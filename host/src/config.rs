@@ -50,6 +50,11 @@ pub const MAX_FPS: f64 = 10_000.0;
 /// The most threads one native node may split a frame's work over.
 pub const MAX_NODE_THREADS: usize = 64;
 
+/// Most slots `STREAMHOST_WASM_POOL_INSTANCES` may ask for: about 8 GiB of
+/// address space each (`wasm/engine.rs`), so 8192 reserve 64 TiB of the
+/// 128 TiB a process may address.
+pub const MAX_WASM_POOL_INSTANCES: usize = 8192;
+
 /// The most model runs one `onnx` node makes for one frame's ragged batch
 /// (the most boxes `text_crop` may crop, so every shipped layout fits).
 pub const MAX_RAGGED_RUNS: usize = 1000;
@@ -77,6 +82,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAMHOST_WASM_EPOCH_TICK_MS", default: "5", meaning: "Granularity of the Wasm time limit (how often the epoch ticker runs)." },
     SettingDoc { env: "STREAMHOST_WASM_MAX_STACK_KB", default: "512", meaning: "Largest Wasm stack a guest may use before it traps." },
     SettingDoc { env: "STREAMHOST_WASM_MAX_INSTANCES", default: "16", meaning: "Most core instances, and separately most memories and most tables, one node instance may create." },
+    SettingDoc { env: "STREAMHOST_WASM_POOL_INSTANCES", default: "0", meaning: "0: each Wasm node instance's memory is mapped when its session starts it and unmapped when the session ends (copy-on-write from the component's image either way). N: wasmtime's pooling allocator with slots for N node instances alive at once (a session takes one per Wasm node of its pipeline; beyond N a frame fails until one frees), reserving about 8 GiB of address space per slot up front; starts instances faster." },
     SettingDoc { env: "STREAMHOST_WASM_MAX_TABLE_ELEMENTS", default: "100000", meaning: "Largest table (function references) a node instance may grow." },
     SettingDoc { env: "STREAMHOST_PLUGIN_LOG_LINES_PER_SEC", default: "20", meaning: "Log lines per second one node instance may emit (burst of the same size); the rest are counted and summarised." },
     SettingDoc { env: "STREAMHOST_MAX_RESULT_KB", default: "1024", meaning: "Largest JSON result a pipeline may return for one frame; larger is `pipeline_failure`." },
@@ -223,6 +229,8 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     pub wasm_max_instances: usize,
     pub wasm_max_table_elements: usize,
+    /// Node instances the pooling allocator holds slots for; 0: on demand.
+    pub wasm_pool_instances: usize,
     pub plugin_log_lines_per_sec: u32,
     pub shutdown_grace: Duration,
     /// `None`: every listed pipeline must be ready for `/ready`; else these ids.
@@ -275,6 +283,7 @@ impl Default for Config {
             tls_key: None,
             wasm_max_instances: 16,
             wasm_max_table_elements: 100_000,
+            wasm_pool_instances: 0,
             plugin_log_lines_per_sec: 20,
             shutdown_grace: Duration::from_secs(10),
             ready_pipelines: None,
@@ -326,6 +335,14 @@ impl Config {
             return Err(s.out_of_range(
                 "STREAMHOST_NODE_THREADS",
                 "must be in [0, 64] (MAX_NODE_THREADS)",
+            ));
+        }
+        let wasm_pool_instances: usize =
+            s.parse("STREAMHOST_WASM_POOL_INSTANCES", "instance count")?;
+        if wasm_pool_instances > MAX_WASM_POOL_INSTANCES {
+            return Err(s.out_of_range(
+                "STREAMHOST_WASM_POOL_INSTANCES",
+                "must be in [0, 8192] (MAX_WASM_POOL_INSTANCES)",
             ));
         }
         let int8_gate_box_px: f64 = s.parse("STREAMHOST_INT8_GATE_BOX_PX", "number of pixels")?;
@@ -427,6 +444,7 @@ impl Config {
                 "STREAMHOST_WASM_MAX_TABLE_ELEMENTS",
                 "element count",
             )? as usize,
+            wasm_pool_instances,
             plugin_log_lines_per_sec: positive("STREAMHOST_PLUGIN_LOG_LINES_PER_SEC", "line count")?
                 .min(u32::MAX as u64) as u32,
             ready_pipelines: parse_ready_pipelines(&s.text("STREAMHOST_READY_PIPELINES")),
@@ -643,6 +661,17 @@ mod tests {
         assert!(
             matches!(resolved("auto", false), Ok(Int8Resolved::Never(r)) if r.contains("dot-product"))
         );
+    }
+
+    #[test]
+    fn the_wasm_pool_is_off_by_default_and_bounded() {
+        assert_eq!(with(&[]).map(|c| c.wasm_pool_instances), Ok(0));
+        let on = with(&[("STREAMHOST_WASM_POOL_INSTANCES", "300")]);
+        assert_eq!(on.map(|c| c.wasm_pool_instances), Ok(300));
+        assert!(matches!(
+            with(&[("STREAMHOST_WASM_POOL_INSTANCES", "9000")]),
+            Err(ConfigError::OutOfRange { .. })
+        ));
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::pipeline::PipelineRegistry;
 use crate::reload::ReloadControl;
 use crate::tenants::{LiveTenancy, Tenancy, TenantsError};
 use crate::tls::TlsError;
-use crate::wasm::{InstanceLimits, SandboxLimits, WasmEngine};
+use crate::wasm::{InstanceAllocation, InstanceLimits, SandboxLimits, WasmEngine};
 
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone)]
@@ -83,15 +83,18 @@ impl AppState {
     pub fn build(config: Config) -> Result<Self, StartError> {
         // First: a bad certificate should not wait for every component to compile.
         let tls = crate::tls::acceptor(config.tls_cert.as_deref(), config.tls_key.as_deref())?;
-        let engine = WasmEngine::new(SandboxLimits {
-            call_timeout: config.wasm_call_timeout,
-            memory_bytes: config.wasm_memory_bytes,
-            epoch_tick: config.wasm_epoch_tick,
-            max_stack_bytes: config.wasm_max_stack_bytes,
-            max_instances: config.wasm_max_instances,
-            max_table_elements: config.wasm_max_table_elements,
-            log_lines_per_sec: config.plugin_log_lines_per_sec,
-        })
+        let engine = WasmEngine::with_allocation(
+            SandboxLimits {
+                call_timeout: config.wasm_call_timeout,
+                memory_bytes: config.wasm_memory_bytes,
+                epoch_tick: config.wasm_epoch_tick,
+                max_stack_bytes: config.wasm_max_stack_bytes,
+                max_instances: config.wasm_max_instances,
+                max_table_elements: config.wasm_max_table_elements,
+                log_lines_per_sec: config.plugin_log_lines_per_sec,
+            },
+            InstanceAllocation::from_pool_instances(config.wasm_pool_instances),
+        )
         .map_err(|e| StartError::Engine(format!("{e:#}")))?;
         let engine = Arc::new(engine);
         let int8 = match config.int8_models_resolved(crate::cpu::has_int8_dot_product()) {

@@ -112,6 +112,14 @@ impl NodeComponent {
                 path: path.clone(),
                 reason: format!("{e:#}"),
             })?;
+        // The copy-on-write memory images every instance maps (see `engine.rs`):
+        // made now rather than by the first session's first frame.
+        component
+            .initialize_copy_on_write_image()
+            .map_err(|e| WasmLoadError::Compile {
+                path: path.clone(),
+                reason: format!("memory image: {e:#}"),
+            })?;
         let ty = component.component_type();
         let forbidden: Vec<String> = ty
             .imports(&engine.engine)

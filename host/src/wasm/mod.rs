@@ -19,5 +19,5 @@ pub mod store;
 pub mod wasi;
 
 pub use component::{NodeComponent, WasmLoadError, WitVersion};
-pub use engine::{InstanceLimits, SandboxLimits, WasmEngine};
+pub use engine::{InstanceAllocation, InstanceLimits, SandboxLimits, WasmEngine};
 pub use instance::{FrameContext, NodeInstance, WasmCallError};
