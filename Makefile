@@ -5,7 +5,7 @@ PLUGIN_DIR ?= target/plugins
 STREAMHOST_LISTEN ?= 127.0.0.1:8000
 export STREAMHOST_PLUGIN_DIR ?= $(PLUGIN_DIR)
 
-.PHONY: help setup plugins models build run test lint fmt-check fmt demo bench-setup accuracy bench stages load node-costs fuzz clean deploy-check
+.PHONY: help setup plugins models build run test lint fmt-check fmt demo bench-setup accuracy bench stages load node-costs fuzz clean deploy-check image image-stage image-check
 
 help:
 	@echo "make run    - set up, build plugins and server, serve on $(STREAMHOST_LISTEN) (live view: http://$(STREAMHOST_LISTEN)/)"
@@ -17,6 +17,8 @@ help:
 	@echo "make stages - per-node mean times in-process (STAGES_PIPELINE=ocr), no server: for work on one node"
 	@echo "make load   - load and soak scenarios with the load generator (numbers for BENCHMARKS.md)"
 	@echo "make node-costs - load/instantiate/call/memory of the same node in Rust, Python and JavaScript (NODE_COSTS_N sessions)"
+	@echo "make image  - the container image localhost/streamhost:latest (Dockerfile; podman/buildah or docker; see README)"
+	@echo "make image-check - build the image from this checkout's make build and check it as README says"
 	@echo "make deploy-check - validate deploy/kubernetes/ against the Kubernetes 1.31 schemas (part of make test)"
 	@echo "make fuzz   - build the cargo-fuzz targets (fuzz/) and run each for FUZZ_SECONDS (default 60)"
 
@@ -117,3 +119,29 @@ demo: setup
 clean:
 	$(CARGO) clean
 	rm -rf plugins/target plugins/target-debian
+
+# The container image (Dockerfile). BUILD_BASE/RUNTIME_BASE default to Docker Hub's rust and
+# debian images; where no registry is reachable, scripts/image-bases.sh makes local ones and
+# image-check uses them. ARTIFACTS=host stages this checkout's own build instead of building in
+# the image. buildah runs RUN steps with chroot isolation (this machine's container runtime
+# cannot set rlimits; see README "Container image").
+IMAGE ?= localhost/streamhost:latest
+ARTIFACTS ?= built
+IMAGE_BUILD_ARGS = --build-arg ARTIFACTS=$(ARTIFACTS) \
+	$(if $(BUILD_BASE),--build-arg BUILD_BASE=$(BUILD_BASE)) \
+	$(if $(RUNTIME_BASE),--build-arg RUNTIME_BASE=$(RUNTIME_BASE))
+
+image-stage: build
+	bash scripts/image-stage.sh .image-stage
+
+image:
+	@if command -v buildah >/dev/null; then \
+		buildah bud --isolation chroot --layers $(IMAGE_BUILD_ARGS) -t $(IMAGE) . ; \
+	else \
+		docker build $(IMAGE_BUILD_ARGS) -t $(IMAGE) . ; \
+	fi
+
+image-check: image-stage
+	bash scripts/image-bases.sh
+	$(MAKE) image ARTIFACTS=host RUNTIME_BASE=localhost/streamhost-runtime-base:bookworm BUILD_BASE=localhost/streamhost-runtime-base:bookworm
+	bash scripts/image-check.sh $(IMAGE)
