@@ -223,7 +223,8 @@ impl Metrics {
             }
             self.tenant_sessions_active.with_label_values(&[tenant]);
             for reason in ["deadline", "session_closed"] {
-                self.frames_cut.with_label_values(&[pipeline, tenant, reason]);
+                self.frames_cut
+                    .with_label_values(&[pipeline, tenant, reason]);
             }
         }
         self.slowdown_signals.with_label_values(&[pipeline]);
