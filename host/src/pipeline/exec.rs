@@ -586,7 +586,7 @@ impl NodeCtx<'_> {
                     received: self.at.received,
                     pipeline_id: &self.plan.id,
                 };
-                let result = instance.process(frame, &inputs, self.deadline.remaining());
+                let result = instance.process_within(frame, &inputs, self.deadline.remaining());
                 if let Err(e) = &result {
                     if e.instance_lost() {
                         tracing::warn!(session_id = %self.session_id, pipeline_id = %self.plan.id, node_id = %node.id,

@@ -144,11 +144,19 @@ impl NodeInstance {
     }
 
     /// Runs the node on one frame's inputs. A 0.1.0 node is not told the
-    /// frame's context (its `process` takes only the inputs). `time_left`:
-    /// the frame's, when it has a deadline; the call is interrupted then if
-    /// that comes before its own time limit (reported as a timeout: the
-    /// caller knows which limit it was).
+    /// frame's context (its `process` takes only the inputs).
     pub fn process(
+        &mut self,
+        frame: FrameContext<'_>,
+        inputs: &[(String, Value)],
+    ) -> Result<Value, WasmCallError> {
+        self.process_within(frame, inputs, None)
+    }
+
+    /// [`process`](Self::process) with `time_left`, the frame's when it has a
+    /// deadline: the call is interrupted then if that comes before its own
+    /// time limit (reported as a timeout: the caller knows which limit it was).
+    pub fn process_within(
         &mut self,
         frame: FrameContext<'_>,
         inputs: &[(String, Value)],
