@@ -77,6 +77,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAM_SLOWDOWN_THRESHOLD", default: "0.30", meaning: "Drop rate (0..1) over the drop window above which `{\"warning\":\"slow_down\"}` is sent." },
     SettingDoc { env: "STREAM_DROP_WINDOW", default: "20", meaning: "Number of most recent frames the drop rate is measured over; judged once the window is full." },
     SettingDoc { env: "STREAM_MAX_FRAME_PIXELS", default: "40000000", meaning: "Largest width x height a JPEG header may declare; larger is `invalid_frame` (decompression bombs)." },
+    SettingDoc { env: "STREAMHOST_FRAME_TIMEOUT_MS", default: "10000", meaning: "Deadline for one frame's whole pipeline, counted from when it starts executing (after its admission turn): past it the frame is answered `pipeline_failure` naming the node it was in, an ONNX run in progress is terminated, a Wasm call is cut short, and no further node starts. 0: no deadline. At most 3600000." },
     SettingDoc { env: "STREAMHOST_WASM_CALL_TIMEOUT_MS", default: "1000", meaning: "Wall-clock limit for one call into a Wasm node (epoch interruption)." },
     SettingDoc { env: "STREAMHOST_WASM_MEMORY_MB", default: "64", meaning: "Cap on the sum of all linear memories of one Wasm node instance." },
     SettingDoc { env: "STREAMHOST_WASM_EPOCH_TICK_MS", default: "5", meaning: "Granularity of the Wasm time limit (how often the epoch ticker runs)." },
@@ -198,6 +199,8 @@ pub struct Config {
     pub slowdown_threshold: f64,
     pub drop_window: usize,
     pub max_frame_pixels: u64,
+    /// A frame's deadline once executing (`None`: none); see `crate::deadline`.
+    pub frame_timeout: Option<Duration>,
     pub wasm_call_timeout: Duration,
     pub wasm_memory_bytes: usize,
     pub wasm_epoch_tick: Duration,
@@ -257,6 +260,7 @@ impl Default for Config {
             slowdown_threshold: 0.30,
             drop_window: 20,
             max_frame_pixels: 40_000_000,
+            frame_timeout: Some(Duration::from_millis(10_000)),
             wasm_call_timeout: Duration::from_millis(1000),
             wasm_memory_bytes: 64 << 20,
             wasm_epoch_tick: Duration::from_millis(5),
@@ -353,6 +357,10 @@ impl Config {
         if !(0.0..=1.0).contains(&int8_gate_score_diff) {
             return Err(s.out_of_range("STREAMHOST_INT8_GATE_SCORE_DIFF", "must be in [0, 1]"));
         }
+        let frame_timeout_ms: u64 = s.parse("STREAMHOST_FRAME_TIMEOUT_MS", "millisecond count")?;
+        if frame_timeout_ms > 3_600_000 {
+            return Err(s.out_of_range("STREAMHOST_FRAME_TIMEOUT_MS", "must be in [0, 3600000]"));
+        }
         let reload_poll_ms: u64 = s.parse("STREAMHOST_RELOAD_POLL_MS", "millisecond count")?;
         if !(10..=4000).contains(&reload_poll_ms) {
             return Err(s.out_of_range("STREAMHOST_RELOAD_POLL_MS", "must be in [10, 4000]"));
@@ -382,6 +390,7 @@ impl Config {
             slowdown_threshold,
             drop_window,
             max_frame_pixels: positive("STREAM_MAX_FRAME_PIXELS", "pixel count")?,
+            frame_timeout: (frame_timeout_ms > 0).then(|| Duration::from_millis(frame_timeout_ms)),
             wasm_call_timeout: Duration::from_millis(positive(
                 "STREAMHOST_WASM_CALL_TIMEOUT_MS",
                 "millisecond count",
@@ -619,6 +628,19 @@ mod tests {
         assert_eq!(c.max_frame_bytes, 5 * 1024 * 1024);
         assert_eq!(c.max_frame_label(), "5MB");
         assert!((c.slowdown_threshold - 0.30).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_frame_deadline_is_milliseconds_and_zero_turns_it_off() {
+        let timeout =
+            |v: &str| with(&[("STREAMHOST_FRAME_TIMEOUT_MS", v)]).map(|c| c.frame_timeout);
+        assert_eq!(timeout("250"), Ok(Some(Duration::from_millis(250))));
+        assert_eq!(timeout("0"), Ok(None));
+        assert!(matches!(timeout("1s"), Err(ConfigError::Invalid { .. })));
+        assert!(matches!(
+            timeout("3600001"),
+            Err(ConfigError::OutOfRange { .. })
+        ));
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //! session, [`admission`] decides whether it may have the pipeline it named,
 //! [`frame`] validates, [`backpressure`] and [`session`] admit or drop and
 //! count, [`fair`] shares the frame slots across tenants, [`pipeline`] runs the DAG through [`nodes`] (native) and [`wasm`]
-//! (sandboxed) nodes, whose edges [`kinds`] types, and [`wire`] shapes every
-//! reply; [`pending`] keeps connection storms from crowding others out.
+//! (sandboxed) nodes, whose edges [`kinds`] types, within the frame's
+//! [`deadline`], and [`wire`] shapes every reply; [`pending`] keeps connection storms from crowding others out.
 //! [`state`] is what every handler shares; [`config`] declares every
 //! limit and [`config_file`] reads them from a file too; [`tenants`] says who
 //! may connect and with what quotas, [`origin`] which browser pages may;
@@ -22,6 +22,7 @@ pub mod backpressure;
 pub mod config;
 pub mod config_file;
 pub mod cpu;
+pub mod deadline;
 pub mod fair;
 pub mod frame;
 pub mod fuzz_entry;

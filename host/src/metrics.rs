@@ -35,6 +35,9 @@ pub struct Metrics {
     pub errors: IntCounterVec,
     pub frame_latency: HistogramVec,
     pub node_latency: HistogramVec,
+    /// Frames stopped before their end, by pipeline, tenant and reason
+    /// (`deadline`, `session_closed`).
+    pub frames_cut: IntCounterVec,
     /// Reloads by pipeline and outcome (`loaded`, `failed`, `removed`).
     pub pipeline_reloads: IntCounterVec,
     /// Tenants file reloads by outcome (`loaded`, `failed`).
@@ -115,6 +118,14 @@ impl Metrics {
             .buckets(LATENCY_BUCKETS.to_vec()),
             &["pipeline", "node", "tenant"],
         )?;
+        let frames_cut = IntCounterVec::new(
+            Opts::new(
+                "stream_frames_cut",
+                "Frames stopped before their end: reason deadline (past STREAMHOST_FRAME_TIMEOUT_MS, answered pipeline_failure) or session_closed (abandoned at the next node)",
+            ),
+            &["pipeline", "tenant", "reason"],
+        )?;
+        registry.register(Box::new(frames_cut.clone()))?;
         let pipeline_reloads = IntCounterVec::new(
             Opts::new(
                 "stream_pipeline_reloads",
@@ -178,6 +189,7 @@ impl Metrics {
             errors,
             frame_latency,
             node_latency,
+            frames_cut,
             pipeline_reloads,
             tenants_reloads,
             component_compilations,
@@ -210,6 +222,10 @@ impl Metrics {
                     .with_label_values(&[pipeline, tenant, reason.as_str()]);
             }
             self.tenant_sessions_active.with_label_values(&[tenant]);
+            for reason in ["deadline", "session_closed"] {
+                self.frames_cut
+                    .with_label_values(&[pipeline, tenant, reason]);
+            }
         }
         self.slowdown_signals.with_label_values(&[pipeline]);
     }
@@ -233,6 +249,12 @@ impl Metrics {
                 })
                 .collect(),
             admission_wait: self.admission_wait.with_label_values(&[tenant]),
+            deadline_exceeded: self
+                .frames_cut
+                .with_label_values(&[pipeline, tenant, "deadline"]),
+            abandoned: self
+                .frames_cut
+                .with_label_values(&[pipeline, tenant, "session_closed"]),
         }
     }
 
@@ -260,6 +282,10 @@ pub struct SessionSeries {
     /// Indexed like the plan's nodes.
     pub node_latency: Vec<Histogram>,
     pub admission_wait: Histogram,
+    /// Frames failed at the deadline.
+    pub deadline_exceeded: IntCounter,
+    /// Frames abandoned because their session closed.
+    pub abandoned: IntCounter,
 }
 
 impl SessionSeries {

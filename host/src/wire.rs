@@ -124,10 +124,15 @@ impl From<ExecError> for WireError {
     fn from(e: ExecError) -> Self {
         match e {
             ExecError::InvalidFrame(frame) => frame.into(),
-            ExecError::Node { .. } | ExecError::ResultTooLarge { .. } => {
+            ExecError::Node { .. }
+            | ExecError::Deadline { .. }
+            | ExecError::ResultTooLarge { .. } => {
                 WireError::new(ErrorCode::PipelineFailure, e.to_string())
             }
-            ExecError::Internal(_) => WireError::new(ErrorCode::InternalError, e.to_string()),
+            // Abandoned frames belong to closed sessions: never sent.
+            ExecError::Internal(_) | ExecError::Abandoned { .. } => {
+                WireError::new(ErrorCode::InternalError, e.to_string())
+            }
         }
     }
 }
@@ -354,6 +359,17 @@ mod tests {
         assert_eq!(
             WireError::from(node),
             WireError::new(ErrorCode::PipelineFailure, "node 'n' trapped: x")
+        );
+        let late = ExecError::Deadline {
+            node: "det".into(),
+            budget_ms: 2000,
+        };
+        assert_eq!(
+            WireError::from(late),
+            WireError::new(
+                ErrorCode::PipelineFailure,
+                "node 'det' exceeded the frame's 2000 ms deadline"
+            )
         );
         let internal = WireError::from(ExecError::Internal("boom".into()));
         assert_eq!(internal.code, ErrorCode::InternalError);

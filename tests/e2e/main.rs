@@ -11,6 +11,7 @@ mod backpressure;
 mod browser;
 mod clients;
 mod connect;
+mod deadline;
 mod errors;
 mod frames;
 mod js_node;

@@ -3,6 +3,7 @@
 //! frames whose text we rendered ourselves.
 
 use serde_json::Value;
+use streamhost::deadline::FrameDeadline;
 use streamhost_tests::*;
 
 fn example_frame(name: &str) -> Vec<u8> {
@@ -427,18 +428,23 @@ fn a_frame_alone_and_concurrent_frames_read_the_same_from_a_model() {
         data: vec![0.0; 3 * 48 * 8].into(),
     };
     let too_many = vec![&crop; streamhost::config::MAX_RAGGED_RUNS + 1];
-    let refused = model.run(&too_many, false).err().map(|e| e.to_string());
+    let refused = model
+        .run(&too_many, false, &FrameDeadline::none())
+        .err()
+        .map(|e| e.to_string());
     assert!(
         refused
             .as_deref()
             .is_some_and(|e| e.contains("ragged batch of 1001")),
         "{refused:?}"
     );
-    let two = model.run(&[&crop, &crop], false).unwrap();
+    let two = model
+        .run(&[&crop, &crop], false, &FrameDeadline::none())
+        .unwrap();
     assert_eq!(two.len(), 2);
     assert_eq!(two[0], two[1]);
-    let solo = model.run(&[&input], true).unwrap();
-    let pooled = model.run(&[&input], false).unwrap();
+    let solo = model.run(&[&input], true, &FrameDeadline::none()).unwrap();
+    let pooled = model.run(&[&input], false, &FrameDeadline::none()).unwrap();
     assert_eq!(solo.len(), 1);
     assert_eq!(solo[0].shape, pooled[0].shape);
     let classes = solo[0].shape[2] as usize;

@@ -16,6 +16,7 @@
 
 use std::sync::Arc;
 
+use crate::deadline::FrameDeadline;
 use crate::frame::FrameError;
 use crate::kinds::{Kind, Kinds, Signature};
 use crate::value::Value;
@@ -66,13 +67,16 @@ pub enum NativeNode {
 
 /// What a native node may use while it runs on one frame.
 #[derive(Debug, Clone, Copy)]
-pub struct RunContext {
+pub struct RunContext<'a> {
     /// The decoder's pixel limit (`STREAMHOST_MAX_FRAME_PIXELS`).
     pub max_frame_pixels: u64,
     /// Threads the node may split its work over (one unless its frame is alone).
     pub threads: usize,
     /// Whether its frame is the only one executing.
     pub alone: bool,
+    /// The frame's deadline and cancel flag: a node that can stop part-way
+    /// (an ONNX run) registers with it; the executor checks it between nodes.
+    pub deadline: &'a FrameDeadline,
 }
 
 /// Why a native node failed on a frame.
@@ -194,7 +198,11 @@ impl NativeNode {
     }
 
     /// Runs the node on one frame's inputs (in the order its manifest lists them).
-    pub fn run(&self, inputs: &[(String, Value)], ctx: RunContext) -> Result<Value, NodeFailure> {
+    pub fn run(
+        &self,
+        inputs: &[(String, Value)],
+        ctx: RunContext<'_>,
+    ) -> Result<Value, NodeFailure> {
         match self {
             NativeNode::JpegDecode(c) => jpeg_decode::run(c, inputs, ctx),
             NativeNode::ToTensor(c) => to_tensor::run(c, inputs, ctx),

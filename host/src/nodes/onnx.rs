@@ -24,6 +24,13 @@
 //! and yields no tensors, which downstream nodes treat as "nothing found".
 //! Several tensors of one name for a single-input model are a ragged batch:
 //! one run each, outputs in the same order (see [`OnnxModel::run`]).
+//!
+//! Every node call runs under its own `RunOptions`, registered with the
+//! frame's [`FrameDeadline`] for as long as it runs: when the deadline passes
+//! or the session closes, the token calls `RunOptions::terminate()` from the
+//! watcher's thread and ONNX Runtime stops the graph at its next kernel. The
+//! flag stays set, so the rest of a ragged batch stops at once too. The
+//! session itself is untouched and serves the next frame.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -32,12 +39,12 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use ort::environment::Environment;
 use ort::session::builder::GraphOptimizationLevel;
-use ort::session::Session;
-use ort::session::SessionInputValue;
+use ort::session::{RunOptions, Session, SessionInputValue};
 use ort::value::{DynValue, TensorRef};
 
 use super::{typed_config, NodeFailure, RunContext};
 use crate::config::{resolve_cores, Config, MAX_RAGGED_RUNS};
+use crate::deadline::{FrameDeadline, Interrupt};
 use crate::value::{Tensor, TensorData, Value};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -225,7 +232,13 @@ impl OnnxModel {
     /// offered several tensors of one name (a ragged batch, such as text crops
     /// each at its own width) runs once per tensor, in order, and returns each
     /// run's outputs in that order; parts with a zero-sized dimension are skipped.
-    pub fn run(&self, offered: &[&Tensor], alone: bool) -> Result<Vec<Tensor>, OnnxError> {
+    /// Cancelling `deadline` terminates the run in progress.
+    pub fn run(
+        &self,
+        offered: &[&Tensor],
+        alone: bool,
+        deadline: &FrameDeadline,
+    ) -> Result<Vec<Tensor>, OnnxError> {
         let runs: Vec<Vec<&Tensor>> = self
             .bind_inputs(offered)?
             .into_iter()
@@ -234,10 +247,14 @@ impl OnnxModel {
         if runs.is_empty() {
             return Ok(Vec::new());
         }
+        let options = RunOptions::new()
+            .map(|o| Arc::new(Terminate(o)))
+            .map_err(|e| OnnxError::Run(format!("run options: {e}")))?;
+        let _registered = deadline.on_cancel(options.clone());
         let mut session = self.acquire(alone)?;
         let mut result = Vec::with_capacity(runs.len() * self.output_names.len());
         for chosen in runs {
-            self.run_once(&mut session, &chosen, &mut result)?;
+            self.run_once(&mut session, &chosen, &options.0, &mut result)?;
         }
         Ok(result)
     }
@@ -248,6 +265,7 @@ impl OnnxModel {
         &self,
         session: &mut Session,
         chosen: &[&Tensor],
+        options: &RunOptions,
         result: &mut Vec<Tensor>,
     ) -> Result<(), OnnxError> {
         let mut inputs = Vec::with_capacity(chosen.len());
@@ -268,7 +286,7 @@ impl OnnxModel {
             inputs.push((std::borrow::Cow::from(name.as_str()), value));
         }
         let outputs = session
-            .run(inputs)
+            .run_with_options(inputs, options)
             .map_err(|e| OnnxError::Run(e.to_string()))?;
         for (name, value) in outputs {
             let (shape, data) = OrtOutput::shape_and_data(value).map_err(|e| {
@@ -340,6 +358,17 @@ impl OnnxModel {
 
     fn acquire(&self, alone: bool) -> Result<MutexGuard<'_, Session>, OnnxError> {
         pick(self.solo.as_ref(), &self.sessions, &self.next, alone)
+    }
+}
+
+/// A node call's run options, which a cancelled frame terminates.
+struct Terminate(RunOptions);
+
+impl Interrupt for Terminate {
+    fn interrupt(&self) {
+        if let Err(e) = self.0.terminate() {
+            tracing::warn!(error = %e, "an ONNX run could not be told to stop");
+        }
     }
 }
 
@@ -442,7 +471,7 @@ pub(super) fn load_config(table: &toml::Table) -> Result<OnnxConfig, String> {
 pub(super) fn run(
     model: &OnnxModel,
     inputs: &[(String, Value)],
-    ctx: RunContext,
+    ctx: RunContext<'_>,
 ) -> Result<Value, NodeFailure> {
     let mut offered: Vec<&Tensor> = Vec::new();
     for (name, value) in inputs {
@@ -457,7 +486,7 @@ pub(super) fn run(
         }
     }
     model
-        .run(&offered, ctx.alone)
+        .run(&offered, ctx.alone, ctx.deadline)
         .map(|ts| Value::Tensors(Arc::new(ts)))
         .map_err(|e| NodeFailure::Node(e.to_string()))
 }

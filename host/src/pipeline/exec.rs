@@ -22,6 +22,17 @@
 //! it (a frame that does not decode, [`ExecError::InvalidFrame`]); if its
 //! instance trapped, the instance is dropped here and the next frame starts a
 //! fresh one, so one bad frame cannot wedge a session.
+//!
+//! A frame runs within its [`FrameDeadline`] (`STREAMHOST_FRAME_TIMEOUT_MS`,
+//! see [`crate::deadline`]). The executor checks it before each wave and
+//! after: a node that is still running when the deadline passes fails the
+//! frame as [`ExecError::Deadline`] naming it (the node that finished last in
+//! its wave, for parallel branches), and no later node starts. An ONNX run is
+//! terminated at the deadline, a Wasm call's epoch deadline is cut to the
+//! frame's time left, and a native node finishes its step and is then named.
+//! A frame whose session closed ([`FrameDeadline::abandon`]) stops at its
+//! next node the same way, logged as `frame abandoned: session closed` with
+//! the node it stopped at, since nobody is left to answer.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +42,7 @@ use serde_json::value::RawValue;
 use super::dag::{Edge, Source};
 use super::occupancy::Occupancy;
 use super::plan::{NodeOp, Plan};
+use crate::deadline::{Cancel, FrameDeadline};
 use crate::frame::FrameError;
 use crate::nodes::{jpeg_decode, to_tensor, NativeNode, NodeFailure, RunContext};
 use crate::value::{Tensor, Value};
@@ -43,6 +55,12 @@ pub enum ExecError {
     InvalidFrame(#[from] FrameError),
     #[error("node '{node}' {reason}")]
     Node { node: String, reason: String },
+    /// The frame's deadline passed while `node` ran (or before it started).
+    #[error("node '{node}' exceeded the frame's {budget_ms} ms deadline")]
+    Deadline { node: String, budget_ms: u64 },
+    /// The frame's session closed; it stopped at `node` (never sent).
+    #[error("frame abandoned at node '{node}': its session closed")]
+    Abandoned { node: String },
     #[error("result is {size} bytes, over the {limit} byte limit")]
     ResultTooLarge { size: usize, limit: usize },
     #[error("internal error: {0}")]
@@ -139,8 +157,20 @@ impl SessionRunner {
         &self.plan
     }
 
-    /// Runs the whole DAG on `frame`.
+    /// Runs the whole DAG on `frame`, however long it takes.
     pub fn run(&mut self, frame: bytes::Bytes, at: FrameAt) -> FrameOutcome {
+        self.run_until(frame, at, &FrameDeadline::none())
+    }
+
+    /// Runs the whole DAG on `frame` within `deadline` (started here if its
+    /// caller has not started it), stopping when it is cancelled.
+    pub fn run_until(
+        &mut self,
+        frame: bytes::Bytes,
+        at: FrameAt,
+        deadline: &FrameDeadline,
+    ) -> FrameOutcome {
+        deadline.start();
         let _running = self.occupancy.enter();
         let n = self.plan.nodes.len();
         let mut outputs: Vec<Option<Value>> = vec![None; n];
@@ -148,14 +178,31 @@ impl SessionRunner {
         let frame = Value::Jpeg(frame);
         let plan = self.plan.clone();
         for wave in &plan.dag.waves {
+            let pending = wave.iter().copied().find(|&i| outputs[i].is_none());
+            if let (Some(i), Some(why)) = (pending, deadline.cancelled()) {
+                return FrameOutcome {
+                    result: Err(self.cut(i, why, deadline, at)),
+                    node_times,
+                };
+            }
+            let timed_before = node_times.len();
             if let [i] = wave[..] {
                 match self.decode_feeding(i, &frame, &mut outputs, &mut node_times) {
-                    Some(Ok(())) => continue,
+                    Some(Ok(())) => {
+                        if let Some(e) = self.late(&node_times[timed_before..], deadline, at) {
+                            return FrameOutcome {
+                                result: Err(e),
+                                node_times,
+                            };
+                        }
+                        continue;
+                    }
                     Some(Err(e)) => {
+                        let e = self.failed(i, e, deadline, at);
                         return FrameOutcome {
                             result: Err(e),
                             node_times,
-                        }
+                        };
                     }
                     None => {}
                 }
@@ -190,6 +237,7 @@ impl SessionRunner {
                 session_id: &self.session_id,
                 occupancy: &self.occupancy,
                 at,
+                deadline,
             };
             if jobs.is_empty() {
                 continue;
@@ -228,12 +276,19 @@ impl SessionRunner {
                 match result {
                     Ok(v) => outputs[i] = Some(v),
                     Err(e) => {
+                        let e = self.failed(i, e, deadline, at);
                         return FrameOutcome {
                             result: Err(e),
                             node_times,
-                        }
+                        };
                     }
                 }
+            }
+            if let Some(e) = self.late(&node_times[timed_before..], deadline, at) {
+                return FrameOutcome {
+                    result: Err(e),
+                    node_times,
+                };
             }
         }
         let result = match outputs.get_mut(plan.dag.output).and_then(Option::take) {
@@ -241,6 +296,54 @@ impl SessionRunner {
             None => Err(ExecError::Internal("output node produced nothing".into())),
         };
         FrameOutcome { result, node_times }
+    }
+
+    /// The error for a frame stopped at node `i` because of `why`; an
+    /// abandoned frame is logged here, as nobody will read its answer.
+    fn cut(&self, i: usize, why: Cancel, deadline: &FrameDeadline, at: FrameAt) -> ExecError {
+        let node = self
+            .plan
+            .nodes
+            .get(i)
+            .map(|n| n.id.clone())
+            .unwrap_or_default();
+        match why {
+            Cancel::Deadline => ExecError::Deadline {
+                node,
+                budget_ms: deadline.budget_ms(),
+            },
+            Cancel::SessionClosed => {
+                tracing::info!(session_id = %self.session_id, pipeline_id = %self.plan.id, frame_index = at.index,
+                    node_id = %node, "frame abandoned: session closed");
+                ExecError::Abandoned { node }
+            }
+        }
+    }
+
+    /// Node `i` failed with `e`: if its frame was cancelled meanwhile, that
+    /// is why (an interrupted ONNX run, a Wasm call cut short), so say that.
+    fn failed(&self, i: usize, e: ExecError, deadline: &FrameDeadline, at: FrameAt) -> ExecError {
+        match deadline.cancelled() {
+            Some(why) => self.cut(i, why, deadline, at),
+            None => e,
+        }
+    }
+
+    /// After a wave whose nodes all succeeded (their times in `wave_times`):
+    /// past the deadline, the frame fails naming the node that finished last,
+    /// which was running when it passed. A closed session is left to the next
+    /// wave's check, so the frame stops before its next node.
+    fn late(
+        &self,
+        wave_times: &[(usize, Duration)],
+        deadline: &FrameDeadline,
+        at: FrameAt,
+    ) -> Option<ExecError> {
+        if deadline.cancelled() != Some(Cancel::Deadline) {
+            return None;
+        }
+        let (last, _) = wave_times.iter().max_by_key(|(_, took)| *took)?;
+        Some(self.cut(*last, Cancel::Deadline, deadline, at))
     }
 
     /// Decodes the frame at node `i` with the `to_tensor` nodes it feeds
@@ -408,6 +511,7 @@ struct NodeCtx<'a> {
     session_id: &'a str,
     occupancy: &'a Occupancy,
     at: FrameAt,
+    deadline: &'a FrameDeadline,
 }
 
 impl NodeCtx<'_> {
@@ -443,6 +547,7 @@ impl NodeCtx<'_> {
                     max_frame_pixels: self.limits.max_frame_pixels,
                     threads,
                     alone,
+                    deadline: self.deadline,
                 };
                 native.run(&inputs, ctx).map_err(|e| match e {
                     NodeFailure::Frame(e) => ExecError::InvalidFrame(e),
@@ -481,7 +586,7 @@ impl NodeCtx<'_> {
                     received: self.at.received,
                     pipeline_id: &self.plan.id,
                 };
-                let result = instance.process(frame, &inputs);
+                let result = instance.process_within(frame, &inputs, self.deadline.remaining());
                 if let Err(e) = &result {
                     if e.instance_lost() {
                         tracing::warn!(session_id = %self.session_id, pipeline_id = %self.plan.id, node_id = %node.id,
@@ -654,6 +759,36 @@ mod tests {
             None
         );
         assert!(outputs.iter().all(Option::is_none));
+    }
+
+    #[test]
+    fn a_cancelled_frame_starts_no_further_node_and_says_where_it_stopped() {
+        let jpeg = frames().remove(1);
+        let late = FrameDeadline::new(Some(Duration::ZERO));
+        let outcome = runner(2, Occupancy::default()).run_until(
+            jpeg.clone().into(),
+            FrameAt::default(),
+            &late,
+        );
+        assert_eq!(
+            outcome.result.map(|_| ()),
+            Err(ExecError::Deadline {
+                node: "decode".into(),
+                budget_ms: 0
+            })
+        );
+        assert!(outcome.node_times.is_empty(), "no node ran");
+        let gone = FrameDeadline::none();
+        gone.abandon();
+        let outcome =
+            runner(1, Occupancy::default()).run_until(jpeg.into(), FrameAt::default(), &gone);
+        assert_eq!(
+            outcome.result.map(|_| ()),
+            Err(ExecError::Abandoned {
+                node: "decode".into()
+            })
+        );
+        assert!(outcome.node_times.is_empty(), "no node ran");
     }
 
     #[test]

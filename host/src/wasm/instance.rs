@@ -2,7 +2,8 @@
 //! limit and log budget.
 //!
 //! Every call sets a fresh epoch deadline, so a guest that loops is trapped
-//! after the configured time. The memory cap is a `ResourceLimiter` that adds
+//! after the configured time, or sooner when its frame has less time left
+//! (the frame deadline, `crate::deadline`). The memory cap is a `ResourceLimiter` that adds
 //! up every linear memory the instance creates or grows, so a guest with
 //! several memories cannot multiply its allowance; the same limiter bounds how
 //! many core instances, memories and tables it may create and how far a table
@@ -85,6 +86,8 @@ pub struct NodeInstance {
     bindings: Bindings,
     call_timeout: Duration,
     deadline_ticks: u64,
+    /// The epoch ticker's period, to turn a frame's time left into ticks.
+    epoch_tick: Duration,
 }
 
 impl NodeInstance {
@@ -107,13 +110,14 @@ impl NodeInstance {
             bindings,
             call_timeout: limits.call_timeout,
             deadline_ticks,
+            epoch_tick: engine.limits().epoch_tick,
         };
         instance.init(config_json)?;
         Ok(instance)
     }
 
     fn init(&mut self, config_json: &str) -> Result<(), WasmCallError> {
-        self.before_call();
+        self.before_call(None);
         let (bindings, store) = (&self.bindings, &mut self.store);
         let call = move || match bindings {
             Bindings::V1(b) => b
@@ -146,7 +150,19 @@ impl NodeInstance {
         frame: FrameContext<'_>,
         inputs: &[(String, Value)],
     ) -> Result<Value, WasmCallError> {
-        self.before_call();
+        self.process_within(frame, inputs, None)
+    }
+
+    /// [`process`](Self::process) with `time_left`, the frame's when it has a
+    /// deadline: the call is interrupted then if that comes before its own
+    /// time limit (reported as a timeout: the caller knows which limit it was).
+    pub fn process_within(
+        &mut self,
+        frame: FrameContext<'_>,
+        inputs: &[(String, Value)],
+        time_left: Option<Duration>,
+    ) -> Result<Value, WasmCallError> {
+        self.before_call(time_left);
         let (bindings, store) = (&self.bindings, &mut self.store);
         let outcome = match bindings {
             Bindings::V1(b) => convert::v1::with_wit_inputs(inputs, |args| {
@@ -185,8 +201,17 @@ impl NodeInstance {
         }
     }
 
-    fn before_call(&mut self) {
-        self.store.set_epoch_deadline(self.deadline_ticks);
+    fn before_call(&mut self, time_left: Option<Duration>) {
+        // One tick more than the time left: the first tick may come at once,
+        // and the call must not stop before the frame's deadline has passed.
+        let tick = self.epoch_tick.as_micros().max(1);
+        let ticks = time_left.map_or(u64::MAX, |left| {
+            u64::try_from(left.as_micros().div_ceil(tick))
+                .unwrap_or(u64::MAX)
+                .saturating_add(1)
+        });
+        self.store
+            .set_epoch_deadline(self.deadline_ticks.min(ticks).max(1));
         self.store.data_mut().limiter.hit = false;
     }
 

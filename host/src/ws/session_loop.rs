@@ -25,6 +25,11 @@
 //! whatever replaces its pipeline meanwhile. It also watches the tenancy in
 //! force, and when a reloaded tenants file no longer gives its token to its
 //! tenant it answers `unauthorized` and closes with 1008.
+//!
+//! Deadlines: each frame carries a [`FrameDeadline`]; the frame's task awaits
+//! the executor through it, so the deadline's timer is this task's, and a
+//! session that ends with a frame in flight abandons it (aborting the task
+//! does not stop a blocking closure; the flag stops it at its next node).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,9 +42,10 @@ use tokio::task::{JoinError, JoinHandle};
 
 use crate::admission::admit_pipeline;
 use crate::backpressure::{FrameRate, SlowdownDetector};
+use crate::deadline::FrameDeadline;
 use crate::frame::validate_jpeg;
 use crate::metrics::SessionSeries;
-use crate::pipeline::exec::{FrameAt, FrameOutcome, SessionRunner};
+use crate::pipeline::exec::{ExecError, FrameAt, FrameOutcome, SessionRunner};
 use crate::pipeline::plan::Plan;
 use crate::session::{next_session_id, DropLine, DropLog, DropSummary, SessionCounters};
 use crate::state::{AppState, ConnectionSlot};
@@ -125,6 +131,7 @@ pub(super) async fn session(
         rate: tenant.quotas.max_fps.map(FrameRate::new),
         counters: SessionCounters::default(),
         in_flight: None,
+        in_flight_deadline: FrameDeadline::none(),
         in_flight_frame: 0,
         in_flight_since: Instant::now(),
         started: Instant::now(),
@@ -139,7 +146,9 @@ pub(super) async fn session(
     };
     let reason = s.run(&mut socket).await;
     if let Some(abandoned) = s.in_flight.take() {
-        // Stops a frame still waiting for admission; one already running finishes within its node limits.
+        // Aborting stops a frame still waiting for admission; one already
+        // running stops at its next node (an ONNX run at once).
+        s.in_flight_deadline.abandon();
         abandoned.abort();
     }
     if let Some(held) = s.drop_log.flush() {
@@ -176,6 +185,8 @@ struct Session {
     rate: Option<FrameRate>,
     runner: Option<SessionRunner>,
     in_flight: Option<InFlight>,
+    /// The frame in flight's deadline and cancel flag.
+    in_flight_deadline: FrameDeadline,
     in_flight_frame: u64,
     in_flight_since: Instant,
     /// When the WebSocket was accepted: frame contexts count time from here.
@@ -292,19 +303,27 @@ impl Session {
         let admission = self.state.admission.clone();
         let waited = self.series.admission_wait.clone();
         let (tenant, weight) = (self.tenant.id.clone(), self.tenant.quotas.weight);
+        let deadline = FrameDeadline::new(self.state.config.frame_timeout);
+        self.in_flight_deadline = deadline.clone();
+        let abandoned = self.series.abandoned.clone();
         // Wait for a turn (fair across tenants, in arrival order within one,
         // at most one waiter per session), then run on a blocking thread
-        // holding the turn.
+        // holding the turn, its deadline counted from there.
         self.in_flight = Some(tokio::spawn(async move {
             let queued = Instant::now();
             let turn = admission.acquire(&tenant, weight).await;
             waited.observe(queued.elapsed().as_secs_f64());
-            tokio::task::spawn_blocking(move || {
-                let outcome = runner.run(frame, at);
+            deadline.start();
+            let watched = deadline.clone();
+            let work = tokio::task::spawn_blocking(move || {
+                let outcome = runner.run_until(frame, at, &deadline);
                 drop(turn);
+                if let Err(ExecError::Abandoned { .. }) = outcome.result {
+                    abandoned.inc();
+                }
                 (runner, outcome)
-            })
-            .await
+            });
+            watched.enforce(work).await
         }));
         Flow::Continue
     }
@@ -388,6 +407,9 @@ impl Session {
         };
         self.runner = Some(runner);
         self.observe(&outcome, took);
+        if let Err(ExecError::Deadline { .. }) = outcome.result {
+            self.series.deadline_exceeded.inc();
+        }
         match outcome.result {
             Ok(result) => {
                 self.counters.record_processed();
@@ -466,6 +488,7 @@ impl Session {
                         .await;
                 }
                 Err(_) => {
+                    self.in_flight_deadline.abandon();
                     let err = WireError::new(
                         ErrorCode::InternalError,
                         "server shut down before the frame finished",
