@@ -59,6 +59,13 @@ pub const MAX_WASM_POOL_INSTANCES: usize = 8192;
 /// (the most boxes `text_crop` may crop, so every shipped layout fits).
 pub const MAX_RAGGED_RUNS: usize = 1000;
 
+/// After the server closes a session for shutdown, how long it waits for the
+/// client's close frame before dropping the socket. Dropping it at once reset
+/// connections whose client had a frame on the wire, and a proxy in between
+/// (nginx) then lost the close frame it had not forwarded yet, so the client
+/// never saw 1001 (measured in the rolling-update test, about one run in four).
+pub const CLOSE_HANDSHAKE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The documented table of every setting. Keep in step with [`Config::from_lookup`].
 pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAMHOST_LISTEN", default: "127.0.0.1:8000", meaning: "Address the HTTP/WebSocket server binds (also `--listen`)." },

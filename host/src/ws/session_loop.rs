@@ -42,6 +42,7 @@ use tokio::task::{JoinError, JoinHandle};
 
 use crate::admission::admit_pipeline;
 use crate::backpressure::{FrameRate, SlowdownDetector};
+use crate::config::CLOSE_HANDSHAKE_WAIT;
 use crate::deadline::FrameDeadline;
 use crate::frame::validate_jpeg;
 use crate::metrics::SessionSeries;
@@ -498,7 +499,12 @@ impl Session {
                 }
             }
         }
-        let _ = close(socket, 1001, "server shutting down", self.send_timeout).await;
+        if close(socket, 1001, "server shutting down", self.send_timeout)
+            .await
+            .is_ok()
+        {
+            await_client_close(socket, CLOSE_HANDSHAKE_WAIT).await;
+        }
         "server shutdown"
     }
 }
@@ -521,6 +527,20 @@ async fn write(socket: &mut WebSocket, msg: Message, timeout: Duration) -> Resul
 
 async fn send(socket: &mut WebSocket, reply: &Reply, timeout: Duration) -> Result<(), SendError> {
     write(socket, Message::Text(reply.to_text().into()), timeout).await
+}
+
+/// Reads (and discards) what the client still sends until its close frame,
+/// the end of the connection, or `wait`: the close handshake, so the socket
+/// is not reset under a frame the client had on the wire.
+async fn await_client_close(socket: &mut WebSocket, wait: Duration) {
+    let _ = tokio::time::timeout(wait, async {
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 async fn close(
