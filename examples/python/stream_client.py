@@ -96,6 +96,9 @@ async def session(uri: str, headers, data: bytes, args, counts: Counts) -> bool:
             except ConnectionClosed as closed:
                 if closed.rcvd is not None and closed.rcvd.code == GOING_AWAY:
                     return True  # the close came first: this frame was never sent
+                if closed.rcvd is not None:  # a fatal error closed it (1008 invalid_pipeline, ...)
+                    counts.fatal = closed.rcvd.reason or f"close {closed.rcvd.code}"
+                    return False
                 raise
             counts.sent += 1  # handed to the socket
             try:
@@ -112,6 +115,9 @@ async def session(uri: str, headers, data: bytes, args, counts: Counts) -> bool:
                     counts.abandoned += 1
                     return True
                 counts.unanswered += 1
+                if closed.rcvd is not None:  # a fatal error without frame_index (frame_too_large)
+                    counts.fatal = closed.rcvd.reason or f"close {code}"
+                    return False
                 raise
             except TimeoutError:
                 counts.unanswered += 1
