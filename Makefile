@@ -72,7 +72,7 @@ test: fmt-check models deploy-check plugins
 
 # A rolling update on real parts (BENCHMARKS.md, "Rolling update"): Debian's nginx in front of
 # three debug servers, the Rust and Python clients with --reconnect, each instance restarted in
-# turn; fails unless every frame was answered once or abandoned by a close 1001. About 40 s.
+# turn; fails unless every frame was answered once or abandoned by a close 1001. About a minute.
 # `make test` runs the script after its own build of the same binaries.
 rollout-test: setup plugins
 	$(CARGO) build -p streamhost -p stream-client

@@ -11,7 +11,7 @@
 # Why a script and not a cargo test: it runs three binaries of two packages (a test can only
 # name its own package's) plus nginx and a Python venv; the make target builds them first.
 # Usage: scripts/rollout-test.sh   (env: STREAMHOST_BIN, STREAM_CLIENT_BIN, PLUGIN_DIR,
-#        CLIENT_PYTHON, ROLLOUT_INSTANCES=3, ROLLOUT_FRAMES=700, ROLLOUT_FPS=25,
+#        CLIENT_PYTHON, ROLLOUT_INSTANCES=3, ROLLOUT_FRAMES=1000, ROLLOUT_FPS=25,
 #        ROLLOUT_MAX_GAP_MS=5000, ROLLOUT_REPORT=FILE to keep the per-client JSON lines)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,7 +21,7 @@ PLUGINS="${PLUGIN_DIR:-$REPO/target/plugins}"
 PY="${CLIENT_PYTHON:-$REPO/examples/python/.venv/bin/python}"
 NGINX="${NGINX:-/usr/sbin/nginx}"
 N="${ROLLOUT_INSTANCES:-3}"
-FRAMES="${ROLLOUT_FRAMES:-700}"
+FRAMES="${ROLLOUT_FRAMES:-1000}"
 FPS="${ROLLOUT_FPS:-25}"
 MAX_GAP_MS="${ROLLOUT_MAX_GAP_MS:-5000}"
 RUST_CLIENTS=3
@@ -153,15 +153,16 @@ for ((i = 0; i < N; i++)); do
     sleep 2  # let nginx's fail_timeout pass and clients spread before the next one goes
 done
 say "rollout done in $((SECONDS - started)) s"
+show_clients() { local f; for f in "$T"/*.out; do say "--- $f"; tail -5 "$f" >&2; done; }
 for pid in "${CLIENT_PIDS[@]}"; do
-    kill -0 "$pid" 2>/dev/null || fail "a client finished before the rollout did: raise ROLLOUT_FRAMES"
+    kill -0 "$pid" 2>/dev/null || { show_clients; fail "a client ended before the rollout did (its output is above)"; }
 done
 
 client_fail=0
 for pid in "${CLIENT_PIDS[@]}"; do wait "$pid" || client_fail=1; done
 CLIENT_PIDS=()
 if [[ $client_fail -ne 0 ]]; then
-    for f in "$T"/*.out; do say "--- $f"; tail -5 "$f" >&2; done
+    show_clients
     fail "a client exited non-zero"
 fi
 
