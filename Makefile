@@ -68,7 +68,7 @@ test: fmt-check models deploy-check plugins
 	$(LINTED_BUILD) $(CARGO) test --workspace
 	cd plugins && $(CARGO) clippy --workspace --all-targets -- -D warnings
 	cd plugins && $(CARGO) test --workspace
-	bash scripts/rollout-test.sh
+	PLUGIN_DIR=$(PLUGIN_DIR) bash scripts/rollout-test.sh
 
 # A rolling update on real parts (BENCHMARKS.md, "Rolling update"): Debian's nginx in front of
 # three debug servers, the Rust and Python clients with --reconnect, each instance restarted in
@@ -77,7 +77,7 @@ test: fmt-check models deploy-check plugins
 rollout-test: setup plugins
 	$(CARGO) build -p streamhost -p stream-client
 	bash scripts/client-venv.sh
-	bash scripts/rollout-test.sh
+	PLUGIN_DIR=$(PLUGIN_DIR) bash scripts/rollout-test.sh
 
 BENCH_ADDR ?= 127.0.0.1:8765
 BENCH_PY := bench/.venv/bin/python

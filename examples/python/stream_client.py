@@ -168,7 +168,11 @@ async def stream(uri: str, headers, data: bytes, args) -> int:
     summary["problem"] = problem
     print("Summary:", json.dumps(summary))
     if args.json:
-        Path(args.json).write_text(json.dumps(summary) + "\n")
+        try:
+            Path(args.json).write_text(json.dumps(summary) + "\n")
+        except OSError as e:
+            print(f"error: writing {args.json}: {e}", file=sys.stderr)
+            return 2
     if counts.fatal:
         return 1
     return 3 if problem else 0
