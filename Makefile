@@ -5,7 +5,7 @@ PLUGIN_DIR ?= target/plugins
 STREAMHOST_LISTEN ?= 127.0.0.1:8000
 export STREAMHOST_PLUGIN_DIR ?= $(PLUGIN_DIR)
 
-.PHONY: help setup plugins models build run test lint fmt-check fmt demo bench-setup accuracy bench stages load node-costs fuzz clean deploy-check image image-stage image-check
+.PHONY: help setup plugins models build run test lint fmt-check fmt demo bench-setup accuracy bench stages load node-costs fuzz clean deploy-check image image-stage image-check rollout-test
 
 help:
 	@echo "make run    - set up, build plugins and server, serve on $(STREAMHOST_LISTEN) (live view: http://$(STREAMHOST_LISTEN)/)"
@@ -19,6 +19,7 @@ help:
 	@echo "make node-costs - load/instantiate/call/memory of the same node in Rust, Python and JavaScript (NODE_COSTS_N sessions)"
 	@echo "make image  - the container image localhost/streamhost:latest (Dockerfile; podman/buildah or docker; see README)"
 	@echo "make image-check - build the image from this checkout's make build and check it as README says"
+	@echo "make rollout-test - nginx + 3 servers restarted one by one under Rust and Python clients with --reconnect (part of make test)"
 	@echo "make deploy-check - validate deploy/kubernetes/ against the Kubernetes 1.31 schemas (part of make test)"
 	@echo "make fuzz   - build the cargo-fuzz targets (fuzz/) and run each for FUZZ_SECONDS (default 60)"
 
@@ -63,12 +64,22 @@ LINTED_BUILD := RUSTC_WORKSPACE_WRAPPER=$(CLIPPY_DRIVER) CLIPPY_ARGS=-D__CLIPPY_
 deploy-check: setup
 	bash scripts/validate-deploy.sh
 
-test: fmt-check models deploy-check
+test: fmt-check models deploy-check plugins
 	@test -x $(CLIPPY_DRIVER) || { echo "make test: no clippy-driver at $(CLIPPY_DRIVER) (rustup component add clippy)"; exit 1; }
 	$(LINTED_BUILD) $(CARGO) build --workspace --all-targets
 	$(LINTED_BUILD) $(CARGO) test --workspace
 	cd plugins && $(CARGO) clippy --workspace --all-targets -- -D warnings
 	cd plugins && $(CARGO) test --workspace
+	PLUGIN_DIR=$(PLUGIN_DIR) bash scripts/rollout-test.sh
+
+# A rolling update on real parts (BENCHMARKS.md, "Rolling update"): Debian's nginx in front of
+# three debug servers, the Rust and Python clients with --reconnect, each instance restarted in
+# turn; fails unless every frame was answered once or abandoned by a close 1001. About a minute.
+# `make test` runs the script after its own build of the same binaries.
+rollout-test: setup plugins
+	$(CARGO) build -p streamhost -p stream-client
+	bash scripts/client-venv.sh
+	PLUGIN_DIR=$(PLUGIN_DIR) bash scripts/rollout-test.sh
 
 BENCH_ADDR ?= 127.0.0.1:8765
 BENCH_PY := bench/.venv/bin/python

@@ -43,3 +43,5 @@ need_apt 'command -v chromium && command -v chromedriver' chromium chromium-driv
 # The observability test (tests/e2e/prometheus.rs) runs Debian's Prometheus and promtool
 # against the shipped dashboard and alert rules (deploy/).
 need_apt 'test -x /usr/bin/prometheus -a -x /usr/bin/promtool' prometheus
+# The rolling-update test (scripts/rollout-test.sh) puts Debian's nginx in front of the servers.
+need_apt 'test -x /usr/sbin/nginx' nginx

@@ -49,6 +49,17 @@ pub struct Args {
     #[arg(short, long, env = "STREAMHOST_QUIET")]
     pub quiet: bool,
 
+    /// When the server closes with 1001 (shutting down) or a connect fails (HTTP 503 while it
+    /// drains, 502 from a proxy, refused), connect again with bounded backoff and go on with the
+    /// next frame; the summary adds reconnects, frames abandoned by close 1001 and the longest
+    /// gap between replies.
+    #[arg(long, env = "STREAMHOST_RECONNECT")]
+    pub reconnect: bool,
+
+    /// Also write the summary as one JSON object to this file (`-` for stdout).
+    #[arg(long, env = "STREAMHOST_JSON")]
+    pub json: Option<PathBuf>,
+
     /// After the last frame, how long to wait for outstanding replies (and, in --wait mode,
     /// for each reply) before giving up.
     #[arg(long, env = "STREAMHOST_DRAIN_TIMEOUT_SECS", default_value_t = 10)]

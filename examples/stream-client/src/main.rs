@@ -11,12 +11,19 @@
 //! result latency percentiles. Replies are matched to frames by `frame_index`, which both sides
 //! count from 1 over every binary message.
 //!
+//! With `--reconnect` it survives a rolling update: a close 1001 or a refused connect leads to
+//! a new session that goes on with the next frame (see `reconnect.rs` for what is counted), and
+//! `--json FILE` writes the counts (sent, answered, abandoned by close 1001, reconnects, longest
+//! gap between replies) as one JSON object.
+//!
 //! Exit status: 0 when the session ran and closed cleanly (drops and per-frame errors are
 //! normal outcomes, not failures); 1 when the server sent a fatal error; 2 for bad arguments or
 //! unreadable frames; 3 when the connection failed, was lost, or the server stopped answering.
 
 mod cli;
+mod reconnect;
 mod reply;
+mod report;
 mod session;
 mod stats;
 mod summary;
@@ -66,15 +73,54 @@ async fn main() -> ExitCode {
         quiet: args.quiet,
         drain_timeout: args.drain_timeout(),
     };
-    let ending = match session::run(plan).await {
-        Ok(ending) => ending,
+    let run = if args.reconnect {
+        reconnect::run(plan).await.map(|o| {
+            let rollup = report::Rollup {
+                reconnects: o.reconnects,
+                failed_connects: o.failed_connects,
+                abandoned: o.abandoned,
+            };
+            (o.ending, rollup)
+        })
+    } else {
+        session::run(plan)
+            .await
+            .map(|ending| (ending, report::Rollup::default()))
+    };
+    let (ending, rollup) = match run {
+        Ok(done) => done,
         Err(e) => {
             eprintln!("error: {e:#}");
             return ExitCode::from(EXIT_CONNECTION);
         }
     };
 
-    session::print_line(ending.tally.render(Instant::now()).trim_end());
+    let now = Instant::now();
+    session::print_line(ending.tally.render(now).trim_end());
+    if args.reconnect {
+        session::print_line(&format!(
+            "reconnects:         {} ({} failed connects)\n\
+             abandoned by 1001:  {}\n\
+             longest reply gap:  {:.1} ms",
+            rollup.reconnects,
+            rollup.failed_connects,
+            rollup.abandoned,
+            ending.tally.longest_gap.as_secs_f64() * 1000.0
+        ));
+    }
+    if let Some(path) = &args.json {
+        let json = report::to_json(&ending.tally, rollup, ending.problem.as_deref(), now);
+        let text = format!("{json}\n");
+        let written = if path.as_os_str() == "-" {
+            std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())
+        } else {
+            std::fs::write(path, text)
+        };
+        if let Err(e) = written {
+            eprintln!("error: writing {}: {e}", path.display());
+            return ExitCode::from(EXIT_USAGE);
+        }
+    }
     if let Some(problem) = &ending.problem {
         eprintln!("error: {problem}");
     }

@@ -43,7 +43,7 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// What to send, where, and how.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Plan {
     /// Full URL including `pipeline_id`.
     pub url: String,
@@ -66,6 +66,9 @@ pub struct Ending {
     /// Connection-level trouble (lost connection, server stopped answering or closed without
     /// a fatal error), separate from anything the server reported in-band.
     pub problem: Option<String>,
+    /// The code of the server's close frame when the server closed first (1001: it is
+    /// shutting down, which `--reconnect` answers by connecting again).
+    pub server_close: Option<u16>,
 }
 
 /// Reader progress, published to the sender.
@@ -83,6 +86,7 @@ enum ReaderEnd {
     /// The stream ended; `close` describes the server's close frame, if one came.
     Ended {
         close: Option<String>,
+        code: Option<u16>,
         after_our_close: bool,
     },
     Failed {
@@ -158,10 +162,19 @@ pub async fn run(plan: Plan) -> Result<Ending> {
         }
     };
     let fatal = lock(&tally).fatal.is_some();
+    let server_close = match &reader_end {
+        Some(ReaderEnd::Ended {
+            after_our_close: false,
+            code,
+            ..
+        }) => *code,
+        _ => None,
+    };
     match reader_end {
         Some(ReaderEnd::Ended {
             after_our_close: false,
             close,
+            ..
         }) if !fatal => problems.push(match close {
             Some(c) => format!("server closed the connection early ({c})"),
             None => "server closed the connection early".to_string(),
@@ -179,6 +192,7 @@ pub async fn run(plan: Plan) -> Result<Ending> {
     Ok(Ending {
         tally,
         problem: (!problems.is_empty()).then(|| problems.join("; ")),
+        server_close,
     })
 }
 
@@ -298,6 +312,7 @@ async fn read_replies(
     quiet: bool,
 ) -> ReaderEnd {
     let mut close = None;
+    let mut code = None;
     let mut after_our_close = None;
     let end = loop {
         let msg = stream.next().await;
@@ -319,6 +334,7 @@ async fn read_replies(
             }
             Some(Ok(Message::Close(frame))) => {
                 after_our_close.get_or_insert(close_sent.load(Ordering::SeqCst));
+                code = frame.as_ref().map(|f| u16::from(f.code));
                 close = Some(match frame {
                     Some(f) if f.reason.is_empty() => format!("close code {}", f.code),
                     Some(f) => format!("close code {}: {}", f.code, f.reason),
@@ -339,6 +355,7 @@ async fn read_replies(
                 let after = *after_our_close.get_or_insert(close_sent.load(Ordering::SeqCst));
                 break ReaderEnd::Ended {
                     close,
+                    code,
                     after_our_close: after,
                 };
             }

@@ -37,6 +37,13 @@ pub struct Tally {
     pub unrecognized: u64,
     /// Frame replies for an index never sent, or answered twice.
     pub unmatched: u64,
+    /// When the first and the latest frame reply (result, dropped or per-frame error) came.
+    first_reply: Option<Instant>,
+    last_reply: Option<Instant>,
+    /// The longest time between two consecutive frame replies.
+    pub longest_gap: Duration,
+    /// Frames of earlier sessions ([`Tally::absorb`]) that were never answered.
+    carried_unanswered: u64,
 }
 
 impl Tally {
@@ -54,6 +61,9 @@ impl Tally {
     /// Records one classified server message received at `at`.
     pub fn record_reply(&mut self, reply: &Reply, at: Instant) {
         self.last_event = Some(at);
+        if reply.frame_index().is_some() {
+            self.note_reply_at(at);
+        }
         let sent_at = reply.frame_index().map(|n| self.pending.remove(&n));
         if let Some(None) = sent_at {
             self.unmatched += 1;
@@ -81,9 +91,65 @@ impl Tally {
         }
     }
 
-    /// Frames sent and not answered yet.
+    /// Frames sent and not answered yet (with those an earlier session left unanswered).
     pub fn outstanding(&self) -> u64 {
-        self.pending.len() as u64
+        self.pending.len() as u64 + self.carried_unanswered
+    }
+
+    /// These counts with the unanswered frames left out (`--reconnect` counts those of a
+    /// session closed 1001 as abandoned instead).
+    pub fn without_unanswered(mut self) -> Self {
+        self.pending.clear();
+        self.carried_unanswered = 0;
+        self
+    }
+
+    /// Frame replies received: results, drops and per-frame errors.
+    pub fn answered(&self) -> u64 {
+        self.results + self.dropped + self.frame_errors.values().sum::<u64>()
+    }
+
+    fn note_reply_at(&mut self, at: Instant) {
+        if let Some(previous) = self.last_reply {
+            self.longest_gap = self.longest_gap.max(at.saturating_duration_since(previous));
+        }
+        self.first_reply.get_or_insert(at);
+        self.last_reply = Some(at);
+    }
+
+    /// Adds a later session's counts to this running total (`--reconnect`). Its unanswered
+    /// frames are carried as a count (their indices belong to that session); the gap between
+    /// this total's last reply and that session's first counts towards `longest_gap`.
+    pub fn absorb(&mut self, later: Tally) {
+        if let Some(first) = later.first_reply {
+            self.note_reply_at(first);
+        }
+        if let Some(last) = later.last_reply {
+            self.last_reply = Some(last);
+        }
+        self.longest_gap = self.longest_gap.max(later.longest_gap);
+        self.carried_unanswered += later.outstanding();
+        self.latencies.extend(later.latencies);
+        if let Some(first) = later.first_sent {
+            self.first_sent.get_or_insert(first);
+        }
+        if later.last_event.is_some() {
+            self.last_event = later.last_event;
+        }
+        self.sent += later.sent;
+        self.results += later.results;
+        self.dropped += later.dropped;
+        for (k, v) in later.frame_errors {
+            *self.frame_errors.entry(k).or_default() += v;
+        }
+        for (k, v) in later.warnings {
+            *self.warnings.entry(k).or_default() += v;
+        }
+        if self.fatal.is_none() {
+            self.fatal = later.fatal;
+        }
+        self.unrecognized += later.unrecognized;
+        self.unmatched += later.unmatched;
     }
 
     /// `slow_down` warnings received.
@@ -98,7 +164,7 @@ impl Tally {
             return Duration::ZERO;
         };
         let end = match self.last_event {
-            Some(last) if self.pending.is_empty() => last,
+            Some(last) if self.outstanding() == 0 => last,
             _ => now,
         };
         end.saturating_duration_since(first)
@@ -305,6 +371,31 @@ mod tests {
         }
         assert!(!text.contains("odd replies"));
         assert!(!text.contains("other warnings"));
+    }
+
+    #[test]
+    fn absorb_adds_sessions_and_measures_the_gap_across_them() {
+        let t0 = Instant::now();
+        let mut first = Tally::new();
+        first.record_sent(1, t0);
+        first.record_sent(2, t0 + ms(10));
+        first.record_reply(&parse(r#"{"frame_index":1,"result":{}}"#), t0 + ms(20));
+        first.record_reply(&parse(r#"{"frame_index":2,"dropped":true}"#), t0 + ms(50));
+        assert_eq!(first.longest_gap, ms(30));
+        let mut second = Tally::new();
+        // Indices restart at 1 on a new session.
+        second.record_sent(1, t0 + ms(300));
+        second.record_sent(2, t0 + ms(310));
+        second.record_reply(&parse(r#"{"frame_index":1,"result":{}}"#), t0 + ms(330));
+        first.absorb(second);
+        assert_eq!(first.sent, 4);
+        assert_eq!(first.answered(), 3);
+        assert_eq!(first.outstanding(), 1, "frame 2 of the second session");
+        assert_eq!(first.longest_gap, ms(280), "from 50 ms to 330 ms");
+        assert_eq!(first.latencies, vec![ms(20), ms(30)]);
+        let abandoned = Tally::new();
+        first.absorb(abandoned.without_unanswered());
+        assert_eq!(first.outstanding(), 1);
     }
 
     #[test]
