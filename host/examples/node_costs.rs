@@ -231,18 +231,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let calls: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(2000);
     let config = Config::from_env()?;
     let allocation = InstanceAllocation::from_pool_instances(config.wasm_pool_instances);
-    let engine = WasmEngine::with_allocation(
-        SandboxLimits {
-            call_timeout: config.wasm_call_timeout,
-            memory_bytes: config.wasm_memory_bytes,
-            epoch_tick: config.wasm_epoch_tick,
-            max_stack_bytes: config.wasm_max_stack_bytes,
-            max_instances: config.wasm_max_instances,
-            max_table_elements: config.wasm_max_table_elements,
-            log_lines_per_sec: config.plugin_log_lines_per_sec,
-        },
-        allocation,
-    )?;
+    let engine = WasmEngine::with_allocation(SandboxLimits::from_config(&config), allocation)?;
 
     let mut rows = Vec::new();
     for (name, file) in NODES {

@@ -124,15 +124,17 @@ impl FairSlots {
     fn dispatch(&self, state: &mut State) {
         while state.free > 0 {
             let now = state.now;
+            // Only the chosen tenant's key is copied, once per grant.
             let next = state
                 .tenants
                 .iter()
                 .filter_map(|(id, q)| {
                     let (seq, _) = q.waiters.front()?;
-                    Some((q.vtime.max(now), *seq, id.clone()))
+                    Some((q.vtime.max(now), *seq, id))
                 })
-                .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            let Some((tag, _, tenant)) = next else {
+                .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+                .map(|(tag, _, id)| (tag, id.clone()));
+            let Some((tag, tenant)) = next else {
                 state.tenants.clear();
                 return;
             };

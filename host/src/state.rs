@@ -84,15 +84,7 @@ impl AppState {
         // First: a bad certificate should not wait for every component to compile.
         let tls = crate::tls::acceptor(config.tls_cert.as_deref(), config.tls_key.as_deref())?;
         let engine = WasmEngine::with_allocation(
-            SandboxLimits {
-                call_timeout: config.wasm_call_timeout,
-                memory_bytes: config.wasm_memory_bytes,
-                epoch_tick: config.wasm_epoch_tick,
-                max_stack_bytes: config.wasm_max_stack_bytes,
-                max_instances: config.wasm_max_instances,
-                max_table_elements: config.wasm_max_table_elements,
-                log_lines_per_sec: config.plugin_log_lines_per_sec,
-            },
+            SandboxLimits::from_config(&config),
             InstanceAllocation::from_pool_instances(config.wasm_pool_instances),
         )
         .map_err(|e| StartError::Engine(format!("{e:#}")))?;

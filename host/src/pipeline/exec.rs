@@ -660,16 +660,8 @@ mod tests {
 
     fn runner(node_threads: usize, occupancy: Occupancy) -> SessionRunner {
         let c = Config::default();
-        let engine = WasmEngine::new(SandboxLimits {
-            call_timeout: c.wasm_call_timeout,
-            memory_bytes: c.wasm_memory_bytes,
-            epoch_tick: c.wasm_epoch_tick,
-            max_stack_bytes: c.wasm_max_stack_bytes,
-            max_instances: c.wasm_max_instances,
-            max_table_elements: c.wasm_max_table_elements,
-            log_lines_per_sec: c.plugin_log_lines_per_sec,
-        })
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        let engine =
+            WasmEngine::new(SandboxLimits::from_config(&c)).unwrap_or_else(|e| unreachable!("{e}"));
         let limits = ExecLimits {
             max_frame_pixels: c.max_frame_pixels,
             max_result_bytes: c.max_result_bytes,

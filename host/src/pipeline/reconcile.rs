@@ -585,16 +585,7 @@ mod tests {
     /// A reconciler over `dir` (native-only manifests: no component to build).
     fn reconciler(dir: &Path) -> Result<(Reconciler, Arc<PipelineRegistry>), String> {
         let c = Config::default();
-        let engine = WasmEngine::new(SandboxLimits {
-            call_timeout: c.wasm_call_timeout,
-            memory_bytes: c.wasm_memory_bytes,
-            epoch_tick: c.wasm_epoch_tick,
-            max_stack_bytes: c.wasm_max_stack_bytes,
-            max_instances: c.wasm_max_instances,
-            max_table_elements: c.wasm_max_table_elements,
-            log_lines_per_sec: c.plugin_log_lines_per_sec,
-        })
-        .map_err(|e| e.to_string())?;
+        let engine = WasmEngine::new(SandboxLimits::from_config(&c)).map_err(|e| e.to_string())?;
         let ctx = LoadContext {
             plugin_dir: dir.join("plugins"),
             model_dir: dir.join("models"),

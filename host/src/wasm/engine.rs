@@ -78,6 +78,19 @@ pub struct SandboxLimits {
 }
 
 impl SandboxLimits {
+    /// The server's sandbox limits as its settings declare them.
+    pub fn from_config(c: &crate::config::Config) -> Self {
+        SandboxLimits {
+            call_timeout: c.wasm_call_timeout,
+            memory_bytes: c.wasm_memory_bytes,
+            epoch_tick: c.wasm_epoch_tick,
+            max_stack_bytes: c.wasm_max_stack_bytes,
+            max_instances: c.wasm_max_instances,
+            max_table_elements: c.wasm_max_table_elements,
+            log_lines_per_sec: c.plugin_log_lines_per_sec,
+        }
+    }
+
     /// A call timeout in epoch ticks, rounded up, at least one.
     pub fn deadline_ticks(&self, call_timeout: Duration) -> u64 {
         let tick = self.epoch_tick.as_micros().max(1);

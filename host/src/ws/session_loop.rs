@@ -303,7 +303,7 @@ impl Session {
         let mut runner = runner;
         let admission = self.state.admission.clone();
         let waited = self.series.admission_wait.clone();
-        let (tenant, weight) = (self.tenant.id.clone(), self.tenant.quotas.weight);
+        let tenant = self.tenant.clone();
         let deadline = FrameDeadline::new(self.state.config.frame_timeout);
         self.in_flight_deadline = deadline.clone();
         let abandoned = self.series.abandoned.clone();
@@ -312,7 +312,7 @@ impl Session {
         // holding the turn, its deadline counted from there.
         self.in_flight = Some(tokio::spawn(async move {
             let queued = Instant::now();
-            let turn = admission.acquire(&tenant, weight).await;
+            let turn = admission.acquire(&tenant.id, tenant.quotas.weight).await;
             waited.observe(queued.elapsed().as_secs_f64());
             deadline.start();
             let watched = deadline.clone();
