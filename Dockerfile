@@ -21,8 +21,8 @@ RUN apt-get update \
 WORKDIR /src
 COPY . .
 # make build: ONNX Runtime and the models from PyPI wheels (sha256-checked), the int8 detector,
-# every plugin (Rust, Python, JavaScript), the release binary.
-RUN make build && bash scripts/image-stage.sh /stage
+# every plugin (Rust, Python, JavaScript), the release binary; not the tools only tests use.
+RUN STREAMHOST_SETUP_TEST_TOOLS=0 make build && bash scripts/image-stage.sh /stage
 
 # The runtime files as built above...
 FROM scratch AS artifacts-built

@@ -112,9 +112,18 @@ copy_out() {
 
 # --- Route 1: rustup + wasm32-unknown-unknown + the toolchain's wasm-component-ld. ----------------
 route_rustup() {
-    command -v rustup >/dev/null || { say "rustup not found"; return 1; }
-    local triple
+    local triple sysroot_probe
+    # A toolchain without rustup (a container's build base copied from a rustup sysroot) may
+    # already hold both targets: then rustup is not needed.
+    sysroot_probe="$(cd "$PLUGINS" && rustc --print sysroot 2>/dev/null)" || sysroot_probe=""
+    if ! command -v rustup >/dev/null; then
+        for triple in wasm32-unknown-unknown wasm32-wasip2; do
+            [[ -n "$sysroot_probe" && -d "$sysroot_probe/lib/rustlib/$triple" ]] ||
+                { say "rustup not found and the toolchain lacks $triple"; return 1; }
+        done
+    fi
     for triple in wasm32-unknown-unknown wasm32-wasip2; do
+        if [[ -d "$sysroot_probe/lib/rustlib/$triple" ]]; then continue; fi
         if ! rustup target list --installed 2>/dev/null | grep -qx "$triple"; then
             say "adding the $triple target with rustup"
             timeout 120 rustup target add "$triple" >&2 ||

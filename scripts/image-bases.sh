@@ -38,6 +38,13 @@ if [[ "${1:-}" == "--with-build-base" ]] && ! buildah inspect --type image "$BUI
     for extra in wasm-component-ld; do
         [[ -x "$HOME/.cargo/bin/$extra" ]] && cp "$HOME/.cargo/bin/$extra" "$mnt/usr/local/rust/bin/" || true
     done
+    # Certificate authorities this machine added locally (a TLS-inspecting egress proxy signs
+    # crates.io, PyPI and npm with its own): the build stage's `apt-get install ca-certificates`
+    # folds them into its bundle, so cargo, pip and npm inside trust what they trust here.
+    if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+        mkdir -p "$mnt/usr/local/share/ca-certificates"
+        cp /usr/local/share/ca-certificates/*.crt "$mnt/usr/local/share/ca-certificates/"
+    fi
     buildah umount "$ctr" >/dev/null
     buildah config --env PATH=/usr/local/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$ctr"
     buildah commit "$ctr" "$BUILD" >/dev/null

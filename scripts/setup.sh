@@ -38,10 +38,14 @@ need_apt "test -f $fonts/dejavu/DejaVuSans-Bold.ttf -a -f $fonts/dejavu/DejaVuSa
     fonts-dejavu-core fonts-dejavu-extra
 need_apt "test -f $fonts/liberation/LiberationSans-Regular.ttf -a -f $fonts/liberation/LiberationSansNarrow-Bold.ttf" \
     fonts-liberation
-# The browser end-to-end test (tests/e2e/browser.rs) drives headless Chromium through chromedriver.
-need_apt 'command -v chromium && command -v chromedriver' chromium chromium-driver
-# The observability test (tests/e2e/prometheus.rs) runs Debian's Prometheus and promtool
-# against the shipped dashboard and alert rules (deploy/).
-need_apt 'test -x /usr/bin/prometheus -a -x /usr/bin/promtool' prometheus
-# The rolling-update test (scripts/rollout-test.sh) puts Debian's nginx in front of the servers.
-need_apt 'test -x /usr/sbin/nginx' nginx
+# Tools only the tests use; a build that only builds (the image's build stage) sets
+# STREAMHOST_SETUP_TEST_TOOLS=0 and skips them.
+if [[ "${STREAMHOST_SETUP_TEST_TOOLS:-1}" != 0 ]]; then
+    # The browser end-to-end test (tests/e2e/browser.rs) drives headless Chromium through chromedriver.
+    need_apt 'command -v chromium && command -v chromedriver' chromium chromium-driver
+    # The observability test (tests/e2e/prometheus.rs) runs Debian's Prometheus and promtool
+    # against the shipped dashboard and alert rules (deploy/).
+    need_apt 'test -x /usr/bin/prometheus -a -x /usr/bin/promtool' prometheus
+    # The rolling-update test (scripts/rollout-test.sh) puts Debian's nginx in front of the servers.
+    need_apt 'test -x /usr/sbin/nginx' nginx
+fi
