@@ -5,7 +5,7 @@ PLUGIN_DIR ?= target/plugins
 STREAMHOST_LISTEN ?= 127.0.0.1:8000
 export STREAMHOST_PLUGIN_DIR ?= $(PLUGIN_DIR)
 
-.PHONY: help setup plugins models build run test lint fmt-check fmt demo bench-setup accuracy bench stages load node-costs fuzz clean deploy-check image image-stage image-check rollout-test
+.PHONY: help setup plugins models build run test lint fmt-check fmt demo bench-setup accuracy bench bench-video stages load node-costs fuzz clean deploy-check image image-stage image-check rollout-test
 
 help:
 	@echo "make run    - set up, build plugins and server, serve on $(STREAMHOST_LISTEN) (live view: http://$(STREAMHOST_LISTEN)/)"
@@ -13,7 +13,8 @@ help:
 	@echo "make demo   - run the seed demo script against a running server (DEMO_PIPELINE=frame_info; yolo_ocr shows the text read)"
 	@echo "make models - fetch ONNX Runtime and the models from PyPI wheels (sha256-checked), derive the int8 detector"
 	@echo "make accuracy - compare the ocr pipeline with RapidOCR 3.10 on the generated corpus"
-	@echo "make bench  - per-stage times, latency and throughput vs RapidOCR; prints the ratios"
+	@echo "make bench  - per-stage times, latency and throughput vs RapidOCR; prints the ratios;"
+	@echo "              then the video section (make bench-video: ocr vs ocr_stream on rendered clips)"
 	@echo "make stages - per-node mean times in-process (STAGES_PIPELINE=ocr), no server: for work on one node"
 	@echo "make load   - load and soak scenarios with the load generator (numbers for BENCHMARKS.md)"
 	@echo "make node-costs - load/instantiate/call/memory of the same node in Rust, Python and JavaScript (NODE_COSTS_N sessions)"
@@ -96,6 +97,15 @@ accuracy: build bench-setup
 
 bench: build bench-setup
 	scripts/with-server.sh $(BENCH_ADDR) $(BENCH_PY) bench/report.py --server $(BENCH_ADDR) --corpus bench/corpus
+	$(MAKE) bench-video
+
+# The video section: ocr and ocr_stream on the same rendered clips (bench/make_clips.py), in turn
+# clip by clip, each frame sent after the previous reply; frames/s, recall, stale words.
+VIDEO_ROUNDS ?= 2
+bench-video: build bench-setup
+	$(BENCH_PY) bench/make_clips.py bench/clips
+	scripts/with-server.sh $(BENCH_ADDR) $(BENCH_PY) bench/video_bench.py --server $(BENCH_ADDR) \
+		--clips bench/clips --pipelines ocr,ocr_stream --rounds $(VIDEO_ROUNDS) --json bench/out/video.json
 
 # Per-node times in-process (no server, no WebSocket): for iterating on one native node.
 STAGES_PIPELINE ?= ocr

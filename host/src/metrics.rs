@@ -35,6 +35,10 @@ pub struct Metrics {
     pub errors: IntCounterVec,
     pub frame_latency: HistogramVec,
     pub node_latency: HistogramVec,
+    /// Frames each node ran on or skipped (a conditional node whose `when`
+    /// was false, or one whose input was skipped), by `outcome`
+    /// (`ran`, `skipped`): how much work a pipeline that reuses saves.
+    pub node_runs: IntCounterVec,
     /// Frames stopped before their end, by pipeline, tenant and reason
     /// (`deadline`, `session_closed`).
     pub frames_cut: IntCounterVec,
@@ -118,6 +122,14 @@ impl Metrics {
             .buckets(LATENCY_BUCKETS.to_vec()),
             &["pipeline", "node", "tenant"],
         )?;
+        let node_runs = IntCounterVec::new(
+            Opts::new(
+                "stream_node_runs",
+                "Frames a pipeline node ran on (outcome ran) or skipped (outcome skipped: its when condition was false or an input it needs was skipped)",
+            ),
+            &["pipeline", "node", "tenant", "outcome"],
+        )?;
+        registry.register(Box::new(node_runs.clone()))?;
         let frames_cut = IntCounterVec::new(
             Opts::new(
                 "stream_frames_cut",
@@ -189,6 +201,7 @@ impl Metrics {
             errors,
             frame_latency,
             node_latency,
+            node_runs,
             frames_cut,
             pipeline_reloads,
             tenants_reloads,
@@ -248,6 +261,15 @@ impl Metrics {
                         .with_label_values(&[pipeline, node, tenant])
                 })
                 .collect(),
+            node_runs: node_ids
+                .iter()
+                .map(|node| {
+                    ["ran", "skipped"].map(|o| {
+                        self.node_runs
+                            .with_label_values(&[pipeline, node, tenant, o])
+                    })
+                })
+                .collect(),
             admission_wait: self.admission_wait.with_label_values(&[tenant]),
             deadline_exceeded: self
                 .frames_cut
@@ -281,6 +303,8 @@ pub struct SessionSeries {
     pub frame_latency: Histogram,
     /// Indexed like the plan's nodes.
     pub node_latency: Vec<Histogram>,
+    /// Indexed like the plan's nodes: frames run, frames skipped.
+    pub node_runs: Vec<[IntCounter; 2]>,
     pub admission_wait: Histogram,
     /// Frames failed at the deadline.
     pub deadline_exceeded: IntCounter,
@@ -313,6 +337,13 @@ mod tests {
         s.dropped(DropReason::RateLimited).inc();
         s.dropped(DropReason::Busy).inc();
         s.node_latency[1].observe(0.5);
+        s.node_runs[0][1].inc();
+        assert_eq!(
+            m.node_runs
+                .with_label_values(&["p", "a", "t", "skipped"])
+                .get(),
+            1
+        );
         assert_eq!(m.frames_processed.with_label_values(&["p", "t"]).get(), 1);
         let dropped = |r: &str| m.frames_dropped.with_label_values(&["p", "t", r]).get();
         assert_eq!((dropped("busy"), dropped("rate_limited")), (1, 2));

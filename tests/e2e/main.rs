@@ -30,4 +30,5 @@ mod sandbox;
 mod shutdown;
 mod tenancy;
 mod tls;
+mod video;
 mod web;

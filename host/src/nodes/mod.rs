@@ -13,6 +13,14 @@
 //! executor knows stays there: the Wasm nodes, the DAG's waves, and the fast
 //! path that runs a `to_tensor` on the rows of a `jpeg_decode` still
 //! decoding ([`row_feed`]).
+//!
+//! Most kinds are pure functions of one frame's inputs. Four keep state
+//! across a session's frames, for pipelines that reuse work on video
+//! ([`scene_motion`], [`track_boxes`], [`changed_crops`], [`line_cache`]):
+//! their [`SessionState`] is made per session by [`NativeNode::session_state`],
+//! owned by the session's runner next to its Wasm instances, handed to
+//! [`NativeNode::run`] with each frame, and reset by the runner when a frame
+//! fails, so a half-updated state never outlives the frame that left it so.
 
 use std::sync::Arc;
 
@@ -22,19 +30,26 @@ use crate::kinds::{Kind, Kinds, Signature};
 use crate::value::Value;
 
 pub mod argmax;
+pub mod changed_crops;
 pub mod jpeg_decode;
 mod jpeg_strict;
+pub mod line_cache;
 pub mod onnx;
 pub mod par;
 pub mod row_feed;
+pub mod scene_motion;
 pub mod text_crop;
 pub mod to_tensor;
+pub mod track_boxes;
 
 use argmax::ArgmaxConfig;
+use changed_crops::ChangedCropsConfig;
 use jpeg_decode::JpegDecodeConfig;
 use onnx::{OnnxConfig, OnnxModel};
+use scene_motion::SceneMotionConfig;
 use text_crop::TextCropConfig;
 use to_tensor::ToTensorConfig;
+use track_boxes::TrackBoxesConfig;
 
 /// The native node kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +59,10 @@ pub enum NativeKind {
     TextCrop,
     Argmax,
     Onnx,
+    SceneMotion,
+    TrackBoxes,
+    ChangedCrops,
+    LineCache,
 }
 
 /// A native node's config, parsed and checked as at load.
@@ -54,6 +73,10 @@ pub enum NativeConfig {
     TextCrop(TextCropConfig),
     Argmax(ArgmaxConfig),
     Onnx(OnnxConfig),
+    SceneMotion(SceneMotionConfig),
+    TrackBoxes(TrackBoxesConfig),
+    ChangedCrops(ChangedCropsConfig),
+    LineCache,
 }
 
 /// A native node ready to run: its checked config, or its opened model.
@@ -63,6 +86,22 @@ pub enum NativeNode {
     TextCrop(TextCropConfig),
     Argmax(ArgmaxConfig),
     Onnx(Arc<OnnxModel>),
+    SceneMotion(SceneMotionConfig),
+    TrackBoxes(TrackBoxesConfig),
+    ChangedCrops(ChangedCropsConfig),
+    LineCache,
+}
+
+/// A native node's memory of the session's earlier frames (see the module
+/// doc); `Stateless` for the kinds that keep none.
+#[derive(Default)]
+pub enum SessionState {
+    #[default]
+    Stateless,
+    SceneMotion(scene_motion::State),
+    TrackBoxes(track_boxes::State),
+    ChangedCrops(changed_crops::State),
+    LineCache(line_cache::State),
 }
 
 /// What a native node may use while it runs on one frame.
@@ -96,12 +135,16 @@ impl From<FrameError> for NodeFailure {
 
 impl NativeKind {
     /// Every native kind, in the order load errors list them.
-    pub const ALL: [NativeKind; 5] = [
+    pub const ALL: [NativeKind; 9] = [
         NativeKind::JpegDecode,
         NativeKind::ToTensor,
         NativeKind::TextCrop,
         NativeKind::Argmax,
         NativeKind::Onnx,
+        NativeKind::SceneMotion,
+        NativeKind::TrackBoxes,
+        NativeKind::ChangedCrops,
+        NativeKind::LineCache,
     ];
 
     /// The manifest's `kind` for this kind.
@@ -112,7 +155,22 @@ impl NativeKind {
             NativeKind::TextCrop => "text_crop",
             NativeKind::Argmax => "argmax",
             NativeKind::Onnx => "onnx",
+            NativeKind::SceneMotion => "scene_motion",
+            NativeKind::TrackBoxes => "track_boxes",
+            NativeKind::ChangedCrops => "changed_crops",
+            NativeKind::LineCache => "line_cache",
         }
+    }
+
+    /// Whether nodes of this kind keep state across a session's frames.
+    pub fn stateful(self) -> bool {
+        matches!(
+            self,
+            NativeKind::SceneMotion
+                | NativeKind::TrackBoxes
+                | NativeKind::ChangedCrops
+                | NativeKind::LineCache
+        )
     }
 
     /// The native kind a manifest's `kind` names, if any.
@@ -128,6 +186,10 @@ impl NativeKind {
             NativeKind::ToTensor => (&[Kind::Image], Kind::Tensors),
             NativeKind::TextCrop => (&[Kind::Image, Kind::Json], Kind::Tensors),
             NativeKind::Argmax | NativeKind::Onnx => (&[Kind::Tensors], Kind::Tensors),
+            NativeKind::SceneMotion => (&[Kind::Image], Kind::Json),
+            NativeKind::TrackBoxes => (&[Kind::Json], Kind::Json),
+            NativeKind::ChangedCrops => (&[Kind::Tensors, Kind::Json], Kind::Tensors),
+            NativeKind::LineCache => (&[Kind::Tensors, Kind::Json], Kind::Json),
         };
         Signature::new(Kinds::of(takes), Kinds::of(&[gives]))
     }
@@ -147,6 +209,10 @@ impl NativeKind {
             NativeKind::TextCrop => text_crop::check_inputs(inputs),
             NativeKind::Argmax => argmax::check_inputs(inputs),
             NativeKind::Onnx => onnx::check_inputs(inputs),
+            NativeKind::SceneMotion => scene_motion::check_inputs(inputs),
+            NativeKind::TrackBoxes => track_boxes::check_inputs(inputs),
+            NativeKind::ChangedCrops => changed_crops::check_inputs(inputs),
+            NativeKind::LineCache => line_cache::check_inputs(inputs),
         }
     }
 
@@ -159,6 +225,15 @@ impl NativeKind {
             NativeKind::TextCrop => NativeConfig::TextCrop(text_crop::load_config(table)?),
             NativeKind::Argmax => NativeConfig::Argmax(argmax::load_config(table)?),
             NativeKind::Onnx => NativeConfig::Onnx(onnx::load_config(table)?),
+            NativeKind::SceneMotion => NativeConfig::SceneMotion(scene_motion::load_config(table)?),
+            NativeKind::TrackBoxes => NativeConfig::TrackBoxes(track_boxes::load_config(table)?),
+            NativeKind::ChangedCrops => {
+                NativeConfig::ChangedCrops(changed_crops::load_config(table)?)
+            }
+            NativeKind::LineCache => {
+                typed_config::<NoConfig>(table)?;
+                NativeConfig::LineCache
+            }
         })
     }
 }
@@ -183,6 +258,10 @@ impl NativeNode {
             NativeConfig::TextCrop(c) => NativeNode::TextCrop(c),
             NativeConfig::Argmax(c) => NativeNode::Argmax(c),
             NativeConfig::Onnx(c) => NativeNode::Onnx(open_model(c.model_file(int8))?),
+            NativeConfig::SceneMotion(c) => NativeNode::SceneMotion(c),
+            NativeConfig::TrackBoxes(c) => NativeNode::TrackBoxes(c),
+            NativeConfig::ChangedCrops(c) => NativeNode::ChangedCrops(c),
+            NativeConfig::LineCache => NativeNode::LineCache,
         })
     }
 
@@ -194,24 +273,64 @@ impl NativeNode {
             NativeNode::TextCrop(_) => NativeKind::TextCrop,
             NativeNode::Argmax(_) => NativeKind::Argmax,
             NativeNode::Onnx(_) => NativeKind::Onnx,
+            NativeNode::SceneMotion(_) => NativeKind::SceneMotion,
+            NativeNode::TrackBoxes(_) => NativeKind::TrackBoxes,
+            NativeNode::ChangedCrops(_) => NativeKind::ChangedCrops,
+            NativeNode::LineCache => NativeKind::LineCache,
         }
     }
 
-    /// Runs the node on one frame's inputs (in the order its manifest lists them).
+    /// A new session's state for this node: empty memory of earlier frames.
+    pub fn session_state(&self) -> SessionState {
+        match self {
+            NativeNode::SceneMotion(_) => SessionState::SceneMotion(Default::default()),
+            NativeNode::TrackBoxes(_) => SessionState::TrackBoxes(Default::default()),
+            NativeNode::ChangedCrops(_) => SessionState::ChangedCrops(Default::default()),
+            NativeNode::LineCache => SessionState::LineCache(Default::default()),
+            _ => SessionState::Stateless,
+        }
+    }
+
+    /// Runs the node on one frame's inputs (in the order its manifest lists
+    /// them, less optional ones whose source was skipped), with its session
+    /// state (from [`NativeNode::session_state`]; a stateless kind ignores it).
     pub fn run(
         &self,
         inputs: &[(String, Value)],
         ctx: RunContext<'_>,
+        state: &mut SessionState,
     ) -> Result<Value, NodeFailure> {
-        match self {
-            NativeNode::JpegDecode(c) => jpeg_decode::run(c, inputs, ctx),
-            NativeNode::ToTensor(c) => to_tensor::run(c, inputs, ctx),
-            NativeNode::TextCrop(c) => text_crop::run(c, inputs, ctx),
-            NativeNode::Argmax(c) => argmax::run(c, inputs, ctx),
-            NativeNode::Onnx(model) => onnx::run(model, inputs, ctx),
+        if self.kind().stateful() && matches!(state, SessionState::Stateless) {
+            *state = self.session_state();
+        }
+        match (self, state) {
+            (NativeNode::JpegDecode(c), _) => jpeg_decode::run(c, inputs, ctx),
+            (NativeNode::ToTensor(c), _) => to_tensor::run(c, inputs, ctx),
+            (NativeNode::TextCrop(c), _) => text_crop::run(c, inputs, ctx),
+            (NativeNode::Argmax(c), _) => argmax::run(c, inputs, ctx),
+            (NativeNode::Onnx(model), _) => onnx::run(model, inputs, ctx),
+            (NativeNode::SceneMotion(c), SessionState::SceneMotion(s)) => {
+                scene_motion::run(c, inputs, s)
+            }
+            (NativeNode::TrackBoxes(c), SessionState::TrackBoxes(s)) => {
+                track_boxes::run(c, inputs, s)
+            }
+            (NativeNode::ChangedCrops(c), SessionState::ChangedCrops(s)) => {
+                changed_crops::run(c, inputs, s)
+            }
+            (NativeNode::LineCache, SessionState::LineCache(s)) => line_cache::run(inputs, s),
+            (node, _) => Err(NodeFailure::Node(format!(
+                "{} was handed another kind's session state",
+                node.kind().name()
+            ))),
         }
     }
 }
+
+/// The config of a kind that takes none: any key is an error.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoConfig {}
 
 /// Parses a node's TOML config table into its typed config.
 pub(crate) fn typed_config<T: serde::de::DeserializeOwned>(

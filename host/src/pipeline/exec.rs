@@ -39,12 +39,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::value::RawValue;
 
-use super::dag::{Edge, Source};
+use super::dag::{Condition, Edge, Source};
 use super::occupancy::Occupancy;
 use super::plan::{NodeOp, Plan};
 use crate::deadline::{Cancel, FrameDeadline};
 use crate::frame::FrameError;
-use crate::nodes::{jpeg_decode, to_tensor, NativeNode, NodeFailure, RunContext};
+use crate::nodes::{jpeg_decode, to_tensor, NativeNode, NodeFailure, RunContext, SessionState};
 use crate::value::{Tensor, Value};
 use crate::wasm::instance::LogContext;
 use crate::wasm::{FrameContext, InstanceLimits, NodeInstance, WasmEngine};
@@ -92,14 +92,18 @@ pub struct FrameAt {
 #[derive(Debug)]
 pub struct FrameOutcome {
     pub result: Result<Box<RawValue>, ExecError>,
+    /// The nodes that ran, with how long each took.
     pub node_times: Vec<(usize, Duration)>,
+    /// The nodes skipped on this frame (their `when` was false, or a
+    /// required input's node was skipped).
+    pub skipped: Vec<usize>,
 }
 
 /// A node ready to run: its index, its inputs, and its state to run with.
 type Job<'a> = (usize, Vec<(String, Value)>, &'a mut NodeState);
 
 enum NodeState {
-    Native,
+    Native(SessionState),
     Wasm(Option<NodeInstance>),
 }
 
@@ -133,9 +137,9 @@ impl SessionRunner {
         let states = plan
             .nodes
             .iter()
-            .map(|n| match n.op {
+            .map(|n| match &n.op {
                 NodeOp::Wasm { .. } => NodeState::Wasm(None),
-                _ => NodeState::Native,
+                NodeOp::Native(native) => NodeState::Native(native.session_state()),
             })
             .collect();
         let fed_by = (0..plan.nodes.len())
@@ -171,39 +175,60 @@ impl SessionRunner {
         deadline: &FrameDeadline,
     ) -> FrameOutcome {
         deadline.start();
-        let _running = self.occupancy.enter();
+        let occupancy = self.occupancy.clone();
+        let _running = occupancy.enter();
+        let n = self.plan.nodes.len();
+        let mut node_times = Vec::with_capacity(n);
+        let mut skipped = vec![false; n];
+        let result = self.run_waves(frame, at, deadline, &mut node_times, &mut skipped);
+        if result.is_err() {
+            // A failed frame may have left a node's memory half-updated (a
+            // crop marked read whose line never came): start afresh.
+            for (state, node) in self.states.iter_mut().zip(&self.plan.nodes) {
+                if let (NodeState::Native(state), NodeOp::Native(native)) = (state, &node.op) {
+                    *state = native.session_state();
+                }
+            }
+        }
+        FrameOutcome {
+            result,
+            node_times,
+            skipped: (0..n).filter(|&i| skipped[i]).collect(),
+        }
+    }
+
+    /// The waves of one frame: its result, each node's time into
+    /// `node_times`, and which nodes were skipped into `skipped`.
+    fn run_waves(
+        &mut self,
+        frame: bytes::Bytes,
+        at: FrameAt,
+        deadline: &FrameDeadline,
+        node_times: &mut Vec<(usize, Duration)>,
+        skipped: &mut [bool],
+    ) -> Result<Box<RawValue>, ExecError> {
         let n = self.plan.nodes.len();
         let mut outputs: Vec<Option<Value>> = vec![None; n];
-        let mut node_times = Vec::with_capacity(n);
         let frame = Value::Jpeg(frame);
         let plan = self.plan.clone();
         for wave in &plan.dag.waves {
-            let pending = wave.iter().copied().find(|&i| outputs[i].is_none());
+            let pending = wave
+                .iter()
+                .copied()
+                .find(|&i| outputs[i].is_none() && !skipped[i]);
             if let (Some(i), Some(why)) = (pending, deadline.cancelled()) {
-                return FrameOutcome {
-                    result: Err(self.cut(i, why, deadline, at)),
-                    node_times,
-                };
+                return Err(self.cut(i, why, deadline, at));
             }
             let timed_before = node_times.len();
             if let [i] = wave[..] {
-                match self.decode_feeding(i, &frame, &mut outputs, &mut node_times) {
+                match self.decode_feeding(i, &frame, &mut outputs, node_times) {
                     Some(Ok(())) => {
                         if let Some(e) = self.late(&node_times[timed_before..], deadline, at) {
-                            return FrameOutcome {
-                                result: Err(e),
-                                node_times,
-                            };
+                            return Err(e);
                         }
                         continue;
                     }
-                    Some(Err(e)) => {
-                        let e = self.failed(i, e, deadline, at);
-                        return FrameOutcome {
-                            result: Err(e),
-                            node_times,
-                        };
-                    }
+                    Some(Err(e)) => return Err(self.failed(i, e, deadline, at)),
                     None => {}
                 }
             }
@@ -218,15 +243,11 @@ impl SessionRunner {
                 if outputs[i].is_some() {
                     continue; // computed beside the decoder
                 }
-                let inputs = match gather_inputs(&plan, i, &frame, &outputs) {
-                    Ok(inputs) => inputs,
-                    Err(e) => {
-                        return FrameOutcome {
-                            result: Err(e),
-                            node_times,
-                        }
-                    }
-                };
+                if skips(&plan, i, &outputs, skipped) {
+                    skipped[i] = true;
+                    continue;
+                }
+                let inputs = gather_inputs(&plan, i, &frame, &outputs, skipped)?;
                 jobs.push((i, inputs, state));
             }
             let ctx = NodeCtx {
@@ -275,27 +296,17 @@ impl SessionRunner {
                 node_times.push((i, took));
                 match result {
                     Ok(v) => outputs[i] = Some(v),
-                    Err(e) => {
-                        let e = self.failed(i, e, deadline, at);
-                        return FrameOutcome {
-                            result: Err(e),
-                            node_times,
-                        };
-                    }
+                    Err(e) => return Err(self.failed(i, e, deadline, at)),
                 }
             }
             if let Some(e) = self.late(&node_times[timed_before..], deadline, at) {
-                return FrameOutcome {
-                    result: Err(e),
-                    node_times,
-                };
+                return Err(e);
             }
         }
-        let result = match outputs.get_mut(plan.dag.output).and_then(Option::take) {
+        match outputs.get_mut(plan.dag.output).and_then(Option::take) {
             Some(v) => self.finish(v),
             None => Err(ExecError::Internal("output node produced nothing".into())),
-        };
-        FrameOutcome { result, node_times }
+        }
     }
 
     /// The error for a frame stopped at node `i` because of `why`; an
@@ -362,13 +373,16 @@ impl SessionRunner {
         let NodeOp::Native(NativeNode::JpegDecode(config)) = &plan.nodes.get(i)?.op else {
             return None;
         };
+        if plan.dag.when.get(i)?.is_some() {
+            return None; // conditional: the wave decides whether it runs
+        }
         let spare = self.limits.node_threads.saturating_sub(1);
         let fed = self.fed_by.get(i)?;
         let consumers = fed.get(..spare.min(fed.len()))?;
         if consumers.is_empty() || !self.occupancy.alone() {
             return None;
         }
-        let Ok(inputs) = gather_inputs(plan, i, frame, outputs) else {
+        let Ok(inputs) = gather_inputs(plan, i, frame, outputs, &vec![false; outputs.len()]) else {
             return None;
         };
         let Some((_, Value::Jpeg(bytes))) = inputs.first() else {
@@ -442,23 +456,75 @@ fn fed_consumers(plan: &Plan, i: usize) -> Vec<usize> {
     }
     (0..plan.nodes.len())
         .filter(|&j| matches!(plan.nodes[j].op, NodeOp::Native(NativeNode::ToTensor(_))))
+        .filter(|&j| plan.dag.when.get(j).is_some_and(Option::is_none))
         .filter(|&j| {
             matches!(
                 plan.dag.inputs.get(j).map(Vec::as_slice),
-                Some([Edge { source: Source::Node(src), tensor: None }]) if *src == i
+                Some([Edge { source: Source::Node(src), tensor: None, .. }]) if *src == i
             )
         })
         .collect()
 }
 
+/// Whether node `i` is skipped on this frame: its condition is false, or a
+/// required input comes from a node that was skipped.
+fn skips(plan: &Plan, i: usize, outputs: &[Option<Value>], skipped: &[bool]) -> bool {
+    let needs_skipped = plan.dag.inputs[i].iter().any(|e| match e.source {
+        Source::Node(j) => !e.optional && skipped[j],
+        Source::Frame => false,
+    });
+    let condition_false = match &plan.dag.when[i] {
+        Some(c) => skipped[c.source] || !holds(c, outputs[c.source].as_ref()),
+        None => false,
+    };
+    needs_skipped || condition_false
+}
+
+/// Whether a `when` condition holds for its source's value (see
+/// [`Condition`] for what counts as true).
+pub fn holds(c: &Condition, value: Option<&Value>) -> bool {
+    let Some(value) = value else {
+        return false;
+    };
+    match (value, &c.field) {
+        (Value::Json(v), field) => {
+            let v = match field {
+                Some(path) => path.split('.').try_fold(v, |v, key| v.get(key)),
+                None => Some(v),
+            };
+            match v {
+                None | Some(serde_json::Value::Null) | Some(serde_json::Value::Bool(false)) => {
+                    false
+                }
+                Some(serde_json::Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
+                Some(serde_json::Value::String(s)) => !s.is_empty(),
+                Some(serde_json::Value::Array(a)) => !a.is_empty(),
+                Some(serde_json::Value::Object(o)) => !o.is_empty(),
+                Some(serde_json::Value::Bool(true)) => true,
+            }
+        }
+        (Value::Tensors(ts), field) => ts
+            .iter()
+            .any(|t| field.as_ref().is_none_or(|f| &t.name == f) && !t.data.is_empty()),
+        _ => true,
+    }
+}
+
+/// Node `i`'s inputs, in manifest order, less the optional ones whose node
+/// was skipped.
 fn gather_inputs(
     plan: &Plan,
     i: usize,
     frame: &Value,
     outputs: &[Option<Value>],
+    skipped: &[bool],
 ) -> Result<Vec<(String, Value)>, ExecError> {
     plan.dag.inputs[i]
         .iter()
+        .filter(|edge| match edge.source {
+            Source::Node(j) => !(edge.optional && skipped[j]),
+            Source::Frame => true,
+        })
         .map(|edge| gather_one(plan, i, edge, frame, outputs))
         .collect()
 }
@@ -542,14 +608,14 @@ impl NodeCtx<'_> {
             reason,
         };
         match (&node.op, state) {
-            (NodeOp::Native(native), NodeState::Native) => {
+            (NodeOp::Native(native), NodeState::Native(memory)) => {
                 let ctx = RunContext {
                     max_frame_pixels: self.limits.max_frame_pixels,
                     threads,
                     alone,
                     deadline: self.deadline,
                 };
-                native.run(&inputs, ctx).map_err(|e| match e {
+                native.run(&inputs, ctx, memory).map_err(|e| match e {
                     NodeFailure::Frame(e) => ExecError::InvalidFrame(e),
                     NodeFailure::Node(reason) => fail(reason),
                 })
@@ -626,6 +692,7 @@ mod tests {
         let edge = |source| Edge {
             source,
             tensor: None,
+            optional: false,
         };
         Plan {
             id: "fed".into(),
@@ -646,15 +713,15 @@ mod tests {
                     signature: Signature::UNDECLARED,
                 },
             ],
-            dag: Dag {
-                inputs: vec![
+            dag: Dag::unconditional(
+                vec![
                     vec![edge(Source::Frame)],
                     vec![edge(Source::Node(0))],
                     vec![edge(Source::Node(0)), edge(Source::Node(1))],
                 ],
-                waves: vec![vec![0], vec![1], vec![2]],
-                output: 1,
-            },
+                vec![vec![0], vec![1], vec![2]],
+                1,
+            ),
         }
     }
 

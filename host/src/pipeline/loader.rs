@@ -24,7 +24,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::cache::{Digest, LoadCache};
-use super::dag::{Dag, Edge, Source};
+use super::dag::{Condition, Dag, Edge, Source};
 use super::int8_gate::{self, GateSettings};
 use super::manifest::{Manifest, NodeManifest, FRAME_INPUT};
 use super::plan::{NodeAsks, NodeOp, Plan, PlannedNode};
@@ -74,6 +74,24 @@ fn check_edges(m: &Manifest, dag: &Dag, ops: &[Option<NodeOp>]) -> Result<Vec<Si
                 ),
             };
             check_edge(from_id, gives, declared, &m.nodes[i].id, to)?;
+        }
+        // `when = "node.field"` reads a field of JSON or a tensor by name.
+        if let Some(Condition {
+            source,
+            field: Some(field),
+        }) = &dag.when[i]
+        {
+            let from = &signatures[*source];
+            let readable = Kinds::of(&[Kind::Json, Kind::Tensors]);
+            if from.declared && !from.gives.is_subset_of(readable) {
+                return Err(format!(
+                    "node '{}' has when = '{}.{field}', but '{}' gives {}: a field can be read only from json or tensors",
+                    m.nodes[i].id,
+                    m.nodes[*source].id,
+                    m.nodes[*source].id,
+                    from.gives
+                ));
+            }
         }
     }
     Ok(signatures)

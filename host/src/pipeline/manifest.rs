@@ -18,6 +18,28 @@
 //! config = { }                    # handed to the node's init() as JSON
 //! ```
 //!
+//! A node may be conditional, for pipelines that skip work on some frames
+//! (`ocr_stream` runs its detector only when the scene changed):
+//!
+//! ```toml
+//! [[nodes]]
+//! id = "det_pre"
+//! kind = "to_tensor"
+//! inputs = ["decode"]
+//! when = "motion.detect"          # runs only when motion's JSON says "detect": true
+//!
+//! [[nodes]]
+//! id = "boxes"
+//! kind = "track_boxes"
+//! inputs = ["found?", "motion"]   # "?": optional, absent on frames where `found` was skipped
+//! ```
+//!
+//! `when = "node"` or `"node.field"` names an upstream node (see
+//! [`super::dag`] for what counts as true); a node that is skipped makes every
+//! node that needs its output skipped too, unless that node takes it as an
+//! optional input (`"node?"`). The output node may never be skipped: the load
+//! check refuses a pipeline where it could be.
+//!
 //! Manifests are untrusted input like everything else: unknown fields are
 //! errors (a typo must not silently change behaviour), and sizes are capped.
 
@@ -73,6 +95,10 @@ pub struct NodeManifest {
     /// Narrows the kinds this node gives, likewise.
     #[serde(default)]
     pub gives: Option<Vec<String>>,
+    /// Runs the node only when this upstream value is true: `"node"` or
+    /// `"node.field"` (see [`super::dag::Condition`]); otherwise it is skipped.
+    #[serde(default)]
+    pub when: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]

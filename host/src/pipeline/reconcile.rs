@@ -493,9 +493,16 @@ fn summaries(m: &Manifest, plan: Option<&Plan>) -> Vec<NodeSummary> {
             takes: None,
             gives: None,
             wit: None,
+            when: n.when.clone(),
+            may_skip: false,
+            stateful: n.kind == "wasm"
+                || NativeKind::from_name(&n.kind).is_some_and(NativeKind::stateful),
         })
         .collect();
     if let Some(plan) = plan {
+        for (summary, may_skip) in nodes.iter_mut().zip(&plan.dag.may_skip) {
+            summary.may_skip = *may_skip;
+        }
         for (summary, node) in nodes.iter_mut().zip(&plan.nodes) {
             if node.signature.declared {
                 summary.takes = Some(node.signature.takes.names());

@@ -53,6 +53,18 @@ pub struct NodeSummary {
     /// A Wasm node's WIT version (`0.2.0`, or `0.1.0` for an older component).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wit: Option<&'static str>,
+    /// Its `when` condition, as the manifest writes it: the node runs only
+    /// on frames where that value is true.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    /// Whether it may be skipped on some frames (conditional, or needing a
+    /// conditional node's output); absent when it runs on every frame.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub may_skip: bool,
+    /// Whether it keeps state across a session's frames (a Wasm node
+    /// always may; a native node only of the kinds that do).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stateful: bool,
 }
 
 /// A newer version of a ready pipeline that failed its load check; the

@@ -440,6 +440,14 @@ impl Session {
             if let Some(histogram) = self.series.node_latency.get(*i) {
                 histogram.observe(t.as_secs_f64());
             }
+            if let Some([ran, _]) = self.series.node_runs.get(*i) {
+                ran.inc();
+            }
+        }
+        for i in &outcome.skipped {
+            if let Some([_, skipped]) = self.series.node_runs.get(*i) {
+                skipped.inc();
+            }
         }
     }
 

@@ -5,7 +5,8 @@
 //! no visible text. The pairing is by position, so both inputs must list the same number of
 //! entries in the same (reading) order; a mismatch is a wiring error and fails the frame rather
 //! than mislabelling boxes. Inputs are recognised by their keys, not their order.
-//! Output: `{"text":[{"text","score","box":[[x,y] x4]}]}` in box order, score to 4 decimals.
+//! Output: `{"text":[{"text","score","box":[[x,y] x4]}]}` in box order, score to 4 decimals; a
+//! line the `line_cache` node carried over from an earlier frame adds `"reused": true`.
 
 wit_bindgen::generate!({ path: "../../wit", world: "node-world" });
 
@@ -58,6 +59,10 @@ pub struct TextBox {
 pub struct Line {
     pub text: String,
     pub score: f64,
+    /// Set by a `line_cache` node: the line was not read on this frame but
+    /// carried over from when its crop last changed. Passed through.
+    #[serde(default)]
+    pub reused: bool,
 }
 
 #[derive(Deserialize)]
@@ -77,6 +82,10 @@ pub struct Text {
     pub score: f64,
     #[serde(rename = "box")]
     pub points: Vec<[serde_json::Number; 2]>,
+    /// Only when true (`ocr_stream`): the schema of a pipeline that never
+    /// reuses stays exactly as it was.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reused: bool,
 }
 
 #[derive(Serialize)]
@@ -106,6 +115,7 @@ pub fn assemble(
             text: line.text,
             score: (line.score * 10_000.0).round() / 10_000.0,
             points: b.points,
+            reused: line.reused,
         })
         .collect())
 }
@@ -237,6 +247,24 @@ mod tests {
         assert_eq!(v["text"].as_array().unwrap().len(), 4);
         assert_eq!(v["text"][2]["text"], " ");
         OcrAssemble::init("{}".into()).unwrap();
+    }
+
+    #[test]
+    fn a_reused_line_says_so_and_others_do_not() {
+        let params = Params {
+            text_score: 0.5,
+            drop_empty: true,
+        };
+        let boxes: Boxes = serde_json::from_str(BOXES).unwrap();
+        let mut lines: Lines = serde_json::from_str(LINES).unwrap();
+        lines.lines[0].reused = true;
+        let out = assemble(boxes.boxes, lines.lines, &params).unwrap();
+        let v = serde_json::to_value(Output { text: out }).unwrap();
+        assert_eq!(v["text"][0]["reused"], true);
+        assert!(v["text"][1].get("reused").is_none(), "{v}");
+        let read: Lines =
+            serde_json::from_str(r#"{"lines":[{"text":"a","score":0.9,"reused":true}]}"#).unwrap();
+        assert!(read.lines[0].reused);
     }
 
     #[test]
