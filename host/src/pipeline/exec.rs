@@ -161,6 +161,16 @@ impl SessionRunner {
         &self.plan
     }
 
+    /// Forgets the session's earlier frames: native nodes' state starts
+    /// afresh, as on a session's first frame (Wasm instances are kept).
+    pub fn forget_frames(&mut self) {
+        for (state, node) in self.states.iter_mut().zip(&self.plan.nodes) {
+            if let (NodeState::Native(state), NodeOp::Native(native)) = (state, &node.op) {
+                *state = native.session_state();
+            }
+        }
+    }
+
     /// Runs the whole DAG on `frame`, however long it takes.
     pub fn run(&mut self, frame: bytes::Bytes, at: FrameAt) -> FrameOutcome {
         self.run_until(frame, at, &FrameDeadline::none())
@@ -184,11 +194,7 @@ impl SessionRunner {
         if result.is_err() {
             // A failed frame may have left a node's memory half-updated (a
             // crop marked read whose line never came): start afresh.
-            for (state, node) in self.states.iter_mut().zip(&self.plan.nodes) {
-                if let (NodeState::Native(state), NodeOp::Native(native)) = (state, &node.op) {
-                    *state = native.session_state();
-                }
-            }
+            self.forget_frames();
         }
         FrameOutcome {
             result,

@@ -152,7 +152,11 @@ fn compare_plans(
         other: settings.max_score_diff,
     };
     for (n, (name, frame)) in frames.iter().enumerate() {
-        // Each plan sees the frames as one session would, numbered from 1.
+        // Each plan sees the frames as one session would, numbered from 1;
+        // but they are unrelated stills, so a pipeline that reuses work
+        // across frames (ocr_stream) sees each as if it were its first.
+        reference.forget_frames();
+        candidate.forget_frames();
         let at = FrameAt {
             index: n as u64 + 1,
             received: Duration::ZERO,
