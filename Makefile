@@ -5,7 +5,7 @@ PLUGIN_DIR ?= target/plugins
 STREAMHOST_LISTEN ?= 127.0.0.1:8000
 export STREAMHOST_PLUGIN_DIR ?= $(PLUGIN_DIR)
 
-.PHONY: help setup plugins models build run test lint fmt-check fmt demo bench-setup accuracy bench bench-video stages load node-costs fuzz clean deploy-check image image-stage image-check rollout-test
+.PHONY: help setup plugins models build run test lint fmt-check fmt demo bench-setup accuracy bench bench-video stages load node-costs fuzz clean deploy-check image image-stage image-check image-check-built rollout-test
 
 help:
 	@echo "make run    - set up, build plugins and server, serve on $(STREAMHOST_LISTEN) (live view: http://$(STREAMHOST_LISTEN)/)"
@@ -166,3 +166,11 @@ image-check: image-stage
 	bash scripts/image-bases.sh
 	$(MAKE) image ARTIFACTS=host RUNTIME_BASE=localhost/streamhost-runtime-base:bookworm BUILD_BASE=localhost/streamhost-runtime-base:bookworm
 	bash scripts/image-check.sh $(IMAGE)
+
+# The whole Dockerfile, build stage included (`make build` inside, ~12 min on 2 cores), from
+# local bases (the build base carries this machine's Rust toolchain), then the same checks.
+image-check-built:
+	bash scripts/image-bases.sh --with-build-base
+	$(MAKE) image ARTIFACTS=built IMAGE=localhost/streamhost:built \
+		BUILD_BASE=localhost/streamhost-build-base:bookworm RUNTIME_BASE=localhost/streamhost-runtime-base:bookworm
+	bash scripts/image-check.sh localhost/streamhost:built
