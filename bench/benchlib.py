@@ -112,6 +112,16 @@ def run_engine(engine, jpeg_bytes):
     ]
 
 
+def percentile(values, p):
+    """The p-th percentile (0-100) of values, linearly interpolated; None when empty."""
+    v = sorted(values)
+    if not v:
+        return None
+    k = (len(v) - 1) * p / 100.0
+    lo, hi = int(k), min(int(k) + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
 def load_truth(corpus):
     corpus = Path(corpus)
     truth = json.loads((corpus / "truth.json").read_text())

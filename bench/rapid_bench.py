@@ -28,17 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib  # noqa: E402
+from benchlib import percentile as pct  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
-
-
-def pct(values, p):
-    v = sorted(values)
-    if not v:
-        return None
-    k = (len(v) - 1) * p / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(v) - 1)
-    return v[lo] + (v[hi] - v[lo]) * (k - lo)
 
 
 def ms(x):

@@ -71,7 +71,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import hull, iou, norm_text, read_truth_line  # noqa: E402
+from benchlib import hull, iou, norm_text, percentile, read_truth_line  # noqa: E402
 
 REPLY_TIMEOUT = 60.0
 IOU_THRESH = 0.3
@@ -86,15 +86,6 @@ def words_of(text):
 
 def pct(num, den):
     return round(100.0 * num / den, 2) if den else None
-
-
-def percentile(values, p):
-    v = sorted(values)
-    if not v:
-        return None
-    k = (len(v) - 1) * p / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(v) - 1)
-    return v[lo] + (v[hi] - v[lo]) * (k - lo)
 
 
 # ---------------------------------------------------------------------------------------------

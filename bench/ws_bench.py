@@ -24,17 +24,11 @@ from urllib.parse import urlencode
 
 from websockets.asyncio.client import connect
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import percentile as pct  # noqa: E402
+
 BENCH = Path(__file__).resolve().parent
 REPLY_TIMEOUT = 60.0
-
-
-def pct(values, p):
-    v = sorted(values)
-    if not v:
-        return None
-    k = (len(v) - 1) * p / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(v) - 1)
-    return v[lo] + (v[hi] - v[lo]) * (k - lo)
 
 
 def ms(x):
