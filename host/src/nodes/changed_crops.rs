@@ -154,7 +154,7 @@ const BLOCK: isize = 4;
 
 /// Whether `new` shows something other than `old` (see the module doc).
 pub fn changed(old: &Copy, new: &Copy, level: f32) -> bool {
-    if old.height != new.height || old.width == 0 || new.width == 0 {
+    if old.height != new.height || old.width == 0 || new.width == 0 || new.height == 0 {
         return true;
     }
     let (a, b) = (old.width as f32, new.width as f32);
@@ -403,6 +403,13 @@ mod tests {
         // One stroke of the line gone: a character changed.
         let new = copy(&crop(240, strokes(4.0, Some(9))));
         assert!(changed(&old, &new, 36.0));
+        // Empty crops are never the same line.
+        let empty = Copy {
+            width: 10,
+            height: 0,
+            px: vec![],
+        };
+        assert!(changed(&empty, &empty, 36.0));
         // Much wider: another line.
         let new = copy(&crop(320, strokes(4.0, None)));
         assert!(changed(&old, &new, 36.0));

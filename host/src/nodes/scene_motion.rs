@@ -31,7 +31,8 @@
 //!    those.
 //! 3. **Decision**: `detect` is true (the expensive branch must run, and this
 //!    frame becomes the key frame) on the first frame, a change of frame
-//!    size, a cut (`cut_fraction` of the blocks differ), any differing block
+//!    size, a frame too small to track (under 24 thumbnail pixels a side),
+//!    a cut (`cut_fraction` of the blocks differ), any differing block
 //!    (something moved or changed in the scene), an exposed fraction over
 //!    `max_exposed`, a scale change over `max_scale`, motion it could not
 //!    estimate while the picture is not still, or `max_frames` frames since
@@ -560,8 +561,10 @@ pub fn judge(config: &SceneMotionConfig, state: &mut State, image: &Image) -> Ve
     };
     let verdict = match &state.key {
         None => fresh("first", true),
-        Some(key) if key.frame_size != size || key.thumb.width < 2 * PATCH => {
-            fresh("resized", true)
+        Some(key) if key.frame_size != size => fresh("resized", true),
+        // Too small to estimate motion on: every frame is looked at afresh.
+        Some(key) if key.thumb.width < 2 * PATCH || key.thumb.height < 2 * PATCH => {
+            fresh("small", true)
         }
         Some(key) => {
             let radius = (config.search_px / block as f32).ceil() as usize;
@@ -633,6 +636,11 @@ pub(super) fn run(
             super::kind_of(inputs.first())
         )));
     };
+    if !image.is_consistent() {
+        return Err(NodeFailure::Node(
+            "the image's pixels do not match its size".into(),
+        ));
+    }
     let v = judge(config, state, image);
     let transform = v
         .transform

@@ -122,11 +122,15 @@ impl Motion {
                 dy: num(t, "dy")?,
             }),
         };
+        let (width, height) = (num(v, "width")?, num(v, "height")?);
+        if width < 1.0 || height < 1.0 {
+            return Err(format!("the motion verdict's frame is {width}x{height}"));
+        }
         Ok(Motion {
             cut: v.get("cut").and_then(Json::as_bool).unwrap_or(false),
             transform,
-            width: num(v, "width")?,
-            height: num(v, "height")?,
+            width,
+            height,
         })
     }
 }
@@ -487,6 +491,11 @@ mod tests {
             moved["boxes"][0]["points"],
             json!([[6, 13], [58, 13], [58, 35], [6, 35]])
         );
+        let empty = Value::Json(
+            json!({"detect": false, "cut": false, "width": 0, "height": 480,
+            "transform": {"scale": 1.0, "dx": 0.0, "dy": 0.0}}),
+        );
+        assert!(run(&config, &[("motion".into(), empty)], &mut state).is_err());
         let lost = run(
             &config,
             &[("motion".into(), verdict(false, Json::Null))],
