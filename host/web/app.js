@@ -108,6 +108,14 @@ function showResult({ index, result, width, height }) {
     const score = document.createElement("span");
     score.className = "score";
     score.textContent = Number.isFinite(line.score) ? line.score.toFixed(3) : "";
+    if (line.reused === true) {
+      // ocr_stream: this line's pixels had not changed, so it was not read again.
+      const reused = document.createElement("span");
+      reused.className = "reused";
+      reused.textContent = "carried over";
+      reused.title = "Not read again on this frame: its pixels had not changed since it was (dashed box).";
+      score.prepend(reused);
+    }
     li.append(text, score);
     return li;
   });

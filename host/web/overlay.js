@@ -18,7 +18,8 @@ function isPoint(p) {
   return Array.isArray(p) && p.length === 2 && p.every(Number.isFinite);
 }
 
-/** OCR lines: `{"text":[{"text","score","box":[[x,y] x4]}]}`, each box drawn rotated as it is. */
+/** OCR lines: `{"text":[{"text","score","box":[[x,y] x4],"reused"?}]}`, each box drawn rotated as
+ * it is; a line a video pipeline (ocr_stream) carried over from an earlier frame has `reused`. */
 export function textLines(result) {
   const lines = Array.isArray(result?.text) ? result.text : [];
   return lines.filter((l) => typeof l?.text === "string" && Array.isArray(l.box) && l.box.length === 4 && l.box.every(isPoint));
@@ -63,10 +64,13 @@ export function draw(canvas, result) {
   }
   for (const line of textLines(result)) {
     ctx.strokeStyle = TEXT_COLOUR;
+    // Read on this frame: a solid box; carried over from an earlier one: dashed.
+    ctx.setLineDash(line.reused === true ? [8 * scale, 5 * scale] : []);
     ctx.beginPath();
     line.box.forEach(([x, y], i) => (i === 0 ? ctx.moveTo(x, y) : ctx.lineTo(x, y)));
     ctx.closePath();
     ctx.stroke();
+    ctx.setLineDash([]);
     const [x, y] = line.box[0];
     label(ctx, line.text, x, y, TEXT_COLOUR, scale);
   }

@@ -51,6 +51,7 @@ async fn start_server(dir: &std::path::Path) -> TestServer {
     TestServer::start_with(
         &[
             ("ocr", &shipped_pipeline("ocr")),
+            ("ocr_stream", &shipped_pipeline("ocr_stream")),
             ("frame_info", &shipped_pipeline("frame_info")),
             // About 0.2 s a frame: far slower than the 20 fps the page is told to send.
             ("slow", &slow_pipeline("slow", 100_000_000)),
@@ -173,6 +174,7 @@ async fn the_live_view_works_in_a_real_chromium() {
     // Each boxed: one async state machine holding every scenario overflows a debug build's stack.
     Box::pin(refusals(&c)).await;
     Box::pin(camera_to_ocr(&c)).await;
+    Box::pin(camera_to_ocr_stream(&c)).await;
     Box::pin(still_image(&c)).await;
     Box::pin(video_file(&c)).await;
     Box::pin(slow_down(&c)).await;
@@ -308,6 +310,39 @@ async fn camera_to_ocr(c: &Ctx) {
             dropped,
         )
         .await;
+}
+
+/// The fake camera to `ocr_stream`: the same lines read, and once the scene has been seen,
+/// lines carried over from an earlier frame are marked so in the list and drawn dashed.
+async fn camera_to_ocr_stream(c: &Ctx) {
+    let Ctx { b, base, drawn, .. } = c;
+    open(b, &format!("{base}/?pipeline_id=ocr_stream&autostart=1")).await;
+    let lines_listed = lines_listed(drawn);
+    b.wait_for("the clip's lines in the list", &lines_listed, WAIT)
+        .await;
+    let marked = b
+        .wait_for(
+            "a line marked as carried over",
+            "const r = [...document.querySelectorAll('#lines .reused')]; \
+             return r.length ? r.map(e => e.closest('li').querySelector('.text').textContent) : null",
+            WAIT,
+        )
+        .await;
+    eprintln!("lines carried over: {marked}");
+    let expected: Vec<&str> = drawn["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
+    for text in marked.as_array().unwrap() {
+        assert!(
+            expected.contains(&text.as_str().unwrap()),
+            "{text} was carried over but is not in the clip"
+        );
+    }
+    save_screenshot(b, "live-view-stream.png").await;
+    stop(b).await;
 }
 
 /// A still image is sent once and read.
