@@ -321,3 +321,33 @@ config = { name = "x", channels = "rgb", scale = 0.0039 }
         "{reason}"
     );
 }
+
+#[tokio::test]
+async fn frames_of_any_size_are_answered_and_reuse_starts_afresh_after_a_change_of_size() {
+    let server = TestServer::start(&[("ocr_stream", &shipped_pipeline("ocr_stream"))]).await;
+    let mut stream = server.connect("ocr_stream").await;
+    let sign = still("counter_1.jpg");
+    let first = stream.roundtrip(whole(&sign, 2, 1)).await;
+    assert!(
+        texts(&first).contains(&"Visitors: 1041".to_string()),
+        "{first}"
+    );
+    // A frame too small to track, a large one, a thin strip: each answered in turn.
+    for jpeg in [
+        solid_jpeg(40, 30, [200, 200, 200]),
+        gradient_jpeg(1280, 720),
+        solid_jpeg(640, 8, [0, 0, 0]),
+        solid_jpeg(40, 30, [200, 200, 200]),
+    ] {
+        let reply = stream.roundtrip(jpeg).await;
+        assert_eq!(reply["result"]["text"], serde_json::json!([]), "{reply}");
+    }
+    // Back to the sign: read afresh, nothing carried over across the changes of size...
+    let again = stream.roundtrip(whole(&sign, 2, 2)).await;
+    assert_eq!(texts(&again), texts(&first), "{again}");
+    assert!(!lines(&again).iter().any(reused), "{again}");
+    // ...and carried over again from the next frame.
+    let next = stream.roundtrip(whole(&sign, 2, 3)).await;
+    assert!(lines(&next).iter().all(reused), "{next}");
+    assert_eq!(texts(&next), texts(&first));
+}

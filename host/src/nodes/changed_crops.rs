@@ -324,7 +324,13 @@ pub(super) fn run(
         )));
     }
     let tracks = tracks_of(boxes).map_err(fail)?;
-    let fresh = select(config, state, crops, &tracks).map_err(fail)?;
+    // No boxes: text_crop gives one empty [0, C, H, W] batch, which is no crop.
+    let crops: Vec<Tensor> = crops
+        .iter()
+        .filter(|t| t.shape.first() != Some(&0))
+        .cloned()
+        .collect();
+    let fresh = select(config, state, &crops, &tracks).map_err(fail)?;
     let mut out: Vec<Tensor> = crops
         .iter()
         .zip(&fresh)
@@ -452,6 +458,34 @@ mod tests {
             Ok(vec![true, false])
         );
         assert!(select(&config, &mut state, &[crop(100, |_, _| false)], &[1, 2]).is_err());
+    }
+
+    #[test]
+    fn no_boxes_and_an_empty_batch_send_nothing_on() {
+        let config = ChangedCropsConfig::default();
+        let mut state = State::default();
+        let empty = Tensor {
+            name: "x".into(),
+            shape: vec![0, 3, 48, 8],
+            data: TensorData::new(Vec::<f32>::new()),
+        };
+        let out = run(
+            &config,
+            &[
+                ("crop".into(), Value::Tensors(Arc::new(vec![empty]))),
+                (
+                    "boxes".into(),
+                    Value::Json(serde_json::json!({ "boxes": [] })),
+                ),
+            ],
+            &mut state,
+        );
+        let Ok(Value::Tensors(out)) = out else {
+            panic!("{out:?}")
+        };
+        let names: Vec<&str> = out.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, vec![PLAN]);
+        assert_eq!(out[0].shape, vec![0, 2]);
     }
 
     #[test]
