@@ -11,9 +11,10 @@ nominal 15 fps; bench/video_bench.py streams them to the server:
                  board, starting where the most lines leave or enter the frame entirely
   handheld_zoom  a menu page with hand-held jitter (smoothed random walk, 1-3 px/frame) and a slow
                  zoom about the frame centre, 1.0 -> 1.15 -> 1.0; edge lines go out and come back
-  scene_cuts     four scenes with a hard cut every frames/4 frames and small jitter in each; scene
+  scene_cuts     five scenes with a hard cut every frames/5 frames and small jitter in each; scene
                  B keeps scene A's background and two of its line positions with different words,
-                 scene D does the same to scene C (the hard case: only the words change)
+                 then a board with no text at all, on which scene C's words appear, and scene D
+                 does to C what B did to A (the hard cases: only the words change; text appears)
   changing_line  a static, slightly noisy notice whose visitor counter changes every 8 frames
 
 Each scene is drawn once on a canvas at 2x its size (text placed by baseline, one word at a time
@@ -279,8 +280,9 @@ def handheld_scene(rng, nrng):
 
 
 def cut_scenes(rng, nrng):
-    """Four scenes: A; B = A's background, two of A's positions with other words, one new line;
-    C: another background and layout; D = C's background, two of C's positions, one new line."""
+    """Five scenes: A; B = A's background, two of A's positions with other words, one new line;
+    a blank board (C's, no text); C: that board with its words written on it; D = C's
+    background, two of C's positions, one new line."""
     cw, ch = 680, 520
     used = set()
     bg_a = textured(nrng, cw * SS, ch * SS, (222, 226, 230), (196, 204, 212), True, 6, 2)
@@ -310,7 +312,9 @@ def cut_scenes(rng, nrng):
     for (fn, size, x, y), t in zip(specs_c[:2], pick(rng, SIGN_LINES, 2, used)):
         d.text(t, fn, size, x, y, light, align="center")
     d.text(pick(rng, SIGN_LINES, 1, used)[0], "DejaVuSans-Bold.ttf", 26, 110, 420, light)
-    return [a, b, c, d]
+    # C's board before its words: a cut to a frame with no text at all, then words appear on it.
+    blank = base_c.copy()
+    return [a, b, blank, c, d]
 
 
 def counter_scenes(rng, nrng, n_variants):
