@@ -67,6 +67,9 @@ pub const MAX_RAGGED_RUNS: usize = 1000;
 pub const CLOSE_HANDSHAKE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The documented table of every setting. Keep in step with [`Config::from_lookup`].
+/// Most compiled components `STREAMHOST_COMPILE_CACHE_DIR` keeps (the oldest go first).
+pub const MAX_COMPILE_CACHE_FILES: usize = 64;
+
 pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAMHOST_LISTEN", default: "127.0.0.1:8000", meaning: "Address the HTTP/WebSocket server binds (also `--listen`)." },
     SettingDoc { env: "STREAMHOST_PIPELINES_DIR", default: "pipelines", meaning: "Directory of pipeline manifests (`*.toml`) loaded at start and reloaded while serving (see `STREAMHOST_RELOAD`; also `--pipelines`)." },
@@ -106,6 +109,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { env: "STREAMHOST_MAX_FRAMES_IN_FLIGHT", default: "0", meaning: "Frames executing at once across all sessions (the admission limit); waiting frames get turns fairly across tenants (each tenant its `weight`, whatever its number of sessions), in arrival order within a tenant. 0 means one per available core." },
     SettingDoc { env: "STREAMHOST_MAX_SESSION_FPS", default: "0", meaning: "Frames per second one session may send; faster frames are answered `dropped` with `reason: rate_limited`. 0 means no limit. A tenant's `max_fps` overrides it." },
     SettingDoc { env: "STREAMHOST_METRICS_TOKEN", default: "", meaning: "When set, `GET /metrics` needs `Authorization: Bearer <this token>` (401 otherwise); a tenant's token does not open it. Empty: `/metrics` is open (keep it behind your network's ACLs)." },
+    SettingDoc { env: "STREAMHOST_COMPILE_CACHE_DIR", default: "", meaning: "A directory where compiled Wasm components are kept (native code, by the component's sha256 and the engine's settings), so a restart or a new replica loads them instead of compiling (Python and JavaScript nodes take 10-20 s each). At most 64 files; the oldest go first. Anyone who can write there can run code as the server: give it to the server's user alone. Empty: compile at every start." },
     SettingDoc { env: "STREAMHOST_TENANTS_FILE", default: "", meaning: "Tenants file (TOML, see the operator's guide; also `--tenants`). Empty: single-tenant and open, for local use." },
     SettingDoc { env: "STREAMHOST_RELOAD", default: "watch", meaning: "How a running server notices changed pipelines, components, models and the tenants file: `watch` polls them (and SIGHUP forces a reload), `signal` reloads on SIGHUP only, `off` never reloads (SIGHUP is logged and ignored)." },
     SettingDoc { env: "STREAMHOST_RELOAD_POLL_MS", default: "1000", meaning: "With `STREAMHOST_RELOAD=watch`, how often the pipelines directory, every component and model a manifest names, and the tenants file are checked for changes (size, times, inode: a stat each, no reading); 10-4000, so a change is seen within 5 seconds." },
@@ -226,6 +230,8 @@ pub struct Config {
     pub max_frames_in_flight: usize,
     pub max_session_fps: f64,
     pub tenants_file: Option<PathBuf>,
+    /// Where compiled components are kept across starts (`wasm::compiled`), if anywhere.
+    pub compile_cache_dir: Option<PathBuf>,
     /// The bearer token `/metrics` asks for, when set.
     pub metrics_token: Option<String>,
     pub reload: ReloadMode,
@@ -285,6 +291,7 @@ impl Default for Config {
             max_frames_in_flight: 0,
             max_session_fps: 0.0,
             tenants_file: None,
+            compile_cache_dir: None,
             metrics_token: None,
             reload: ReloadMode::Watch,
             reload_poll: Duration::from_millis(1000),
@@ -441,6 +448,9 @@ impl Config {
             max_session_fps,
             metrics_token: Some(s.text("STREAMHOST_METRICS_TOKEN")).filter(|t| !t.is_empty()),
             tenants_file: Some(s.text("STREAMHOST_TENANTS_FILE"))
+                .filter(|f| !f.is_empty())
+                .map(PathBuf::from),
+            compile_cache_dir: Some(s.text("STREAMHOST_COMPILE_CACHE_DIR"))
                 .filter(|f| !f.is_empty())
                 .map(PathBuf::from),
             reload: s.parse("STREAMHOST_RELOAD", "watch, signal or off")?,

@@ -87,7 +87,8 @@ impl AppState {
             SandboxLimits::from_config(&config),
             InstanceAllocation::from_pool_instances(config.wasm_pool_instances),
         )
-        .map_err(|e| StartError::Engine(format!("{e:#}")))?;
+        .map_err(|e| StartError::Engine(format!("{e:#}")))?
+        .with_compile_cache(config.compile_cache_dir.clone());
         let engine = Arc::new(engine);
         let int8 = match config.int8_models_resolved(crate::cpu::has_int8_dot_product()) {
             Int8Resolved::Never(why) => Int8Choice::Never(why),

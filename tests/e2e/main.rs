@@ -10,6 +10,7 @@
 mod backpressure;
 mod browser;
 mod clients;
+mod compile_cache;
 mod connect;
 mod deadline;
 mod errors;

@@ -191,9 +191,15 @@ impl LoadCache {
         let component = NodeComponent::from_bytes(engine, &bytes, path)
             .map(Arc::new)
             .map_err(|e| e.to_string())?;
-        self.compilations.inc();
-        tracing::info!(component = %path.display(), bytes = bytes.len(), sha256 = %short_hex(&digest),
-            ms = started.elapsed().as_millis() as u64, "component compiled");
+        let ms = started.elapsed().as_millis() as u64;
+        if component.from_cache() {
+            tracing::info!(component = %path.display(), bytes = bytes.len(), sha256 = %short_hex(&digest),
+                ms, "component loaded from the compile cache");
+        } else {
+            self.compilations.inc();
+            tracing::info!(component = %path.display(), bytes = bytes.len(), sha256 = %short_hex(&digest),
+                ms, "component compiled");
+        }
         self.components.insert(digest, component.clone());
         used.insert(digest);
         Ok(component)

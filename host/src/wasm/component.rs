@@ -18,8 +18,6 @@
 
 use std::path::{Path, PathBuf};
 
-use wasmtime::component::Component;
-
 use crate::kinds::Signature;
 
 use super::bindings::{v1, v2};
@@ -82,9 +80,16 @@ pub struct NodeComponent {
     pub(crate) pre: NodePre,
     path: PathBuf,
     signature: Signature,
+    /// Loaded from `STREAMHOST_COMPILE_CACHE_DIR` rather than compiled.
+    from_cache: bool,
 }
 
 impl NodeComponent {
+    /// Whether it was loaded, compiled, from the compile cache.
+    pub fn from_cache(&self) -> bool {
+        self.from_cache
+    }
+
     pub fn load(engine: &WasmEngine, path: &Path) -> Result<Self, WasmLoadError> {
         let read_err = |source| WasmLoadError::Read {
             path: path.to_path_buf(),
@@ -107,11 +112,12 @@ impl NodeComponent {
         path: &Path,
     ) -> Result<Self, WasmLoadError> {
         let path = path.to_path_buf();
-        let component =
-            Component::new(&engine.engine, bytes).map_err(|e| WasmLoadError::Compile {
-                path: path.clone(),
-                reason: format!("{e:#}"),
-            })?;
+        let (component, from_cache) =
+            super::compiled::compile(&engine.engine, bytes, engine.compile_cache.as_deref())
+                .map_err(|e| WasmLoadError::Compile {
+                    path: path.clone(),
+                    reason: format!("{e:#}"),
+                })?;
         // The copy-on-write memory images every instance maps (see `engine.rs`):
         // made now rather than by the first session's first frame.
         component
@@ -157,6 +163,7 @@ impl NodeComponent {
                 pre: NodePre::V1(pre),
                 path,
                 signature: Signature::UNDECLARED,
+                from_cache,
             });
         }
         let pre = v2::NodeWorldPre::new(instance_pre).map_err(exports_err)?;
@@ -168,6 +175,7 @@ impl NodeComponent {
             pre: NodePre::V2(pre),
             path,
             signature,
+            from_cache,
         })
     }
 

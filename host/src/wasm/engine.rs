@@ -169,6 +169,8 @@ pub struct WasmEngine {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<NodeStore>,
     pub(crate) limits: SandboxLimits,
+    /// Where compiled components are kept across starts (see [`super::compiled`]).
+    pub(crate) compile_cache: Option<std::path::PathBuf>,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -215,8 +217,15 @@ impl WasmEngine {
             engine,
             linker,
             limits,
+            compile_cache: None,
             ticker_stop,
         })
+    }
+
+    /// Keeps compiled components in `dir` across starts (`STREAMHOST_COMPILE_CACHE_DIR`).
+    pub fn with_compile_cache(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.compile_cache = dir;
+        self
     }
 
     pub fn limits(&self) -> SandboxLimits {

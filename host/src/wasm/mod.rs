@@ -11,6 +11,7 @@
 //! 0.2 every instance gets.
 
 pub mod bindings;
+pub mod compiled;
 pub mod component;
 pub mod convert;
 pub mod engine;
