@@ -20,7 +20,7 @@ const ui = {
   fileField: $("file-field"), pipeline: $("pipeline"), size: $("size"), quality: $("quality"),
   fps: $("fps"), token: $("token"), start: $("start"), stop: $("stop"), controls: $("controls"),
   video: $("video"), image: $("image"), overlay: $("overlay"), placeholder: $("placeholder"),
-  lines: $("lines"), linesFrame: $("lines-frame"), result: $("result"), state: $("state"),
+  lines: $("lines"), linesFrame: $("lines-frame"), reuseHint: $("reuse-hint"), result: $("result"), state: $("state"),
   error: $("error"), errorCode: $("error-code"), errorDetail: $("error-detail"), note: $("pipeline-note"),
 };
 
@@ -113,7 +113,6 @@ function showResult({ index, result, width, height }) {
       const reused = document.createElement("span");
       reused.className = "reused";
       reused.textContent = "carried over";
-      reused.title = "Not read again on this frame: its pixels had not changed since it was (dashed box).";
       score.prepend(reused);
     }
     li.append(text, score);
@@ -126,6 +125,7 @@ function showResult({ index, result, width, height }) {
     items.push(li);
   }
   ui.lines.replaceChildren(...items);
+  ui.reuseHint.hidden = !textLines(result).some((line) => line.reused === true);
 }
 
 async function loadPipelines() {

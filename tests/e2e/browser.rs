@@ -140,14 +140,19 @@ struct Ctx {
     dir: tempfile::TempDir,
 }
 
-/// The script that returns the lines read once every line of the clip is listed.
-fn lines_listed(drawn: &Value) -> String {
-    let expected: Vec<&str> = drawn["lines"]
+/// The texts of the clip's lines.
+fn clip_texts(drawn: &Value) -> Vec<&str> {
+    drawn["lines"]
         .as_array()
         .unwrap()
         .iter()
         .map(|l| l["text"].as_str().unwrap())
-        .collect();
+        .collect()
+}
+
+/// The script that returns the lines read once every line of the clip is listed.
+fn lines_listed(drawn: &Value) -> String {
+    let expected = clip_texts(drawn);
     format!(
         "const read = [...document.querySelectorAll('#lines .text')].map(e => e.textContent); \
          return {} .every(t => read.includes(t)) ? read : null",
@@ -329,12 +334,15 @@ async fn camera_to_ocr_stream(c: &Ctx) {
         )
         .await;
     eprintln!("lines carried over: {marked}");
-    let expected: Vec<&str> = drawn["lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["text"].as_str().unwrap())
-        .collect();
+    // And the page says what "carried over" means.
+    let hint = b
+        .eval("const h = document.getElementById('reuse-hint'); return h.hidden ? null : h.textContent")
+        .await;
+    assert!(
+        hint.as_str().is_some_and(|h| h.contains("not read again")),
+        "{hint}"
+    );
+    let expected = clip_texts(drawn);
     for text in marked.as_array().unwrap() {
         assert!(
             expected.contains(&text.as_str().unwrap()),

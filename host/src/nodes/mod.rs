@@ -300,9 +300,6 @@ impl NativeNode {
         ctx: RunContext<'_>,
         state: &mut SessionState,
     ) -> Result<Value, NodeFailure> {
-        if self.kind().stateful() && matches!(state, SessionState::Stateless) {
-            *state = self.session_state();
-        }
         match (self, state) {
             (NativeNode::JpegDecode(c), _) => jpeg_decode::run(c, inputs, ctx),
             (NativeNode::ToTensor(c), _) => to_tensor::run(c, inputs, ctx),

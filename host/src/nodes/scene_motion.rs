@@ -392,59 +392,82 @@ fn fit(pairs: &[Match]) -> Option<Transform> {
     })
 }
 
+/// A key frame's thumbnail with what the motion search derives from it once,
+/// not on every frame that follows: its half-resolution level and the
+/// centres of its patches with texture enough to be found again.
+pub struct KeyFrame {
+    pub thumb: Thumb,
+    half: Thumb,
+    patches: Vec<(usize, usize)>,
+}
+
+impl KeyFrame {
+    pub fn new(thumb: Thumb) -> KeyFrame {
+        let (cols, rows) = (6usize, 5usize);
+        let mut patches = Vec::new();
+        if thumb.width >= 2 * PATCH && thumb.height >= 2 * PATCH {
+            for r in 0..rows {
+                for c in 0..cols {
+                    let cx = PATCH / 2 + (thumb.width - PATCH) * (2 * c + 1) / (2 * cols);
+                    let cy = PATCH / 2 + (thumb.height - PATCH) * (2 * r + 1) / (2 * rows);
+                    if std_dev(&thumb, (cx, cy), PATCH) >= MIN_PATCH_STD {
+                        patches.push((cx, cy));
+                    }
+                }
+            }
+        }
+        KeyFrame {
+            half: thumb.halved(),
+            thumb,
+            patches,
+        }
+    }
+}
+
 /// The transform taking `key` to `cur` in thumbnail pixels (pixel centres),
 /// searched around `guess`, or `None` when too few textured patches agree.
-pub fn estimate(key: &Thumb, cur: &Thumb, guess: Transform, radius: usize) -> Option<Transform> {
-    if key.width < 2 * PATCH || key.height < 2 * PATCH {
+pub fn estimate(key: &KeyFrame, cur: &Thumb, guess: Transform, radius: usize) -> Option<Transform> {
+    if key.patches.is_empty() {
         return None;
     }
-    let (key2, cur2) = (key.halved(), cur.halved());
+    let (key2, thumb) = (&key.half, &key.thumb);
+    let cur2 = cur.halved();
     let guess2 = Transform {
         scale: guess.scale,
         dx: guess.dx * 0.5,
         dy: guess.dy * 0.5,
     };
-    let (cols, rows) = (6usize, 5usize);
     let mut pairs = Vec::new();
-    let mut textured = 0usize;
-    for r in 0..rows {
-        for c in 0..cols {
-            let cx = PATCH / 2 + (key.width - PATCH) * (2 * c + 1) / (2 * cols);
-            let cy = PATCH / 2 + (key.height - PATCH) * (2 * r + 1) / (2 * rows);
-            if std_dev(key, (cx, cy), PATCH) < MIN_PATCH_STD {
-                continue;
-            }
-            textured += 1;
-            // Coarse: half resolution, the whole search radius.
-            let coarse_radius = (radius / 2).max(1) as isize;
-            let Some(((ox2, oy2), _)) = best_offset(
-                &key2,
-                &cur2,
-                (cx / 2, cy / 2),
-                PATCH / 2,
-                guess2,
-                (0, 0),
-                coarse_radius,
-            ) else {
-                continue;
-            };
-            // Fine: full resolution, around the coarse match.
-            let Some(((ox, oy), cost)) =
-                best_offset(key, cur, (cx, cy), PATCH, guess, (2 * ox2, 2 * oy2), 2)
-            else {
-                continue;
-            };
-            let at = |dx: isize, dy: isize| {
-                patch_cost(key, cur, (cx, cy), PATCH, guess, (ox + dx, oy + dy))
-            };
-            let sx = subpixel(at(-1, 0), cost, at(1, 0));
-            let sy = subpixel(at(0, -1), cost, at(0, 1));
-            let (px, py) = guess.apply(cx as f32, cy as f32);
-            let to = (px.round() + ox as f32 + sx, py.round() + oy as f32 + sy);
-            pairs.push(((cx as f32, cy as f32), to));
-        }
+    let coarse_radius = (radius / 2).max(1) as isize;
+    for &(cx, cy) in &key.patches {
+        // Coarse: half resolution, the whole search radius.
+        let Some(((ox2, oy2), _)) = best_offset(
+            key2,
+            &cur2,
+            (cx / 2, cy / 2),
+            PATCH / 2,
+            guess2,
+            (0, 0),
+            coarse_radius,
+        ) else {
+            continue;
+        };
+        // Fine: full resolution, around the coarse match.
+        let Some(((ox, oy), cost)) =
+            best_offset(thumb, cur, (cx, cy), PATCH, guess, (2 * ox2, 2 * oy2), 2)
+        else {
+            continue;
+        };
+        let at = |dx: isize, dy: isize| {
+            patch_cost(thumb, cur, (cx, cy), PATCH, guess, (ox + dx, oy + dy))
+        };
+        let sx = subpixel(at(-1, 0), cost, at(1, 0));
+        let sy = subpixel(at(0, -1), cost, at(0, 1));
+        let (px, py) = guess.apply(cx as f32, cy as f32);
+        let to = (px.round() + ox as f32 + sx, py.round() + oy as f32 + sy);
+        pairs.push(((cx as f32, cy as f32), to));
     }
-    let need = 3.max(textured / 2);
+    let need = 3.max(key.patches.len() / 2);
     if pairs.len() < need {
         return None;
     }
@@ -518,7 +541,7 @@ pub fn compare(key: &Thumb, cur: &Thumb, t: Transform, change_level: f32) -> Com
 
 /// The key frame and what followed it.
 struct Key {
-    thumb: Thumb,
+    frame: KeyFrame,
     frame_size: (u32, u32),
     /// Frames since the key frame.
     since: u32,
@@ -559,18 +582,19 @@ pub fn judge(config: &SceneMotionConfig, state: &mut State, image: &Image) -> Ve
         exposed: 0.0,
         changed_blocks: 0,
     };
-    let verdict = match &state.key {
-        None => fresh("first", true),
-        Some(key) if key.frame_size != size => fresh("resized", true),
+    // The verdict, and the motion in thumbnail pixels (where the next search starts).
+    let (verdict, moved) = match &state.key {
+        None => (fresh("first", true), None),
+        Some(key) if key.frame_size != size => (fresh("resized", true), None),
         // Too small to estimate motion on: every frame is looked at afresh.
-        Some(key) if key.thumb.width < 2 * PATCH || key.thumb.height < 2 * PATCH => {
-            fresh("small", true)
+        Some(key) if key.frame.thumb.width < 2 * PATCH || key.frame.thumb.height < 2 * PATCH => {
+            (fresh("small", true), None)
         }
         Some(key) => {
             let radius = (config.search_px / block as f32).ceil() as usize;
-            let moved = estimate(&key.thumb, &cur, key.last, radius);
+            let moved = estimate(&key.frame, &cur, key.last, radius);
             let t = moved.unwrap_or(Transform::IDENTITY);
-            let seen = compare(&key.thumb, &cur, t, config.change_level);
+            let seen = compare(&key.frame.thumb, &cur, t, config.change_level);
             let since = key.since + 1;
             let cut = seen.blocks == 0
                 || seen.changed_blocks as f32 >= config.cut_fraction * seen.blocks as f32
@@ -594,7 +618,7 @@ pub fn judge(config: &SceneMotionConfig, state: &mut State, image: &Image) -> Ve
                 dx: t.dx * block as f32 + (t.scale - 1.0) * -0.5 * block as f32,
                 dy: t.dy * block as f32 + (t.scale - 1.0) * -0.5 * block as f32,
             };
-            Verdict {
+            let verdict = Verdict {
                 detect: reason.is_some(),
                 reason: reason.unwrap_or("moved"),
                 cut,
@@ -602,25 +626,24 @@ pub fn judge(config: &SceneMotionConfig, state: &mut State, image: &Image) -> Ve
                 frames_since_key: since,
                 exposed: seen.exposed,
                 changed_blocks: seen.changed_blocks,
-            }
+            };
+            (verdict, Some(t))
         }
     };
-    if verdict.detect {
-        state.key = Some(Key {
-            thumb: cur,
-            frame_size: size,
-            since: 0,
-            last: Transform::IDENTITY,
-        });
-    } else if let (Some(key), Some(t)) = (state.key.as_mut(), verdict.transform) {
-        key.since = verdict.frames_since_key;
-        // Back to thumbnail pixels for the next search.
-        let b = block as f32;
-        key.last = Transform {
-            scale: t.scale,
-            dx: (t.dx + (t.scale - 1.0) * 0.5 * b) / b,
-            dy: (t.dy + (t.scale - 1.0) * 0.5 * b) / b,
-        };
+    match (verdict.detect, state.key.as_mut(), moved) {
+        (false, Some(key), Some(t)) => {
+            key.since = verdict.frames_since_key;
+            key.last = t;
+        }
+        _ if verdict.detect => {
+            state.key = Some(Key {
+                frame: KeyFrame::new(cur),
+                frame_size: size,
+                since: 0,
+                last: Transform::IDENTITY,
+            });
+        }
+        _ => {}
     }
     verdict
 }
@@ -732,7 +755,7 @@ mod tests {
     #[test]
     fn synthetic_shifts_are_estimated_to_within_half_a_frame_pixel() {
         let config = SceneMotionConfig::default();
-        let key = Thumb::of(&frame(640, 480, Transform::IDENTITY, 3), 4);
+        let key = KeyFrame::new(Thumb::of(&frame(640, 480, Transform::IDENTITY, 3), 4));
         for (dx, dy) in [
             (0.0, 0.0),
             (3.0, -2.0),
@@ -756,7 +779,7 @@ mod tests {
 
     #[test]
     fn a_zoom_is_estimated_as_a_scale_about_any_centre() {
-        let key = Thumb::of(&frame(640, 480, Transform::IDENTITY, 0), 4);
+        let key = KeyFrame::new(Thumb::of(&frame(640, 480, Transform::IDENTITY, 0), 4));
         // 6% larger about the frame's centre.
         let s = 1.06;
         let zoom = Transform {

@@ -59,7 +59,8 @@ pub struct Dag {
 }
 
 impl Dag {
-    /// A graph with no conditions: what tests and tools build by hand.
+    /// A graph with no conditions, as tests build one by hand.
+    #[cfg(test)]
     pub fn unconditional(inputs: Vec<Vec<Edge>>, waves: Vec<Vec<usize>>, output: usize) -> Dag {
         let n = inputs.len();
         Dag {

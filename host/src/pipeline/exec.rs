@@ -227,7 +227,7 @@ impl SessionRunner {
             }
             let timed_before = node_times.len();
             if let [i] = wave[..] {
-                match self.decode_feeding(i, &frame, &mut outputs, node_times) {
+                match self.decode_feeding(i, &frame, &mut outputs, skipped, node_times) {
                     Some(Ok(())) => {
                         if let Some(e) = self.late(&node_times[timed_before..], deadline, at) {
                             return Err(e);
@@ -373,6 +373,7 @@ impl SessionRunner {
         i: usize,
         frame: &Value,
         outputs: &mut [Option<Value>],
+        skipped: &[bool],
         node_times: &mut Vec<(usize, Duration)>,
     ) -> Option<Result<(), ExecError>> {
         let plan = &self.plan;
@@ -388,7 +389,7 @@ impl SessionRunner {
         if consumers.is_empty() || !self.occupancy.alone() {
             return None;
         }
-        let Ok(inputs) = gather_inputs(plan, i, frame, outputs, &vec![false; outputs.len()]) else {
+        let Ok(inputs) = gather_inputs(plan, i, frame, outputs, skipped) else {
             return None;
         };
         let Some((_, Value::Jpeg(bytes))) = inputs.first() else {
@@ -775,7 +776,7 @@ mod tests {
             let fed = runner(2, Occupancy::default());
             let mut outputs = vec![None; 3];
             let mut times = Vec::new();
-            let done = fed.decode_feeding(0, &frame, &mut outputs, &mut times);
+            let done = fed.decode_feeding(0, &frame, &mut outputs, &[false; 3], &mut times);
             assert_eq!(done, Some(Ok(())));
             let mut timed: Vec<usize> = times.iter().map(|t| t.0).collect();
             timed.sort_unstable();
@@ -812,7 +813,7 @@ mod tests {
         let mut outputs = vec![None; 3];
         let one = runner(1, Occupancy::default());
         assert_eq!(
-            one.decode_feeding(0, &frame, &mut outputs, &mut Vec::new()),
+            one.decode_feeding(0, &frame, &mut outputs, &[false; 3], &mut Vec::new()),
             None
         );
         let busy = Occupancy::default();
@@ -820,7 +821,7 @@ mod tests {
         let _other = busy.enter();
         let shared = runner(2, busy.clone());
         assert_eq!(
-            shared.decode_feeding(0, &frame, &mut outputs, &mut Vec::new()),
+            shared.decode_feeding(0, &frame, &mut outputs, &[false; 3], &mut Vec::new()),
             None
         );
         assert!(outputs.iter().all(Option::is_none));
